@@ -1,0 +1,478 @@
+/*
+ * weft.h - the public interface of weft, an async runtime for C.
+ *
+ * weft runs tasks and async blocks written as ordinary straight-line C on
+ * stackful coroutines, with the semantics of Rust's trpl/tokio/futures stack
+ * (chapter 17 of the Rust book): lazy futures, fair join, biased race,
+ * timeouts, timers and channels.  This header is the specification: every
+ * sentence below is meant to be testable.
+ *
+ * Conventions (all functions):
+ *  - int results: >= 0 is success, a negative errno value is failure
+ *    (-EINVAL bad argument, -ENOMEM out of memory, -ECANCELED cancelled,
+ *    -ETIMEDOUT, -EPIPE channel closed, -EDEADLK deadlock, -EPERM called
+ *    outside a runtime, -EAGAIN would block, -EBUSY runtime already running).
+ *  - Pointer results: NULL on failure with errno set (read it before the next
+ *    suspending call, which may change it).
+ *  - Durations and instants are uint64_t nanoseconds.  Instants come from
+ *    weft_now() and are on the runtime's clock.
+ *  - [task]: only while weft_run() is running on the calling thread, from
+ *    inside a task or an async block; elsewhere -EPERM (or NULL with errno
+ *    EPERM).  [any thread]: from any thread, inside or outside a runtime.
+ *  - Every suspending call is a cancellation point: once the calling task
+ *    (or an async block, or any future enclosing it) is cancelled, it returns
+ *    -ECANCELED at once, every time, so the code can unwind and free what it
+ *    owns.
+ *  - Handles are owned by the caller until a function that "consumes" them
+ *    is called.  NULL handles are rejected with -EINVAL, never dereferenced.
+ *    A function that consumes several handles consumes all of them, also when
+ *    it fails (a NULL among them is an -EINVAL, the others are dropped), so
+ *    weft_join(weft_async(...), weft_async(...)) never leaks.
+ *  - Each task (and async block) keeps its own errno and its own
+ *    floating-point control state (rounding mode, exception masks) across
+ *    suspensions.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WEFT_BUILDING)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+
+/* Durations in nanoseconds. */
+#define WEFT_NS(n) ((uint64_t)(n))
+#define WEFT_US(n) ((uint64_t)(n) * UINT64_C(1000))
+#define WEFT_MS(n) ((uint64_t)(n) * UINT64_C(1000000))
+#define WEFT_SEC(n) ((uint64_t)(n) * UINT64_C(1000000000))
+
+/* Returns "MAJOR.MINOR.PATCH" of the library linked in.  [any thread] */
+WEFT_API const char *weft_version(void);
+
+/*
+ * weft_strerror - a short English description of an error code.
+ *
+ * Accepts the negative values this library returns (and positive errno values
+ * alike), e.g. "channel closed" for -EPIPE, "operation cancelled" for
+ * -ECANCELED, "deadlock: no task can make progress" for -EDEADLK.  Unknown
+ * codes give "unknown error".  The string is static; never free it.
+ * [any thread]; modelled on libuv's uv_strerror.
+ */
+WEFT_API const char *weft_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Runtime (trpl::run / tokio's Runtime::block_on)                           */
+/* ------------------------------------------------------------------------ */
+
+/* Body of a task or an async block: receives arg, returns the result. */
+typedef void *weft_fn(void *arg);
+
+enum {
+    WEFT_CLOCK_MONOTONIC = 0, /* real time: CLOCK_MONOTONIC                */
+    WEFT_CLOCK_VIRTUAL = 1    /* time jumps to the next timer when idle    */
+};
+
+enum {
+    WEFT_DEADLOCK_FAIL = 0, /* report, cancel everything, return -EDEADLK  */
+    WEFT_DEADLOCK_WAIT = 1  /* wait forever, as tokio does                 */
+};
+
+typedef struct weft_config {
+    /* Bytes of stack per task and per concurrently polled async block;
+     * 0 = WEFT_STACK_DEFAULT.  Rounded up to whole pages; at least
+     * WEFT_STACK_MIN.  Memory is committed by the kernel only when touched. */
+    size_t stack_size;
+    /* WEFT_CLOCK_MONOTONIC (0, default) or WEFT_CLOCK_VIRTUAL. */
+    int clock;
+    /* WEFT_DEADLOCK_FAIL (0, default) or WEFT_DEADLOCK_WAIT. */
+    int deadlock;
+} weft_config;
+
+#define WEFT_STACK_DEFAULT ((size_t)256 * 1024)
+#define WEFT_STACK_MIN ((size_t)16 * 1024)
+
+/*
+ * weft_run - run main(arg) as the root task on the calling thread and block
+ * until the runtime is done.  As trpl::run / tokio's Runtime::block_on.
+ *
+ * When main returns, *result (if result is non-NULL) receives its return
+ * value; every task still alive (detached, never joined, sleeping) is then
+ * cancelled and driven until it has returned, so nothing leaks; only then does
+ * weft_run return 0.
+ *
+ * Uses the default configuration, except that the environment variable
+ * WEFT_CLOCK=virtual selects the virtual clock (so a program's timing can be
+ * tested instantly; WEFT_CLOCK=monotonic or unset keeps real time).
+ *
+ * Returns 0; -EINVAL if main is NULL; -EBUSY if a runtime is already running
+ * on this thread (a task calling weft_run); -ENOMEM (or another negative errno)
+ * if the runtime could not be set up (nothing runs then); -EDEADLK if the
+ * program deadlocked (see weft_run_with), in which case main may not have
+ * returned and *result is left unchanged.  [any thread, one runtime each]
+ */
+WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
+
+/*
+ * weft_run_with - weft_run with an explicit configuration (NULL = defaults;
+ * the WEFT_CLOCK environment variable is NOT consulted).
+ *
+ * Virtual clock: time does not pass by itself; whenever no task is runnable,
+ * no cross-thread wake is pending and no blocking job runs, the clock jumps
+ * to the earliest armed timer.  The same program runs in the same order as
+ * with the real clock, but instantly and deterministically.  It starts at 0.
+ *
+ * Deadlock: when no task is runnable, no timer is armed and no wake source
+ * outside the runtime exists, no task can ever run again.  With
+ * WEFT_DEADLOCK_FAIL the runtime prints a report on stderr that begins with
+ * "weft: deadlock" and names each blocked task (id and name) and what it
+ * waits on, then cancels all tasks, drives them to their return and returns
+ * -EDEADLK.  With WEFT_DEADLOCK_WAIT it waits forever instead, as tokio does.
+ *
+ * The wake sources outside the runtime, which keep it waiting instead of
+ * reporting a deadlock, are exactly:
+ *  - a task parked in a receive on a channel that still has a sender and is
+ *    "shared": created outside any runtime (e.g. before weft_run, listing
+ *    17-42), or created on another thread, or whose sender was ever used
+ *    (send, clone, drop) from a thread other than this runtime's, or marked
+ *    with weft_sender_share();
+ *  - a cross-thread wake that has been posted and not yet processed.
+ * A sender handed to a plain thread that will use it only later must be
+ * marked with weft_sender_share() before the hand-over; the runtime cannot
+ * see such a thread otherwise.
+ *
+ * Returns as weft_run, plus -EINVAL for an unknown clock or deadlock value.
+ * [any thread, one runtime each]
+ */
+WEFT_API int weft_run_with(const weft_config *config, weft_fn *main,
+                           void *arg, void **result);
+
+/*
+ * weft_now - the current instant on the runtime's clock, in ns: the
+ * CLOCK_MONOTONIC reading (real clock) or the virtual time since the runtime
+ * started.  Outside a runtime: 0 with errno = EPERM.  [task]
+ */
+WEFT_API uint64_t weft_now(void);
+
+/* ------------------------------------------------------------------------ */
+/* Tasks (trpl::spawn_task, JoinHandle)                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct weft_task weft_task;
+typedef struct weft_future weft_future;
+
+typedef struct weft_spawn_opts {
+    /* Shown in reports (deadlock, overflow).  Copied; NULL = no name. */
+    const char *name;
+    /* Bytes of stack; 0 = the runtime's default (weft_config.stack_size). */
+    size_t stack_size;
+    /* Called exactly once with arg if the body never runs (cancelled before
+     * it started, or the spawn/combinator failed), so nothing arg owns leaks. */
+    void (*drop_arg)(void *arg);
+} weft_spawn_opts;
+
+/*
+ * weft_spawn - start fn(arg) as a new task.  As trpl::spawn_task /
+ * tokio::spawn.
+ *
+ * The task is queued; it starts when the spawner next suspends, never inside
+ * weft_spawn.  It runs concurrently whether or not its handle is joined.
+ * Its stack is taken from the pool when it first runs.  You now own the
+ * returned handle: join it or detach it.
+ *
+ * Returns the handle, or NULL with errno EINVAL (fn NULL), EPERM (outside a
+ * runtime) or ENOMEM.  On failure arg is not touched (weft_spawn_with's
+ * drop_arg is called).  [task]
+ */
+WEFT_API weft_task *weft_spawn(weft_fn *fn, void *arg);
+
+/* weft_spawn with options (opts may be NULL).  See weft_spawn_opts. [task] */
+WEFT_API weft_task *weft_spawn_with(const weft_spawn_opts *opts, weft_fn *fn,
+                                    void *arg);
+
+/*
+ * weft_task_join - wait for the task to return and free the handle.  As
+ * awaiting tokio's JoinHandle.
+ *
+ * Returns 0 with *result (if non-NULL) = the task's return value; or
+ * -ECANCELED if the task was aborted before it returned (it returned because
+ * of cancellation, or never ran).  A task that had returned before
+ * weft_task_abort was called joins with 0.  Consumes task, except when the
+ * call returns -EINVAL (NULL task), -EPERM (outside a runtime or another
+ * runtime's task) or -ECANCELED because the joining task itself was
+ * cancelled while waiting: then the handle is still the caller's (the joined
+ * task keeps running).  Suspends.  [task]
+ */
+WEFT_API int weft_task_join(weft_task *task, void **result);
+
+/*
+ * weft_task_abort - request cancellation of the task: its current or next
+ * suspending call returns -ECANCELED.  A task that has not started yet never
+ * runs (its drop_arg is called).  Idempotent; a no-op on a finished task.
+ * The handle must still be joined or detached.  NULL is ignored.  As tokio's
+ * JoinHandle::abort.  [task, same runtime]
+ */
+WEFT_API void weft_task_abort(weft_task *task);
+
+/*
+ * weft_task_detach - give the handle up; the task keeps running (dropping a
+ * JoinHandle in Rust).  A detached task still alive at shutdown is cancelled.
+ * Consumes task.  NULL is ignored.  [task, same runtime]
+ */
+WEFT_API void weft_task_detach(weft_task *task);
+
+/* 1 if the task has returned (or was cancelled before it ran), else 0;
+ * -EINVAL for NULL.  As JoinHandle::is_finished.  [task] */
+WEFT_API int weft_task_is_finished(const weft_task *task);
+
+/* 1 if cancellation was requested for the calling task or for any future
+ * enclosing the caller, else 0 (also outside a runtime).  [task] */
+WEFT_API int weft_is_cancelled(void);
+
+/* ------------------------------------------------------------------------ */
+/* Futures: async blocks, await, join, race, timeout                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * weft_async - a lazy async block: records fn and arg and does nothing until
+ * the future is awaited or given to a combinator, which then runs fn(arg) as
+ * a coroutine inside the calling task (Rust's `async { ... }`).  The block
+ * may use the caller's locals: combinators return only after it has
+ * finished or been cancelled and unwound.
+ *
+ * Returns the future (you own it: await it, give it to a combinator or drop
+ * it), or NULL with errno EINVAL (fn NULL) or ENOMEM.  [any thread; run in a
+ * task]
+ */
+WEFT_API weft_future *weft_async(weft_fn *fn, void *arg);
+
+/* weft_async with options (name, stack size, drop_arg; opts may be NULL). */
+WEFT_API weft_future *weft_async_with(const weft_spawn_opts *opts,
+                                      weft_fn *fn, void *arg);
+
+/*
+ * weft_await - run the future to completion inside the calling task (`.await`).
+ *
+ * Returns the future's status: 0 for an async block that returned (*result,
+ * if non-NULL, receives its return value), -ECANCELED if it returned because
+ * of cancellation; for a leaf future the status of its operation (see the
+ * leaf functions).  Consumes f, whatever it returns (NULL: -EINVAL; outside a
+ * runtime: -EPERM, and f is dropped).  Suspends.  [task]
+ */
+WEFT_API int weft_await(weft_future *f, void **result);
+
+/*
+ * weft_future_drop - dispose of a future that will not be awaited.  If it
+ * has started, it is cancelled and driven until its body returns; if it never
+ * ran, its drop_arg is called.  Consumes f; NULL is ignored.  [task if the
+ * future has started; any thread otherwise]
+ */
+WEFT_API void weft_future_drop(weft_future *f);
+
+/*
+ * weft_join, weft_join3, weft_join_all - run all futures concurrently inside
+ * the calling task and return when all have completed.  As trpl::join /
+ * futures::join! / futures::future::join_all.
+ *
+ * Fairness: children are first polled in argument order; afterwards,
+ * whenever the join is woken, every child that was woken gets one turn, in
+ * argument order, before any gets a second.  results[i] (if results is
+ * non-NULL) receives child i's result: an async block's return value, or a
+ * leaf future's status as (void *)(intptr_t)status, or a task future's
+ * return value.  When the call returns, every child has finished or has been
+ * cancelled and fully returned.
+ *
+ * Returns 0, or the status of the first child in argument order whose status
+ * is negative (all children still ran to completion); -ECANCELED if the
+ * calling task was cancelled (children are cancelled and unwound first);
+ * -EINVAL if a future is NULL or fs is NULL with n > 0 (the others are
+ * dropped); -EPERM outside a runtime.  n = 0 returns 0 at once.  Consumes
+ * every future.  Suspends.  [task]
+ */
+WEFT_API int weft_join(weft_future *a, weft_future *b);
+WEFT_API int weft_join3(weft_future *a, weft_future *b, weft_future *c);
+WEFT_API int weft_join_all(weft_future **fs, size_t n, void **results);
+
+/*
+ * weft_race - run the futures until the first completes, then cancel the
+ * others and wait until each has unwound.  As trpl::race / futures' select,
+ * biased: children are polled in argument order, so when several are ready
+ * in the same round the earliest argument wins.
+ *
+ * Returns the index of the winner (>= 0) with *result (if non-NULL) its
+ * result (as for weft_join); -ECANCELED if the calling task was cancelled;
+ * -EINVAL if fs is NULL, n is 0 or a future is NULL (the others dropped);
+ * -EPERM outside a runtime.  Consumes every future.  Suspends.  [task]
+ */
+WEFT_API int weft_race(weft_future **fs, size_t n, void **result);
+
+/*
+ * weft_timeout - run f for at most timeout_ns.  As tokio::time::timeout and
+ * trpl::timeout.
+ *
+ * f is polled before the timer, so an f that is ready at once wins even with
+ * a zero timeout.  If f completes first, returns what weft_await(f, result)
+ * would have; otherwise f is cancelled and unwound and -ETIMEDOUT is
+ * returned.  -ECANCELED if the calling task was cancelled; -EINVAL for a
+ * NULL f; -EPERM outside a runtime.  Consumes f.  Suspends.  [task]
+ */
+WEFT_API int weft_timeout(weft_future *f, uint64_t timeout_ns, void **result);
+
+/* ------------------------------------------------------------------------ */
+/* Time                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * weft_sleep - suspend the calling task for at least ns nanoseconds (never
+ * less; rounded up to the clock's resolution).  Timers with equal deadlines
+ * fire in the order they were armed.  weft_sleep(0) behaves as weft_yield.
+ * As trpl::sleep / tokio::time::sleep.  Allocates nothing.
+ * Returns 0, -ECANCELED, -EPERM outside a runtime.  Suspends.  [task]
+ */
+WEFT_API int weft_sleep(uint64_t ns);
+
+/* weft_sleep_until - as weft_sleep, until the instant deadline_ns on the
+ * runtime clock (weft_now()); a past deadline yields.  [task] */
+WEFT_API int weft_sleep_until(uint64_t deadline_ns);
+
+/*
+ * weft_yield - go to the back of the run queue: every task runnable now runs
+ * before the caller resumes, and expired timers are serviced.  As
+ * trpl::yield_now / tokio::task::yield_now.  Returns 0, -ECANCELED,
+ * -EPERM.  Suspends.  [task]
+ */
+WEFT_API int weft_yield(void);
+
+/*
+ * Future forms of the leaf operations, so they can be joined, raced or given
+ * a timeout.  Each returns a new future that you own, or NULL with errno
+ * (EINVAL for a NULL handle, ENOMEM).  Like every future they are lazy: the
+ * sleep's deadline is taken when it is first polled.  Its status is what the
+ * blocking form returns.
+ *
+ * weft_recv_future(rx, item): status 1 (item written to *item, which must stay
+ * valid until the future completes), 0 (closed and drained) or <0.  A receive
+ * that loses a race or is dropped consumes no item.
+ *
+ * weft_task_future(task): consumes task (also on failure: the task is
+ * detached); completes when the task returns; its result is the task's
+ * return value, its status that of weft_task_join.
+ */
+WEFT_API weft_future *weft_sleep_future(uint64_t ns);
+WEFT_API weft_future *weft_sleep_until_future(uint64_t deadline_ns);
+
+/* ------------------------------------------------------------------------ */
+/* Channels (trpl::channel, tokio::sync::mpsc)                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct weft_sender weft_sender;
+typedef struct weft_receiver weft_receiver;
+
+typedef struct weft_channel_opts {
+    /* 0 = unbounded (trpl::channel, tokio's unbounded_channel). */
+    size_t capacity;
+    /* Called on each item discarded unreceived (receiver dropped with items
+     * queued); may be NULL.  Receives a pointer to the item's bytes. */
+    void (*drop)(void *item);
+} weft_channel_opts;
+
+WEFT_API weft_future *weft_recv_future(weft_receiver *rx, void *item);
+WEFT_API weft_future *weft_task_future(weft_task *task);
+
+/*
+ * weft_channel - create a multi-producer, single-consumer channel of items of
+ * item_size bytes (copied in and out by value).  As trpl::channel / tokio's
+ * mpsc::unbounded_channel.
+ *
+ * On success *tx and *rx are new handles you own (drop each when done).
+ * Returns 0; -EINVAL (item_size 0 or a NULL out-pointer); -ENOMEM.  A channel
+ * created outside a runtime is shared (see weft_run_with).  [any thread]
+ */
+WEFT_API int weft_channel(size_t item_size, weft_sender **tx,
+                          weft_receiver **rx);
+
+/*
+ * weft_channel_with - weft_channel with options (opts may be NULL).
+ * opts->capacity > 0 (a bounded channel) is not supported yet: -ENOTSUP.
+ * [any thread]
+ */
+WEFT_API int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
+                               weft_sender **tx, weft_receiver **rx);
+
+/* weft_sender_clone - another sender for the same channel (Sender::clone).
+ * Returns it (you own it), or NULL with errno EINVAL or ENOMEM.  Cloning
+ * after the receiver closed works; sends on it return -EPIPE.  [any thread] */
+WEFT_API weft_sender *weft_sender_clone(weft_sender *tx);
+
+/* weft_sender_drop - drop a sender.  When the last sender is dropped the
+ * channel is closed: queued items stay receivable, then weft_recv returns 0.
+ * Consumes tx; NULL is ignored.  [any thread] */
+WEFT_API void weft_sender_drop(weft_sender *tx);
+
+/*
+ * weft_sender_share - declare that this channel is (or will be) fed from a
+ * thread outside the receiver's runtime, so that a receiver waiting on it is
+ * never reported as deadlocked while a sender exists.  Needed only when a
+ * sender is handed to a plain thread that uses it for the first time later;
+ * a use from another thread marks the channel by itself.  Returns 0 or
+ * -EINVAL.  [any thread]
+ */
+WEFT_API int weft_sender_share(weft_sender *tx);
+
+/*
+ * weft_send - send a copy of *item.  As tokio's UnboundedSender::send: on an
+ * unbounded channel it never suspends and works from any thread (a plain
+ * pthread included: a receiver parked on another thread's runtime is woken
+ * through that runtime's eventfd).  FIFO per sender.
+ *
+ * Returns 0; -EPIPE if the receiver was closed or dropped (the item was not
+ * taken and is still the caller's); -EINVAL (NULL tx or item); -ENOMEM (the
+ * item was not taken).  [any thread]
+ */
+WEFT_API int weft_send(weft_sender *tx, const void *item);
+
+/* weft_try_send - as weft_send, never suspending (-EAGAIN when a bounded
+ * channel is full).  [any thread] */
+WEFT_API int weft_try_send(weft_sender *tx, const void *item);
+
+/*
+ * weft_recv - receive the next item into *item.  As trpl's Receiver::recv.
+ *
+ * Returns 1 with the item; 0 once the channel is closed (every sender dropped
+ * or weft_receiver_close called) and drained, at once and every time
+ * thereafter; -ECANCELED (no item consumed); -EINVAL (NULL rx or item);
+ * -EPERM outside a runtime.  Idiom: while (weft_recv(rx, &v) > 0) { ... }.
+ * Allocates nothing.  Suspends while the channel is empty and open.  [task]
+ */
+WEFT_API int weft_recv(weft_receiver *rx, void *item);
+
+/* weft_try_recv - as weft_recv without suspending: 1 (item), 0 (closed and
+ * drained), -EAGAIN (empty, still open), -EINVAL.  [any thread] */
+WEFT_API int weft_try_recv(weft_receiver *rx, void *item);
+
+/* weft_receiver_close - close the channel from the receiving side: sends fail
+ * with -EPIPE from now on, queued items stay receivable.  Idempotent; NULL is
+ * ignored.  As tokio's Receiver::close.  [any thread] */
+WEFT_API void weft_receiver_close(weft_receiver *rx);
+
+/* weft_receiver_drop - close the channel and discard queued items (each
+ * passed once to opts.drop).  Consumes rx; NULL is ignored.  No receive may
+ * be in progress on rx.  [any thread] */
+WEFT_API void weft_receiver_drop(weft_receiver *rx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_H */

@@ -1,0 +1,478 @@
+/*
+ * chan.c - multi-producer single-consumer channels (layer 6).
+ *
+ * A channel is a ring buffer of fixed-size items under a mutex, shared by
+ * its sender handles and its receiver handle (reference counted: every
+ * handle, plus one reference per pending cross-thread wake).  Senders work
+ * from any thread.  The receiver registers at most one waker at a time
+ * (rx_waker, with the runtime it belongs to); whoever makes the channel
+ * ready (a send, the last sender's drop, a close) takes the waker:
+ *
+ *  - on the receiver's own runtime thread, it calls the waker directly;
+ *  - from any other thread, it posts the channel to that runtime's inbox
+ *    (under the channel lock, so the runtime cannot be gone: a runtime
+ *    deregisters every receive before it ends) and writes its eventfd when
+ *    the inbox was empty.  The runtime drains the inbox and calls the waker.
+ *
+ * A channel is "shared" (a wake source outside the runtime, see weft.h) when
+ * it was created outside a runtime or used from a thread other than the one
+ * it was created on, or marked with weft_sender_share().
+ */
+#include "rt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SENDER_MAGIC 0x73656e64U   /* "send" */
+#define RECEIVER_MAGIC 0x72656376U /* "recv" */
+
+struct weft__chan {
+    pthread_mutex_t lock;
+    size_t item_size;
+    char *buf;             /* ring of cap items */
+    size_t cap, head, count;
+    size_t senders;        /* live sender handles */
+    size_t refs;           /* handles + pending inbox posts */
+    int closed;            /* receiver closed or dropped */
+    int shared;
+    int wake_posted;       /* on rx_rt's inbox */
+    void (*drop)(void *item);
+    weft__waker *rx_waker; /* the registered receive, if any */
+    const void *rx_owner;  /* which receive registered it */
+    weft__rt *rx_rt;       /* the runtime of that receive */
+    weft__rt *home;        /* runtime of the creating thread, or NULL */
+    weft__chan *inbox_next;
+};
+
+struct weft_sender {
+    unsigned magic;
+    weft__chan *ch;
+};
+
+struct weft_receiver {
+    unsigned magic;
+    weft__chan *ch;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void chan_destroy(weft__chan *ch)
+{
+    pthread_mutex_destroy(&ch->lock);
+    free(ch->buf);
+    free(ch);
+}
+
+/* Drops one reference; the caller holds the lock, which this releases. */
+static void unref_unlock(weft__chan *ch)
+{
+    size_t left = --ch->refs;
+    pthread_mutex_unlock(&ch->lock);
+    if (left == 0)
+        chan_destroy(ch);
+}
+
+static void note_thread(weft__chan *ch)
+{
+    if (weft__tls_rt != ch->home)
+        ch->shared = 1;
+}
+
+/* Called with the lock held when the channel may have become ready for its
+ * receiver.  Returns the waker to call after unlocking, or NULL. */
+static weft__waker *take_waker(weft__chan *ch)
+{
+    weft__waker *w = ch->rx_waker;
+    if (!w)
+        return NULL;
+    if (ch->rx_rt == weft__tls_rt) {
+        ch->rx_waker = NULL;
+        ch->rx_owner = NULL;
+        return w;
+    }
+    if (!ch->wake_posted) { /* the receiver's runtime will take it */
+        weft__rt *rt = ch->rx_rt;
+        ch->wake_posted = 1;
+        ch->refs++;
+        pthread_mutex_lock(&rt->inbox_lock);
+        int was_empty = rt->inbox == NULL;
+        ch->inbox_next = rt->inbox;
+        rt->inbox = ch;
+        __atomic_store_n(&rt->inbox_posted, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&rt->inbox_lock);
+        if (was_empty) {
+            uint64_t one = 1;
+            ssize_t n = write(rt->efd, &one, sizeof one);
+            (void)n; /* a full counter still wakes the poll */
+        }
+    }
+    return NULL;
+}
+
+void weft__inbox_drain(weft__rt *rt)
+{
+    pthread_mutex_lock(&rt->inbox_lock);
+    weft__chan *ch = rt->inbox;
+    rt->inbox = NULL;
+    __atomic_store_n(&rt->inbox_posted, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&rt->inbox_lock);
+    while (ch) {
+        weft__chan *next = ch->inbox_next;
+        pthread_mutex_lock(&ch->lock);
+        ch->wake_posted = 0;
+        weft__waker *w = NULL;
+        if (ch->rx_waker && ch->rx_rt == rt) {
+            w = ch->rx_waker;
+            ch->rx_waker = NULL;
+            ch->rx_owner = NULL;
+        }
+        unref_unlock(ch);
+        if (w)
+            weft__wake(w);
+        ch = next;
+    }
+}
+
+/* Grows the ring so one more item fits; 0 or -ENOMEM. */
+static int reserve(weft__chan *ch)
+{
+    if (ch->count < ch->cap)
+        return 0;
+    size_t cap = ch->cap ? ch->cap * 2 : 16;
+    char *buf = malloc(cap * ch->item_size);
+    if (!buf)
+        return -ENOMEM;
+    for (size_t i = 0; i < ch->count; i++)
+        memcpy(buf + i * ch->item_size,
+               ch->buf + ((ch->head + i) % ch->cap) * ch->item_size,
+               ch->item_size);
+    free(ch->buf);
+    ch->buf = buf;
+    ch->cap = cap;
+    ch->head = 0;
+    return 0;
+}
+
+static void pop(weft__chan *ch, void *item)
+{
+    memcpy(item, ch->buf + ch->head * ch->item_size, ch->item_size);
+    ch->head = (ch->head + 1) % ch->cap;
+    ch->count--;
+}
+
+/* ---- creation ----------------------------------------------------------- */
+
+int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
+                      weft_sender **tx, weft_receiver **rx)
+{
+    if (!item_size || !tx || !rx || item_size > ((size_t)1 << 30))
+        return -EINVAL;
+    if (opts && opts->capacity)
+        return -ENOTSUP; /* bounded channels: not yet */
+    weft__chan *ch = calloc(1, sizeof *ch);
+    weft_sender *s = malloc(sizeof *s);
+    weft_receiver *r = malloc(sizeof *r);
+    if (!ch || !s || !r)
+        goto nomem;
+    if (pthread_mutex_init(&ch->lock, NULL) != 0)
+        goto nomem;
+    ch->item_size = item_size;
+    ch->drop = opts ? opts->drop : NULL;
+    ch->senders = 1;
+    ch->refs = 2;
+    ch->home = weft__tls_rt;
+    ch->shared = ch->home == NULL;
+    s->magic = SENDER_MAGIC;
+    s->ch = ch;
+    r->magic = RECEIVER_MAGIC;
+    r->ch = ch;
+    *tx = s;
+    *rx = r;
+    return 0;
+nomem:
+    free(ch);
+    free(s);
+    free(r);
+    return -ENOMEM;
+}
+
+int weft_channel(size_t item_size, weft_sender **tx, weft_receiver **rx)
+{
+    return weft_channel_with(item_size, NULL, tx, rx);
+}
+
+/* ---- senders ------------------------------------------------------------ */
+
+static int sender_ok(const weft_sender *tx)
+{
+    return tx && tx->magic == SENDER_MAGIC;
+}
+
+weft_sender *weft_sender_clone(weft_sender *tx)
+{
+    if (!sender_ok(tx)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft_sender *s = malloc(sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft__chan *ch = tx->ch;
+    pthread_mutex_lock(&ch->lock);
+    note_thread(ch);
+    ch->senders++;
+    ch->refs++;
+    pthread_mutex_unlock(&ch->lock);
+    s->magic = SENDER_MAGIC;
+    s->ch = ch;
+    return s;
+}
+
+void weft_sender_drop(weft_sender *tx)
+{
+    if (!sender_ok(tx))
+        return;
+    weft__chan *ch = tx->ch;
+    tx->magic = 0;
+    free(tx);
+    pthread_mutex_lock(&ch->lock);
+    note_thread(ch);
+    weft__waker *w = --ch->senders == 0 ? take_waker(ch) : NULL;
+    unref_unlock(ch); /* the channel outlives this: the receiver holds it */
+    if (w)
+        weft__wake(w);
+}
+
+int weft_sender_share(weft_sender *tx)
+{
+    if (!sender_ok(tx))
+        return -EINVAL;
+    pthread_mutex_lock(&tx->ch->lock);
+    tx->ch->shared = 1;
+    pthread_mutex_unlock(&tx->ch->lock);
+    return 0;
+}
+
+int weft_try_send(weft_sender *tx, const void *item)
+{
+    if (!sender_ok(tx) || !item)
+        return -EINVAL;
+    weft__chan *ch = tx->ch;
+    pthread_mutex_lock(&ch->lock);
+    note_thread(ch);
+    int rc = ch->closed ? -EPIPE : reserve(ch);
+    weft__waker *w = NULL;
+    if (rc == 0) {
+        size_t tail = (ch->head + ch->count) % ch->cap;
+        memcpy(ch->buf + tail * ch->item_size, item, ch->item_size);
+        ch->count++;
+        w = take_waker(ch);
+    }
+    pthread_mutex_unlock(&ch->lock);
+    if (w)
+        weft__wake(w);
+    return rc;
+}
+
+int weft_send(weft_sender *tx, const void *item)
+{
+    return weft_try_send(tx, item); /* unbounded: never suspends */
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static int receiver_ok(const weft_receiver *rx)
+{
+    return rx && rx->magic == RECEIVER_MAGIC;
+}
+
+typedef struct recv_future {
+    weft_future base;
+    weft__chan *ch;
+    void *item;
+    weft__link wait; /* in rt->recv_waits while registered */
+    int owns_ref;    /* a heap future keeps the channel alive */
+} recv_future;
+
+/* Forgets r's registration; the caller holds the lock. */
+static void unregister(recv_future *r)
+{
+    weft__chan *ch = r->ch;
+    if (ch->rx_owner == r) {
+        ch->rx_waker = NULL;
+        ch->rx_owner = NULL;
+    }
+    weft__list_remove(&r->wait);
+}
+
+static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
+{
+    recv_future *r = (recv_future *)f;
+    weft__chan *ch = r->ch;
+    int status = 1;
+    pthread_mutex_lock(&ch->lock);
+    unregister(r);
+    if (ch->count) {
+        pop(ch, r->item);
+    } else if (ch->closed || ch->senders == 0) {
+        status = 0;
+    } else if (ch->rx_owner) {
+        status = -EBUSY; /* another receive is in progress */
+    } else {
+        ch->rx_waker = w;
+        ch->rx_owner = r;
+        ch->rx_rt = rt;
+        if (rt != ch->home)
+            ch->shared = 1;
+        weft__list_push(&rt->recv_waits, &r->wait);
+        pthread_mutex_unlock(&ch->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&ch->lock);
+    f->status = status;
+    f->result = (void *)(intptr_t)status;
+    return 1;
+}
+
+static void recv_cancel(weft_future *f, weft__rt *rt)
+{
+    recv_future *r = (recv_future *)f;
+    (void)rt;
+    pthread_mutex_lock(&r->ch->lock);
+    unregister(r);
+    pthread_mutex_unlock(&r->ch->lock);
+}
+
+static void recv_cleanup(weft_future *f)
+{
+    recv_future *r = (recv_future *)f;
+    pthread_mutex_lock(&r->ch->lock);
+    unregister(r);
+    if (r->owns_ref) {
+        r->owns_ref = 0;
+        unref_unlock(r->ch);
+        return;
+    }
+    pthread_mutex_unlock(&r->ch->lock);
+}
+
+static const weft__future_ops recv_ops = {
+    .what = "channel receive",
+    .poll = recv_poll,
+    .cancel = recv_cancel,
+    .cleanup = recv_cleanup,
+};
+
+static void recv_init(recv_future *r, weft_receiver *rx, void *item)
+{
+    memset(r, 0, sizeof *r);
+    r->base.ops = &recv_ops;
+    r->base.magic = WEFT__FUTURE_MAGIC;
+    r->ch = rx->ch;
+    r->item = item;
+    weft__list_init(&r->wait);
+}
+
+int weft_recv(weft_receiver *rx, void *item)
+{
+    if (!receiver_ok(rx) || !item)
+        return -EINVAL;
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    recv_future r;
+    recv_init(&r, rx, item);
+    int rc = weft__await_leaf(rt, &r.base);
+    recv_cleanup(&r.base);
+    return rc;
+}
+
+weft_future *weft_recv_future(weft_receiver *rx, void *item)
+{
+    if (!receiver_ok(rx) || !item) {
+        errno = EINVAL;
+        return NULL;
+    }
+    recv_future *r = malloc(sizeof *r);
+    if (!r) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    recv_init(r, rx, item);
+    pthread_mutex_lock(&r->ch->lock);
+    r->ch->refs++;
+    r->owns_ref = 1;
+    pthread_mutex_unlock(&r->ch->lock);
+    return &r->base;
+}
+
+int weft_try_recv(weft_receiver *rx, void *item)
+{
+    if (!receiver_ok(rx) || !item)
+        return -EINVAL;
+    weft__chan *ch = rx->ch;
+    int rc;
+    pthread_mutex_lock(&ch->lock);
+    if (ch->count) {
+        pop(ch, item);
+        rc = 1;
+    } else {
+        rc = ch->closed || ch->senders == 0 ? 0 : -EAGAIN;
+    }
+    pthread_mutex_unlock(&ch->lock);
+    return rc;
+}
+
+void weft_receiver_close(weft_receiver *rx)
+{
+    if (!receiver_ok(rx))
+        return;
+    weft__chan *ch = rx->ch;
+    pthread_mutex_lock(&ch->lock);
+    ch->closed = 1;
+    weft__waker *w = take_waker(ch);
+    pthread_mutex_unlock(&ch->lock);
+    if (w)
+        weft__wake(w);
+}
+
+void weft_receiver_drop(weft_receiver *rx)
+{
+    if (!receiver_ok(rx))
+        return;
+    weft__chan *ch = rx->ch;
+    rx->magic = 0;
+    free(rx);
+    pthread_mutex_lock(&ch->lock);
+    ch->closed = 1;
+    char *buf = ch->buf;
+    size_t cap = ch->cap, head = ch->head, count = ch->count;
+    ch->buf = NULL;
+    ch->cap = ch->head = ch->count = 0;
+    void (*drop)(void *) = ch->drop;
+    size_t item_size = ch->item_size;
+    unref_unlock(ch);
+    /* Outside the lock: a drop callback may use other channels. */
+    for (size_t i = 0; drop && i < count; i++)
+        drop(buf + ((head + i) % cap) * item_size);
+    free(buf);
+}
+
+/* ---- deadlock support --------------------------------------------------- */
+
+int weft__external_waits(weft__rt *rt)
+{
+    int found = 0;
+    for (weft__link *l = rt->recv_waits.next; l != &rt->recv_waits && !found;
+         l = l->next) {
+        weft__chan *ch = weft__container(l, recv_future, wait)->ch;
+        pthread_mutex_lock(&ch->lock);
+        found = ch->shared && ch->senders > 0 && !ch->closed;
+        pthread_mutex_unlock(&ch->lock);
+    }
+    return found;
+}

@@ -1,0 +1,445 @@
+/*
+ * future.c - async blocks, await and the combinators (layer 5).
+ *
+ * An async block is a coroutine that its poller resumes: polling it runs the
+ * body until its next suspension (pending) or its return (ready).  Awaited
+ * alone, a default-stack block runs inline on the awaiting coroutine's stack:
+ * with no concurrency to provide, it needs no stack of its own.
+ *
+ * The combinators share one engine, group_run(), whose frame lives on the
+ * calling coroutine's stack: one slot per child, each with a waker that marks
+ * the slot and wakes the owner.  Each round polls, in argument order, every
+ * unfinished child whose slot was woken (all of them in the first round):
+ * that is futures::join's fairness and select's bias without polling idle
+ * children.  When the owner is cancelled, the unfinished children are
+ * cancelled in order, each driven until it has returned, before the call
+ * returns: children never outlive the call, so they may use its locals.
+ */
+#include "rt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- generic ------------------------------------------------------------ */
+
+void weft__future_free(weft_future *f)
+{
+    f->ops->cleanup(f);
+    f->magic = 0;
+    free(f);
+}
+
+static int future_ok(const weft_future *f)
+{
+    return f && f->magic == WEFT__FUTURE_MAGIC;
+}
+
+int weft__await_leaf(weft__rt *rt, weft_future *f)
+{
+    weft__co *co = rt->current;
+    for (;;) {
+        if (weft__cancelled(co)) {
+            if (f->started && !f->done)
+                f->ops->cancel(f, rt);
+            f->done = 1;
+            f->status = -ECANCELED;
+            return -ECANCELED;
+        }
+        f->started = 1;
+        if (f->ops->poll(f, rt, co->waker)) {
+            f->done = 1;
+            return f->status;
+        }
+        co->wait = f->ops->what;
+        co->wait_kind = WEFT__WAIT_LEAF;
+        co->wait_obj = f;
+        weft__co_suspend(rt);
+        co->wait = NULL;
+    }
+}
+
+void weft_future_drop(weft_future *f)
+{
+    if (!future_ok(f))
+        return;
+    if (f->started && !f->done) {
+        weft__rt *rt = weft__rt_here();
+        if (!rt)
+            return; /* started futures only exist inside their runtime */
+        f->ops->cancel(f, rt);
+        f->done = 1;
+    }
+    weft__future_free(f);
+}
+
+/* ---- async blocks ------------------------------------------------------- */
+
+typedef struct async_future {
+    weft_future base;
+    weft__co co;
+    char *name;
+} async_future;
+
+static int async_poll(weft_future *f, weft__rt *rt, weft__waker *w)
+{
+    async_future *a = (async_future *)f;
+    weft__co *co = &a->co;
+    if (co->state == WEFT__FRESH) {
+        co->parent = rt->current;
+        co->task = rt->current->task;
+    }
+    co->waker = w;
+    weft__co_resume(rt, co);
+    if (co->state != WEFT__DEAD)
+        return 0;
+    weft__co_release(rt, co);
+    f->status = co->status;
+    f->result = co->result;
+    return 1;
+}
+
+static void async_cancel(weft_future *f, weft__rt *rt)
+{
+    async_future *a = (async_future *)f;
+    a->co.cancel = 1;
+    /* Every suspending call returns at once now; loop in case the body
+     * suspends again through a combinator that is itself unwinding. */
+    while (a->co.state != WEFT__DEAD)
+        weft__co_resume(rt, &a->co);
+    weft__co_release(rt, &a->co);
+    f->status = a->co.status;
+    f->result = a->co.result;
+}
+
+static void async_cleanup(weft_future *f)
+{
+    async_future *a = (async_future *)f;
+    if (a->co.state == WEFT__FRESH && a->co.drop_arg)
+        a->co.drop_arg(a->co.arg); /* the body never ran */
+    a->co.state = WEFT__DEAD;
+    free(a->name);
+    a->name = NULL;
+}
+
+static const weft__future_ops async_ops = {
+    .what = "async block",
+    .poll = async_poll,
+    .cancel = async_cancel,
+    .cleanup = async_cleanup,
+};
+
+weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
+                             void *arg)
+{
+    void (*drop_arg)(void *) = opts ? opts->drop_arg : NULL;
+    async_future *a = NULL;
+    if (!fn) {
+        errno = EINVAL;
+        goto fail;
+    }
+    size_t stack_size = opts ? opts->stack_size : 0;
+    if (stack_size > ((size_t)1 << 40)) {
+        errno = EINVAL;
+        goto fail;
+    }
+    if (!(a = calloc(1, sizeof *a)))
+        goto fail_nomem;
+    if (opts && opts->name && !(a->name = strdup(opts->name)))
+        goto fail_nomem;
+    a->base.ops = &async_ops;
+    a->base.magic = WEFT__FUTURE_MAGIC;
+    a->co.fn = fn;
+    a->co.arg = arg;
+    a->co.drop_arg = drop_arg;
+    a->co.state = WEFT__FRESH;
+    if (stack_size) {
+        weft__rt *rt = weft__tls_rt;
+        weft__stack_pool p = {.page = rt ? rt->pool.page : 4096};
+        a->co.stack_size = weft__stack_round(rt ? &rt->pool : &p, stack_size);
+    }
+    return &a->base;
+fail_nomem:
+    free(a);
+    errno = ENOMEM;
+fail:
+    if (drop_arg)
+        drop_arg(arg);
+    return NULL;
+}
+
+weft_future *weft_async(weft_fn *fn, void *arg)
+{
+    return weft_async_with(NULL, fn, arg);
+}
+
+const char *weft__async_name(const weft_future *f)
+{
+    return f->ops == &async_ops ? ((const async_future *)f)->name : NULL;
+}
+
+const weft__co *weft__async_co(const weft_future *f)
+{
+    return f->ops == &async_ops ? &((const async_future *)f)->co : NULL;
+}
+
+/* Runs a fresh default-stack async block inline: no stack of its own. */
+static int await_inline(weft__rt *rt, async_future *a, void **result)
+{
+    weft__co *co = rt->current;
+    int status;
+    a->base.started = 1;
+    if (weft__cancelled(co)) {
+        status = -ECANCELED; /* never runs; cleanup calls drop_arg */
+    } else {
+        a->co.state = WEFT__RUNNING; /* cleanup must not call drop_arg */
+        void *r = a->co.fn(a->co.arg);
+        status = weft__cancelled(co) ? -ECANCELED : 0;
+        if (status == 0 && result)
+            *result = r;
+    }
+    weft__future_free(&a->base);
+    return status;
+}
+
+int weft_await(weft_future *f, void **result)
+{
+    if (!future_ok(f))
+        return -EINVAL;
+    weft__rt *rt = weft__rt_here();
+    if (!rt) {
+        if (!f->started)
+            weft__future_free(f);
+        return -EPERM;
+    }
+    if (f->ops == &async_ops && !f->started &&
+        ((async_future *)f)->co.stack_size == 0)
+        return await_inline(rt, (async_future *)f, result);
+    int status = weft__await_leaf(rt, f);
+    if (status >= 0 && result)
+        *result = f->result;
+    weft__future_free(f);
+    return status;
+}
+
+/* ---- the combinator engine ---------------------------------------------- */
+
+typedef struct slot {
+    weft__waker waker; /* first: the waker is the slot */
+    struct group *g;
+    weft_future *f;
+    int woken;
+    int done;
+} slot;
+
+typedef struct group {
+    weft__co *owner;
+    slot *slots;
+    size_t n;
+    const char *what;
+} group;
+
+enum { JOIN, RACE };
+
+static void slot_wake(weft__waker *w)
+{
+    slot *s = (slot *)w;
+    s->woken = 1;
+    weft__wake(s->g->owner->waker);
+}
+
+static void cancel_unfinished(weft__rt *rt, group *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        slot *s = &g->slots[i];
+        if (s->done)
+            continue;
+        if (s->f->started)
+            s->f->ops->cancel(s->f, rt);
+        s->f->done = 1;
+        s->f->status = -ECANCELED;
+        s->f->result = (void *)(intptr_t)-ECANCELED;
+        s->done = 1;
+    }
+}
+
+/*
+ * Runs the children of slots[0..n) under the owner (the running coroutine).
+ * JOIN: until all are done; returns 0.  RACE: until one is done; cancels the
+ * rest; returns the winner's index.  Either: -ECANCELED when the owner is
+ * cancelled (children cancelled and unwound first).  Futures are not freed.
+ */
+static int group_run(weft__rt *rt, slot *slots, size_t n, int mode,
+                     const char *what)
+{
+    weft__co *self = rt->current;
+    group g = {.owner = self, .slots = slots, .n = n, .what = what};
+    size_t remaining = n;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        slots[i].waker.wake = slot_wake;
+        slots[i].g = &g;
+        slots[i].woken = 1; /* everyone gets a first poll */
+        slots[i].done = 0;
+    }
+    for (;;) {
+        if (weft__cancelled(self)) {
+            rc = -ECANCELED;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            slot *s = &slots[i];
+            if (s->done || !s->woken)
+                continue;
+            s->woken = 0;
+            s->f->started = 1;
+            if (!s->f->ops->poll(s->f, rt, &s->waker))
+                continue;
+            s->done = s->f->done = 1;
+            remaining--;
+            if (mode == RACE) {
+                rc = (int)i;
+                goto finish;
+            }
+        }
+        if (remaining == 0)
+            break;
+        self->wait = what;
+        self->wait_kind = WEFT__WAIT_COMBINATOR;
+        self->wait_obj = &g;
+        weft__co_suspend(rt);
+        self->wait = NULL;
+    }
+finish:
+    cancel_unfinished(rt, &g);
+    return rc;
+}
+
+void weft__report_group(const void *gp, int depth)
+{
+    const group *g = gp;
+    for (size_t i = 0; i < g->n; i++) {
+        fprintf(stderr, "%*s[%zu] ", depth * 2, "", i);
+        if (g->slots[i].done)
+            fputs("finished\n", stderr);
+        else
+            weft__report_future(g->slots[i].f, depth);
+    }
+}
+
+/* Validates fs[0..n): on a NULL (or already consumed) entry every valid one
+ * is dropped and -EINVAL returned. */
+static int check_all(weft_future **fs, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += !future_ok(fs[i]);
+    if (!bad)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (future_ok(fs[i]))
+            weft_future_drop(fs[i]);
+    return -EINVAL;
+}
+
+static int combine(weft_future **fs, size_t n, int mode, void **results,
+                   void **result)
+{
+    if (!fs && n)
+        return -EINVAL;
+    int rc = check_all(fs, n);
+    if (rc)
+        return rc;
+    weft__rt *rt = weft__rt_here();
+    if (!rt) {
+        for (size_t i = 0; i < n; i++)
+            weft_future_drop(fs[i]);
+        return -EPERM;
+    }
+    if (n == 0)
+        return mode == RACE ? -EINVAL : 0;
+    slot small[4];
+    slot *slots = n <= 4 ? small : malloc(n * sizeof *slots);
+    if (!slots) {
+        for (size_t i = 0; i < n; i++)
+            weft_future_drop(fs[i]);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        slots[i].f = fs[i];
+    char what[48];
+    snprintf(what, sizeof what, "%s of %zu futures",
+             mode == JOIN ? "join" : "race", n);
+    rc = group_run(rt, slots, n, mode, what);
+    if (mode == JOIN && rc == 0) {
+        for (size_t i = 0; i < n && rc == 0; i++)
+            if (fs[i]->status < 0)
+                rc = fs[i]->status;
+    }
+    if (mode == RACE && rc >= 0 && result)
+        *result = fs[rc]->result;
+    for (size_t i = 0; i < n; i++) {
+        if (results && mode == JOIN)
+            results[i] = fs[i]->result;
+        weft__future_free(fs[i]);
+    }
+    if (slots != small)
+        free(slots);
+    return rc;
+}
+
+int weft_join_all(weft_future **fs, size_t n, void **results)
+{
+    return combine(fs, n, JOIN, results, NULL);
+}
+
+int weft_join(weft_future *a, weft_future *b)
+{
+    weft_future *fs[] = {a, b};
+    return combine(fs, 2, JOIN, NULL, NULL);
+}
+
+int weft_join3(weft_future *a, weft_future *b, weft_future *c)
+{
+    weft_future *fs[] = {a, b, c};
+    return combine(fs, 3, JOIN, NULL, NULL);
+}
+
+int weft_race(weft_future **fs, size_t n, void **result)
+{
+    if (!fs || n == 0)
+        return -EINVAL;
+    return combine(fs, n, RACE, NULL, result);
+}
+
+/*
+ * A timeout is a biased race of f against a sleep: f is polled first, so an
+ * f that is ready at once wins even with a zero timeout, and the sleep is
+ * ready on its first poll when the deadline has already passed, so an
+ * unready f with a zero timeout fails at once.
+ */
+int weft_timeout(weft_future *f, uint64_t timeout_ns, void **result)
+{
+    if (!future_ok(f))
+        return -EINVAL;
+    weft__rt *rt = weft__rt_here();
+    if (!rt) {
+        weft_future_drop(f);
+        return -EPERM;
+    }
+    weft__sleep_future timer;
+    weft__sleep_future_init(&timer, timeout_ns, 1);
+    slot slots[2] = {{.f = f}, {.f = &timer.base}};
+    int rc = group_run(rt, slots, 2, RACE, "timeout");
+    if (rc == 0) {
+        rc = f->status;
+        if (rc >= 0 && result)
+            *result = f->result;
+    } else if (rc == 1) {
+        rc = -ETIMEDOUT;
+    }
+    timer.base.ops->cleanup(&timer.base);
+    weft__future_free(f);
+    return rc;
+}

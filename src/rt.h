@@ -1,0 +1,285 @@
+/*
+ * rt.h - the internal model shared by the scheduler, timers, futures and
+ * channels.
+ *
+ * Objects and who owns them:
+ *
+ *  weft__rt    one per thread running weft_run; lives on that thread's
+ *              stack for the duration of the call; found via a thread-local.
+ *  weft__co    a coroutine: a body (fn, arg) run on a pooled stack.  Every
+ *              task is a coroutine resumed by the scheduler; an async block
+ *              polled by a combinator is a coroutine resumed by the
+ *              coroutine running that combinator (its "resumer").  Suspending
+ *              always switches back to the resumer.
+ *  weft_task   a task: a coroutine plus a handle, on the runtime's task list
+ *              from spawn until it is both finished and released (joined or
+ *              detached).
+ *  weft__waker the thing a leaf operation calls when it may have become
+ *              ready.  A task's waker queues the task; a combinator slot's
+ *              waker marks the slot and calls its owner's current waker.
+ *              Wakers are embedded in longer-lived objects (the task, the
+ *              combinator's frame on the owner's stack): a wait allocates
+ *              nothing.  A leaf holds a waker pointer only while registered
+ *              and forgets it when it completes or is cancelled.
+ *
+ * Coroutine states: FRESH (never ran: no stack yet), RUNNING (on the CPU or
+ * resuming a child), SUSPENDED (waiting to be resumed), DEAD (body returned;
+ * its stack goes back to the pool, released by its resumer).
+ *
+ * Cancellation of a coroutine is visible to it and to everything it polls:
+ * weft__cancelled() walks the chain of pollers (parent pointers).
+ */
+#ifndef WEFT_RT_H
+#define WEFT_RT_H
+
+#include "arch.h"
+#include "stack.h"
+#include "weft.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct weft__rt weft__rt;
+typedef struct weft__co weft__co;
+typedef struct weft__waker weft__waker;
+typedef struct weft__chan weft__chan;
+
+/* ---- intrusive doubly linked list (a ring with a sentinel) ------------- */
+
+typedef struct weft__link {
+    struct weft__link *prev, *next;
+} weft__link;
+
+static inline void weft__list_init(weft__link *l) { l->prev = l->next = l; }
+static inline int weft__list_empty(const weft__link *l) { return l->next == l; }
+static inline void weft__list_push(weft__link *l, weft__link *n)
+{
+    n->prev = l->prev;
+    n->next = l;
+    l->prev->next = n;
+    l->prev = n;
+}
+static inline void weft__list_remove(weft__link *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n; /* removed nodes point at themselves */
+}
+#define weft__container(ptr, type, member)                                    \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- wakers ------------------------------------------------------------- */
+
+struct weft__waker {
+    void (*wake)(weft__waker *w);
+};
+
+static inline void weft__wake(weft__waker *w) { w->wake(w); }
+
+/* ---- coroutines --------------------------------------------------------- */
+
+enum { WEFT__FRESH, WEFT__RUNNING, WEFT__SUSPENDED, WEFT__DEAD };
+
+struct weft__co {
+    weft__ctx ctx;        /* saved registers while not running */
+    weft__stack *stack;   /* NULL until first run, and after death */
+    weft__co *resumer;    /* who resumed it: where a suspend returns to */
+    weft__co *parent;     /* enclosing coroutine (cancellation), or NULL */
+    weft__waker *waker;   /* current waker, set by whoever polls it */
+    weft_task *task;      /* the task this coroutine belongs to */
+    weft_fn *fn;
+    void *arg;
+    void *result;
+    void (*drop_arg)(void *);
+    size_t stack_size;    /* 0 = the runtime's default */
+    const char *wait;     /* what it waits on while suspended (reports) */
+    const void *wait_obj; /* the combinator frame, for nested reports */
+    int wait_kind;        /* WEFT__WAIT_* */
+    int state;
+    int cancel;           /* cancellation requested on this coroutine */
+    int status;           /* when DEAD: 0, or -ECANCELED */
+    int saved_errno;
+    void *asan_fake_stack;
+};
+
+enum { WEFT__WAIT_LEAF, WEFT__WAIT_COMBINATOR };
+
+/* ---- tasks -------------------------------------------------------------- */
+
+#define WEFT__TASK_MAGIC 0x7461736bU /* "task" */
+#define WEFT__TASK_FREED 0x64656164U /* "dead" */
+
+struct weft_task {
+    weft__co co;
+    unsigned magic;
+    int queued;             /* on the run queue */
+    int released;           /* handle joined or detached */
+    int joining;            /* a join (or task future) is waiting on it */
+    weft__rt *rt;
+    uint64_t id;
+    char *name;
+    weft__waker waker;      /* queues the task */
+    weft__waker *join_waker; /* the coroutine waiting in a join, if any */
+    weft__link runq;        /* in rt->runq while queued */
+    weft__link all;         /* in rt->tasks from spawn to free */
+};
+
+/* ---- timers (time/timer.c) ---------------------------------------------- */
+
+typedef struct weft__timer {
+    uint64_t deadline;  /* ns on the runtime clock */
+    uint64_t seq;       /* arming order: ties fire first-armed first */
+    size_t index;       /* position in the heap; SIZE_MAX when not armed */
+    weft__waker *waker; /* woken when it fires */
+    int fired;
+} weft__timer;
+
+/* ---- the runtime -------------------------------------------------------- */
+
+struct weft__rt {
+    weft__co main_co;        /* the scheduler, on the thread's own stack */
+    weft__co *current;       /* the coroutine on the CPU */
+    weft_task *root;
+    weft__link runq;         /* FIFO of queued tasks */
+    weft__link tasks;        /* every task not yet freed */
+    size_t live;             /* tasks not yet DEAD */
+    uint64_t next_id;
+    weft_config cfg;
+    int shutting_down;
+    int deadlocked;
+
+    /* clock and timers */
+    uint64_t vnow;           /* virtual clock */
+    uint64_t timer_seq;
+    weft__timer **heap;      /* 4-ary min-heap on (deadline, seq) */
+    size_t heap_len, heap_cap;
+
+    /* stacks */
+    weft__stack_pool pool;
+    void *main_stack_lo;     /* the thread's stack, for sanitizers */
+    size_t main_stack_size;
+
+    /* cross-thread wakes: channels with a parked receiver here */
+    pthread_mutex_t inbox_lock;
+    weft__chan *inbox;       /* posted channels, linked by chan->inbox_next */
+    int inbox_posted;        /* inbox non-empty (under inbox_lock) */
+    int efd;                 /* eventfd written when the inbox fills */
+    weft__link recv_waits;   /* registered channel receives (deadlock) */
+
+    /* task structs recycled within this runtime */
+    weft_task *free_tasks;
+    size_t free_task_count;
+
+    void *altstack;          /* signal stack for the overflow report */
+    stack_t old_altstack;
+};
+
+extern _Thread_local weft__rt *weft__tls_rt;
+
+/* ---- scheduler (sched/sched.c) ------------------------------------------ */
+
+/* The runtime of this thread if called from one of its coroutines. */
+static inline weft__rt *weft__rt_here(void)
+{
+    weft__rt *rt = weft__tls_rt;
+    return rt && rt->current != &rt->main_co ? rt : NULL;
+}
+
+int weft__cancelled(const weft__co *co);
+void weft__co_suspend(weft__rt *rt);
+/* Resumes co (FRESH or SUSPENDED) from the running coroutine until it
+ * suspends or dies; a FRESH co that is already cancelled dies unrun. */
+void weft__co_resume(weft__rt *rt, weft__co *co);
+/* Gives a dead coroutine's stack back to the pool. */
+void weft__co_release(weft__rt *rt, weft__co *co);
+uint64_t weft__clock_now(weft__rt *rt);
+void weft__task_detach_internal(weft_task *t);
+/* The handle checks shared by join, abort, detach and task futures. */
+int weft__task_check(weft__rt *rt, const weft_task *t);
+
+/* ---- timers (time/timer.c) ---------------------------------------------- */
+
+void weft__timer_init(weft__timer *t);
+int weft__timer_arm(weft__rt *rt, weft__timer *t, uint64_t deadline,
+                    weft__waker *w);
+void weft__timer_cancel(weft__rt *rt, weft__timer *t);
+/* Fires, in (deadline, arming) order, at most max of the timers whose
+ * deadline is <= now; returns how many fired. */
+size_t weft__timers_fire(weft__rt *rt, uint64_t now, size_t max);
+/* Earliest deadline, or UINT64_MAX when no timer is armed. */
+uint64_t weft__timers_next(const weft__rt *rt);
+void weft__timers_free(weft__rt *rt);
+
+/* ---- futures (future/future.c) ------------------------------------------ */
+
+/*
+ * The poll protocol.  poll() is called from the coroutine that owns the
+ * future (the caller of a combinator) with the waker to register; it returns
+ * 1 when the future is done (status and result set) or 0 when pending (the
+ * waker will be called once it may make progress).  cancel() is called on a
+ * started, unfinished future: it deregisters everything and, for an async
+ * block, drives the body until it has returned.  cleanup() releases what the
+ * future holds (calling drop_arg when an async body never ran, detaching a
+ * task that was not joined) without freeing the future itself, so leaf
+ * futures can live on the waiting coroutine's stack.
+ */
+typedef struct weft__future_ops {
+    const char *what; /* for reports: "sleep", "channel receive", ... */
+    int (*poll)(weft_future *f, weft__rt *rt, weft__waker *w);
+    void (*cancel)(weft_future *f, weft__rt *rt);
+    void (*cleanup)(weft_future *f);
+} weft__future_ops;
+
+#define WEFT__FUTURE_MAGIC 0x66757475U /* "futu" */
+
+struct weft_future {
+    const weft__future_ops *ops;
+    unsigned magic;
+    int started; /* polled at least once */
+    int done;
+    int status;
+    void *result;
+};
+
+/* Blocking form of a leaf: poll f with the current coroutine's waker until
+ * it is done or the coroutine is cancelled (then f is cancelled and
+ * -ECANCELED returned).  Does not clean f up. */
+int weft__await_leaf(weft__rt *rt, weft_future *f);
+/* Cleans f up and frees it (heap futures). */
+void weft__future_free(weft_future *f);
+void weft__report_group(const void *group, int depth);
+
+/* Leaf futures built on the caller's stack by the blocking forms. */
+typedef struct weft__sleep_future {
+    weft_future base;
+    weft__timer timer;
+    uint64_t deadline; /* absolute, or relative until the first poll */
+    int relative;
+} weft__sleep_future;
+void weft__sleep_future_init(weft__sleep_future *f, uint64_t ns, int relative);
+
+typedef struct weft__task_future {
+    weft_future base;
+    weft_task *task;
+} weft__task_future;
+void weft__task_future_init(weft__task_future *f, weft_task *t);
+
+/* ---- channels (chan/chan.c) --------------------------------------------- */
+
+/* Wakes the receivers of channels posted to rt's inbox by other threads. */
+void weft__inbox_drain(weft__rt *rt);
+/* 1 if a receive registered in rt waits on a channel fed from outside. */
+int weft__external_waits(weft__rt *rt);
+
+/* ---- reports (sched/report.c) ------------------------------------------- */
+
+void weft__report_deadlock(weft__rt *rt);
+int weft__fault_setup(weft__rt *rt);
+void weft__fault_teardown(weft__rt *rt);
+/* Describes a future for the deadlock report, one line, indented. */
+void weft__report_future(const weft_future *f, int depth);
+void weft__report_co(const weft__co *co, int depth);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * report.c - faults that explain themselves: the deadlock report and the
+ * stack-overflow report.
+ *
+ * Overflow: every runtime thread gets an alternate signal stack, and a
+ * process-wide SIGSEGV/SIGBUS handler checks whether the faulting address
+ * lies in the guard region below the running coroutine's stack.  If so it
+ * prints which task overflowed (id, name, stack size) with async-signal-safe
+ * writes and aborts.  Any other fault is handed back to the previous
+ * disposition: the handler restores it and returns, so the faulting
+ * instruction runs again and faults as it would have without weft.
+ */
+#include "rt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *weft__task_name(const weft_task *t);
+const char *weft__async_name(const weft_future *f);
+const weft__co *weft__async_co(const weft_future *f);
+
+/* ---- deadlock ----------------------------------------------------------- */
+
+void weft__report_co(const weft__co *co, int depth)
+{
+    if (co->state == WEFT__FRESH) {
+        fputs("not started\n", stderr);
+        return;
+    }
+    fprintf(stderr, "%s\n", co->wait ? co->wait : "(running)");
+    if (co->wait && co->wait_kind == WEFT__WAIT_COMBINATOR)
+        weft__report_group(co->wait_obj, depth + 1);
+}
+
+void weft__report_future(const weft_future *f, int depth)
+{
+    const weft__co *co = weft__async_co(f);
+    if (!co) {
+        fprintf(stderr, "%s\n", f->ops->what);
+        return;
+    }
+    const char *name = weft__async_name(f);
+    fprintf(stderr, "async block%s%s%s: ", name ? " '" : "", name ? name : "",
+            name ? "'" : "");
+    weft__report_co(co, depth);
+}
+
+void weft__report_deadlock(weft__rt *rt)
+{
+    size_t blocked = 0;
+    for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = l->next)
+        blocked += weft__container(l, weft_task, all)->co.state !=
+                   WEFT__DEAD;
+    fprintf(stderr,
+            "weft: deadlock: %zu task%s blocked, no timer armed and no wake "
+            "source outside the runtime; cancelling every task\n",
+            blocked, blocked == 1 ? "" : "s");
+    for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+        weft_task *t = weft__container(l, weft_task, all);
+        if (t->co.state == WEFT__DEAD)
+            continue;
+        fprintf(stderr, "  task %llu '%s' waits on: ",
+                (unsigned long long)t->id, weft__task_name(t));
+        weft__report_co(&t->co, 1);
+    }
+    fflush(stderr);
+}
+
+/* ---- stack overflow ----------------------------------------------------- */
+
+#define ALTSTACK_SIZE (64 * 1024)
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void put(const char *s) { ssize_t n = write(2, s, strlen(s)); (void)n; }
+
+static void put_num(unsigned long long v, int base)
+{
+    char buf[32];
+    int i = sizeof buf;
+    buf[--i] = 0;
+    do {
+        buf[--i] = "0123456789abcdef"[v % (unsigned)base];
+        v /= (unsigned)base;
+    } while (v);
+    put(&buf[i]);
+}
+
+void weft__report_overflow(const weft__co *co, const void *addr)
+{
+    const weft_task *t = co->task;
+    put("weft: stack overflow in task ");
+    if (t) {
+        put_num(t->id, 10);
+        put(" '");
+        put(weft__task_name(t));
+        put("'");
+    }
+    if (t && co != &t->co)
+        put(" (in an async block it polls)");
+    put(": stack size ");
+    put_num(co->stack ? co->stack->size : 0, 10);
+    put(" bytes");
+    if (addr) {
+        put(", fault at 0x");
+        put_num((unsigned long long)(uintptr_t)addr, 16);
+    } else {
+        put(", canary overwritten");
+    }
+    put("; aborting\n");
+    abort();
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    weft__rt *rt = weft__tls_rt;
+    const weft__co *co = rt ? rt->current : NULL;
+    if (co && co->stack && co->stack->guard) {
+        const char *a = si->si_addr, *lo = co->stack->lo;
+        if (a < lo && a >= lo - co->stack->guard)
+            weft__report_overflow(co, a);
+    }
+    sigaction(sig, sig == SIGSEGV ? &old_segv : &old_bus, NULL);
+}
+
+static void install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+int weft__fault_setup(weft__rt *rt)
+{
+    pthread_once(&handler_once, install_handler);
+    rt->altstack = malloc(ALTSTACK_SIZE);
+    if (!rt->altstack)
+        return -ENOMEM;
+    stack_t ss = {.ss_sp = rt->altstack, .ss_size = ALTSTACK_SIZE};
+    if (sigaltstack(&ss, &rt->old_altstack) != 0) {
+        int err = errno;
+        free(rt->altstack);
+        rt->altstack = NULL;
+        return -err;
+    }
+    return 0;
+}
+
+void weft__fault_teardown(weft__rt *rt)
+{
+    if (!rt->altstack)
+        return;
+    if (rt->old_altstack.ss_flags & SS_DISABLE) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+    } else {
+        sigaltstack(&rt->old_altstack, NULL);
+    }
+    free(rt->altstack);
+    rt->altstack = NULL;
+}

@@ -1,0 +1,369 @@
+/*
+ * runtime.c - the scheduler of one thread: coroutine switching, the run
+ * queue, the clock, the idle wait, deadlock detection and shutdown.
+ *
+ * The scheduler runs on the thread's own stack as the pseudo-coroutine
+ * rt->main_co.  It resumes queued tasks in FIFO order; a task runs until it
+ * suspends (back to the scheduler) or dies.  Every WEFT__BATCH task runs, and
+ * whenever the queue empties, it services the cross-thread inbox and fires
+ * expired timers, so neither can be starved by tasks that keep each other
+ * busy.  When nothing is runnable it waits on its eventfd until the next
+ * deadline (real clock), or jumps to the next deadline (virtual clock), or,
+ * when no wake source is left, reports a deadlock.
+ *
+ * Shutdown: when the root task dies, every other live task is cancelled and
+ * driven until it returns; weft_run returns once no task is alive.
+ */
+#include "rt.h"
+#include "sanitize.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WEFT__BATCH 64
+
+_Thread_local weft__rt *weft__tls_rt;
+
+/* ---- switching ---------------------------------------------------------- */
+
+static void stack_bounds(weft__rt *rt, const weft__co *to, void **lo,
+                         size_t *size)
+{
+    if (to == &rt->main_co) {
+        *lo = rt->main_stack_lo;
+        *size = rt->main_stack_size;
+    } else {
+        *lo = to->stack->lo;
+        *size = to->stack->size;
+    }
+}
+
+void weft__report_overflow(const weft__co *co, const void *addr);
+
+static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
+{
+    void *lo;
+    size_t size;
+    stack_bounds(rt, to, &lo, &size);
+    if (from->stack && weft__stack_smashed(from->stack))
+        weft__report_overflow(from, NULL); /* unguarded stack: late check */
+    rt->current = to;
+    from->saved_errno = errno;
+    WEFT__ASAN_START(final ? NULL : &from->asan_fake_stack, lo, size);
+    weft__ctx_switch(&from->ctx, &to->ctx);
+    /* Back in from: whoever switched here set rt->current. */
+    WEFT__ASAN_FINISH(from->asan_fake_stack);
+    errno = from->saved_errno;
+}
+
+static void co_entry(void *p)
+{
+    weft__co *co = p;
+    WEFT__ASAN_FINISH(NULL);
+    errno = 0;
+    co->result = co->fn(co->arg);
+    co->status = weft__cancelled(co) ? -ECANCELED : 0;
+    co->state = WEFT__DEAD;
+    switch_to(weft__tls_rt, co, co->resumer, 1);
+    abort(); /* a dead coroutine is never resumed */
+}
+
+int weft__cancelled(const weft__co *co)
+{
+    for (; co; co = co->parent)
+        if (co->cancel)
+            return 1;
+    return 0;
+}
+
+static void co_die_unrun(weft__co *co, int status)
+{
+    co->state = WEFT__DEAD;
+    co->status = status;
+    if (co->drop_arg)
+        co->drop_arg(co->arg);
+}
+
+void weft__co_resume(weft__rt *rt, weft__co *co)
+{
+    weft__co *self = rt->current;
+    if (co->state == WEFT__FRESH) {
+        if (weft__cancelled(co)) {
+            co_die_unrun(co, -ECANCELED); /* never runs, as in tokio */
+            return;
+        }
+        size_t size = co->stack_size ? co->stack_size : rt->cfg.stack_size;
+        co->stack = weft__stack_get(&rt->pool, size);
+        if (!co->stack) {
+            co_die_unrun(co, -ENOMEM);
+            return;
+        }
+        weft__ctx_init(&co->ctx, co->stack->lo, co->stack->size, co_entry,
+                       co);
+    }
+    co->resumer = self;
+    co->state = WEFT__RUNNING;
+    switch_to(rt, self, co, 0);
+}
+
+void weft__co_suspend(weft__rt *rt)
+{
+    weft__co *self = rt->current;
+    self->state = WEFT__SUSPENDED;
+    switch_to(rt, self, self->resumer, 0);
+}
+
+void weft__co_release(weft__rt *rt, weft__co *co)
+{
+    if (co->stack) {
+        weft__stack_put(&rt->pool, co->stack);
+        co->stack = NULL;
+    }
+}
+
+/* ---- clock -------------------------------------------------------------- */
+
+static uint64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t weft__clock_now(weft__rt *rt)
+{
+    return rt->cfg.clock == WEFT_CLOCK_VIRTUAL ? rt->vnow : mono_now();
+}
+
+uint64_t weft_now(void)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt) {
+        errno = EPERM;
+        return 0;
+    }
+    return weft__clock_now(rt);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+void weft__task_finished(weft__rt *rt, weft_task *t);
+void weft__task_free_all(weft__rt *rt);
+weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
+                          weft_fn *fn, void *arg);
+
+static void cancel_all(weft__rt *rt)
+{
+    for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+        weft_task *t = weft__container(l, weft_task, all);
+        if (t->co.state != WEFT__DEAD && !t->co.cancel) {
+            t->co.cancel = 1;
+            weft__wake(&t->waker);
+        }
+    }
+}
+
+void weft__shutdown(weft__rt *rt)
+{
+    rt->shutting_down = 1;
+    cancel_all(rt);
+}
+
+/* Waits for a cross-thread wake, at most until deadline (UINT64_MAX: no
+ * limit), on the real clock. */
+static void idle_wait(weft__rt *rt, uint64_t deadline)
+{
+    struct pollfd pfd = {.fd = rt->efd, .events = POLLIN};
+    struct timespec ts, *tsp = NULL;
+    if (deadline != UINT64_MAX) {
+        uint64_t now = mono_now();
+        uint64_t d = deadline > now ? deadline - now : 0;
+        ts.tv_sec = (time_t)(d / 1000000000u);
+        ts.tv_nsec = (long)(d % 1000000000u);
+        tsp = &ts;
+    }
+    if (ppoll(&pfd, 1, tsp, NULL) > 0) {
+        uint64_t v;
+        ssize_t n = read(rt->efd, &v, sizeof v); /* reset the counter */
+        (void)n;
+    }
+}
+
+/*
+ * Services the inbox and the timers.  When tasks are still queued (a batch
+ * ended) every expired timer fires, so none waits behind a busy queue for
+ * long.  When the queue is empty, only the first expired timer fires: its
+ * consequences run before the next timer fires, as they would if the two
+ * deadlines were a hair apart, which they are with a real clock (each sleep
+ * starts a little after the previous one ended).  So listing 17-13 prints
+ * 'messages' (armed first) before 'future' under the virtual clock too.
+ */
+static void service(weft__rt *rt)
+{
+    if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
+        weft__inbox_drain(rt);
+    if (rt->heap_len)
+        weft__timers_fire(rt, weft__clock_now(rt),
+                          weft__list_empty(&rt->runq) ? 1 : SIZE_MAX);
+}
+
+static void run_task(weft__rt *rt, weft_task *t)
+{
+    weft__co_resume(rt, &t->co);
+    if (t->co.state == WEFT__DEAD)
+        weft__task_finished(rt, t);
+}
+
+static void sched_loop(weft__rt *rt)
+{
+    for (;;) {
+        unsigned n = 0;
+        while (!weft__list_empty(&rt->runq) && n++ < WEFT__BATCH) {
+            weft__link *l = rt->runq.next;
+            weft__list_remove(l);
+            weft_task *t = weft__container(l, weft_task, runq);
+            t->queued = 0;
+            run_task(rt, t);
+        }
+        if (rt->live == 0)
+            return;
+        service(rt);
+        if (!weft__list_empty(&rt->runq))
+            continue;
+
+        /* Nothing runnable. */
+        uint64_t next = weft__timers_next(rt);
+        if (rt->cfg.clock == WEFT_CLOCK_VIRTUAL && next != UINT64_MAX) {
+            if (next > rt->vnow)
+                rt->vnow = next; /* time jumps */
+            continue;
+        }
+        if (next == UINT64_MAX && !weft__external_waits(rt)) {
+            /* Re-check the inbox: a wake may have raced the test above. */
+            if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
+                continue;
+            if (rt->cfg.deadlock == WEFT_DEADLOCK_FAIL) {
+                if (rt->deadlocked) {
+                    fputs("weft: tasks still blocked after the deadlock "
+                          "cancelled them; aborting\n",
+                          stderr);
+                    abort();
+                }
+                weft__report_deadlock(rt);
+                rt->deadlocked = 1;
+                cancel_all(rt);
+                continue;
+            }
+        }
+        idle_wait(rt, next);
+    }
+}
+
+/* ---- weft_run ----------------------------------------------------------- */
+
+static int rt_init(weft__rt *rt, const weft_config *cfg)
+{
+    memset(rt, 0, sizeof *rt);
+    if (cfg)
+        rt->cfg = *cfg;
+    weft__list_init(&rt->runq);
+    weft__list_init(&rt->tasks);
+    weft__list_init(&rt->recv_waits);
+    weft__stack_pool_init(&rt->pool);
+    rt->cfg.stack_size = weft__stack_round(&rt->pool, rt->cfg.stack_size);
+    if (!rt->cfg.stack_size)
+        return -EINVAL;
+    rt->next_id = 1;
+    rt->current = &rt->main_co;
+    rt->main_co.state = WEFT__RUNNING;
+#ifdef WEFT__ASAN
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &rt->main_stack_lo, &rt->main_stack_size);
+        pthread_attr_destroy(&attr);
+    }
+#endif
+    rt->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rt->efd < 0)
+        return -errno;
+    int rc = pthread_mutex_init(&rt->inbox_lock, NULL);
+    if (rc) {
+        close(rt->efd);
+        return -rc;
+    }
+    rc = weft__fault_setup(rt);
+    if (rc) {
+        pthread_mutex_destroy(&rt->inbox_lock);
+        close(rt->efd);
+    }
+    return rc;
+}
+
+static void rt_destroy(weft__rt *rt)
+{
+    weft__inbox_drain(rt); /* drop references posted by other threads */
+    weft__task_free_all(rt);
+    weft__timers_free(rt);
+    weft__stack_pool_destroy(&rt->pool);
+    weft__fault_teardown(rt);
+    pthread_mutex_destroy(&rt->inbox_lock);
+    close(rt->efd);
+}
+
+int weft_run_with(const weft_config *config, weft_fn *main, void *arg,
+                  void **result)
+{
+    if (!main)
+        return -EINVAL;
+    if (config && ((config->clock != WEFT_CLOCK_MONOTONIC &&
+                    config->clock != WEFT_CLOCK_VIRTUAL) ||
+                   (config->deadlock != WEFT_DEADLOCK_FAIL &&
+                    config->deadlock != WEFT_DEADLOCK_WAIT)))
+        return -EINVAL;
+    if (weft__tls_rt)
+        return -EBUSY;
+
+    weft__rt *rt = malloc(sizeof *rt);
+    if (!rt)
+        return -ENOMEM;
+    int rc = rt_init(rt, config);
+    if (rc) {
+        free(rt);
+        return rc;
+    }
+    weft__tls_rt = rt;
+    weft_spawn_opts opts = {.name = "main"};
+    weft_task *root = weft__task_new(rt, &opts, main, arg);
+    if (!root) {
+        rc = -errno;
+        goto out;
+    }
+    rt->root = root;
+    sched_loop(rt);
+    if (rt->deadlocked)
+        rc = -EDEADLK;
+    else if (root->co.status == -ENOMEM && !root->co.result)
+        rc = -ENOMEM; /* its stack could not be had: main never ran */
+    else if (result)
+        *result = root->co.result;
+out:
+    rt_destroy(rt);
+    weft__tls_rt = NULL;
+    free(rt);
+    return rc;
+}
+
+int weft_run(weft_fn *main, void *arg, void **result)
+{
+    weft_config cfg = {0};
+    const char *clock = getenv("WEFT_CLOCK");
+    if (clock && strcmp(clock, "virtual") == 0)
+        cfg.clock = WEFT_CLOCK_VIRTUAL;
+    return weft_run_with(&cfg, main, arg, result);
+}

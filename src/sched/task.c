@@ -1,0 +1,299 @@
+/*
+ * task.c - task lifecycle: spawn, join, abort, detach, and the task future.
+ *
+ * A task is on rt->tasks from spawn until it is freed, which happens once it
+ * is both DEAD and released (its handle joined or detached); the root task
+ * is never released and is freed with the runtime.  While queued it is also
+ * on rt->runq (t->queued).  Waking a task queues it unless it is queued or
+ * dead; a task woken while running is queued too, so it runs again after it
+ * next suspends, as a tokio task woken during its own poll is re-polled.
+ *
+ * Freed task structs are kept on a per-runtime list for reuse, with their
+ * magic poisoned, so that joining a handle twice is reported (-EINVAL)
+ * rather than followed.
+ */
+#include "rt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TASK_CACHE 4096
+
+void weft__shutdown(weft__rt *rt);
+
+static void task_wake(weft__waker *w)
+{
+    weft_task *t = weft__container(w, weft_task, waker);
+    if (t->queued || t->co.state == WEFT__DEAD)
+        return;
+    t->queued = 1;
+    weft__list_push(&t->rt->runq, &t->runq);
+}
+
+static void task_free(weft__rt *rt, weft_task *t)
+{
+    weft__list_remove(&t->all);
+    free(t->name);
+    t->name = NULL;
+    t->magic = WEFT__TASK_FREED;
+    if (rt->free_task_count < TASK_CACHE) {
+        t->co.arg = rt->free_tasks; /* reuse a field as the list link */
+        rt->free_tasks = t;
+        rt->free_task_count++;
+    } else {
+        free(t);
+    }
+}
+
+weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
+                          weft_fn *fn, void *arg)
+{
+    weft_task *t = rt->free_tasks;
+    char *name = NULL;
+    size_t stack_size = 0;
+    if (opts && opts->stack_size) {
+        stack_size = weft__stack_round(&rt->pool, opts->stack_size);
+        if (!stack_size) {
+            errno = EINVAL;
+            goto fail;
+        }
+    }
+    if (opts && opts->name && !(name = strdup(opts->name)))
+        goto fail_nomem;
+    if (t) {
+        rt->free_tasks = t->co.arg;
+        rt->free_task_count--;
+    } else if (!(t = malloc(sizeof *t))) {
+        free(name);
+        goto fail_nomem;
+    }
+    memset(t, 0, sizeof *t);
+    t->magic = WEFT__TASK_MAGIC;
+    t->rt = rt;
+    t->id = rt->next_id++;
+    t->name = name;
+    t->waker.wake = task_wake;
+    t->co.fn = fn;
+    t->co.arg = arg;
+    t->co.drop_arg = opts ? opts->drop_arg : NULL;
+    t->co.stack_size = stack_size;
+    t->co.waker = &t->waker;
+    t->co.task = t;
+    t->co.state = WEFT__FRESH;
+    weft__list_init(&t->runq);
+    weft__list_push(&rt->tasks, &t->all);
+    rt->live++;
+    if (rt->shutting_down)
+        t->co.cancel = 1; /* spawned while unwinding: never runs */
+    task_wake(&t->waker);
+    return t;
+fail_nomem:
+    errno = ENOMEM;
+fail:
+    if (opts && opts->drop_arg)
+        opts->drop_arg(arg);
+    return NULL;
+}
+
+void weft__task_finished(weft__rt *rt, weft_task *t)
+{
+    rt->live--;
+    weft__co_release(rt, &t->co);
+    if (t->queued) {
+        weft__list_remove(&t->runq);
+        t->queued = 0;
+    }
+    if (t->join_waker)
+        weft__wake(t->join_waker);
+    if (t == rt->root)
+        weft__shutdown(rt);
+    else if (t->released)
+        task_free(rt, t);
+}
+
+void weft__task_free_all(weft__rt *rt)
+{
+    while (!weft__list_empty(&rt->tasks)) {
+        weft_task *t = weft__container(rt->tasks.next, weft_task, all);
+        task_free(rt, t);
+    }
+    while (rt->free_tasks) {
+        weft_task *t = rt->free_tasks;
+        rt->free_tasks = t->co.arg;
+        free(t);
+    }
+    rt->free_task_count = 0;
+}
+
+int weft__task_check(weft__rt *rt, const weft_task *t)
+{
+    if (!t || t->magic != WEFT__TASK_MAGIC || t->released)
+        return -EINVAL;
+    if (t->rt != rt)
+        return -EPERM;
+    return 0;
+}
+
+weft_task *weft_spawn_with(const weft_spawn_opts *opts, weft_fn *fn,
+                           void *arg)
+{
+    weft__rt *rt = weft__rt_here();
+    int err = !fn ? EINVAL : !rt ? EPERM : 0;
+    if (err) {
+        if (opts && opts->drop_arg)
+            opts->drop_arg(arg);
+        errno = err;
+        return NULL;
+    }
+    return weft__task_new(rt, opts, fn, arg);
+}
+
+weft_task *weft_spawn(weft_fn *fn, void *arg)
+{
+    return weft_spawn_with(NULL, fn, arg);
+}
+
+void weft__task_detach_internal(weft_task *t)
+{
+    t->released = 1;
+    if (t->co.state == WEFT__DEAD && t != t->rt->root)
+        task_free(t->rt, t);
+}
+
+void weft_task_detach(weft_task *task)
+{
+    weft__rt *rt = weft__rt_here();
+    if (weft__task_check(rt, task) == 0 && !task->joining)
+        weft__task_detach_internal(task);
+}
+
+void weft_task_abort(weft_task *task)
+{
+    weft__rt *rt = weft__rt_here();
+    if (weft__task_check(rt, task) != 0 || task->co.state == WEFT__DEAD ||
+        task->co.cancel)
+        return;
+    task->co.cancel = 1;
+    weft__wake(&task->waker); /* so it observes the cancellation */
+}
+
+int weft_task_is_finished(const weft_task *task)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    int rc = weft__task_check(rt, task);
+    return rc ? rc : task->co.state == WEFT__DEAD;
+}
+
+int weft_is_cancelled(void)
+{
+    weft__rt *rt = weft__rt_here();
+    return rt ? weft__cancelled(rt->current) : 0;
+}
+
+/* ---- joining: the task future ------------------------------------------ */
+
+static int task_poll(weft_future *f, weft__rt *rt, weft__waker *w)
+{
+    weft__task_future *tf = (weft__task_future *)f;
+    weft_task *t = tf->task;
+    if (t->co.state != WEFT__DEAD) {
+        t->join_waker = w;
+        return 0;
+    }
+    t->join_waker = NULL;
+    f->status = t->co.status;
+    f->result = f->status == 0 ? t->co.result
+                               : (void *)(intptr_t)f->status;
+    tf->task = NULL;
+    t->joining = 0;
+    (void)rt;
+    weft__task_detach_internal(t); /* frees it: it is dead */
+    return 1;
+}
+
+static void task_cancel(weft_future *f, weft__rt *rt)
+{
+    weft__task_future *tf = (weft__task_future *)f;
+    (void)rt;
+    if (tf->task)
+        tf->task->join_waker = NULL;
+}
+
+/* Dropping an unfinished join detaches the task, as dropping a JoinHandle
+ * does in tokio: the task keeps running. */
+static void task_cleanup(weft_future *f)
+{
+    weft__task_future *tf = (weft__task_future *)f;
+    weft_task *t = tf->task;
+    if (t) {
+        t->join_waker = NULL;
+        t->joining = 0;
+        tf->task = NULL;
+        weft__task_detach_internal(t);
+    }
+}
+
+static const weft__future_ops task_ops = {
+    .what = "task join",
+    .poll = task_poll,
+    .cancel = task_cancel,
+    .cleanup = task_cleanup,
+};
+
+void weft__task_future_init(weft__task_future *f, weft_task *t)
+{
+    memset(f, 0, sizeof *f);
+    f->base.ops = &task_ops;
+    f->base.magic = WEFT__FUTURE_MAGIC;
+    f->task = t;
+    t->joining = 1;
+}
+
+int weft_task_join(weft_task *task, void **result)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    int rc = weft__task_check(rt, task);
+    if (rc)
+        return rc;
+    if (task->joining)
+        return -EINVAL; /* already being joined */
+    if (task == rt->current->task || task == rt->root)
+        return -EDEADLK; /* it would wait for itself */
+    weft__task_future f;
+    weft__task_future_init(&f, task);
+    rc = weft__await_leaf(rt, &f.base);
+    if (rc == 0 && result)
+        *result = f.base.result;
+    task_cleanup(&f.base);
+    return rc;
+}
+
+weft_future *weft_task_future(weft_task *task)
+{
+    weft__rt *rt = weft__rt_here();
+    int rc = rt ? weft__task_check(rt, task) : -EPERM;
+    if (rc == 0 && task->joining)
+        rc = -EINVAL;
+    if (rc) {
+        errno = -rc;
+        return NULL;
+    }
+    weft__task_future *f = malloc(sizeof *f);
+    if (!f) {
+        weft__task_detach_internal(task); /* consumed, as documented */
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft__task_future_init(f, task);
+    return &f->base;
+}
+
+const char *weft__task_name(const weft_task *t)
+{
+    return t->name ? t->name : "";
+}

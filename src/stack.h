@@ -1,0 +1,73 @@
+/*
+ * stack.h - coroutine stacks (layer 2).
+ *
+ * Stacks are carved from large anonymous mappings ("chunks") reserved with
+ * MAP_NORESERVE: the kernel commits a page only when it is first touched.
+ * Below each stack lies a guard region.  Where the kernel has lightweight
+ * guard regions (MADV_GUARD_INSTALL, Linux 6.13+) a guard costs no VMA, so
+ * a million guarded stacks fit under the default vm.max_map_count (65530).
+ * Otherwise guards are made with mprotect (each splits the mapping: two VMAs
+ * per stack) while a budget of a quarter of vm.max_map_count lasts; past it,
+ * stacks get a canary word at their low end instead, checked when the
+ * coroutine switches out (a late, best-effort overflow report).
+ *
+ * A pool belongs to one runtime (one thread): no locking.  Free stacks of
+ * the default size are reused last-in first-out; past WEFT__STACK_HOT free
+ * stacks, a returned stack's memory is given back (MADV_DONTNEED).
+ */
+#ifndef WEFT_STACK_H
+#define WEFT_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WEFT__STACK_HOT 64
+#define WEFT__CANARY UINT64_C(0x77656674b10cb10c)
+
+typedef struct weft__stack {
+    char *lo;                 /* lowest usable byte */
+    size_t size;              /* usable bytes */
+    size_t guard;             /* guard bytes below lo (0: canary only) */
+    struct weft__stack *next; /* free list */
+    struct weft__chunk *chunk;
+    unsigned valgrind_id;
+    int hot;                  /* memory still committed */
+} weft__stack;
+
+typedef struct weft__chunk {
+    struct weft__chunk *next;
+    char *base;
+    size_t len;
+    size_t slot;              /* bytes per stack including its guard */
+    size_t count, used;       /* stacks carved so far / in the mapping */
+    weft__stack *stacks;      /* descriptors, count of them */
+} weft__chunk;
+
+typedef struct weft__size_pool {
+    size_t size;
+    weft__stack *hot, *cold;  /* free stacks */
+    size_t nhot;
+    weft__chunk *chunk;       /* the chunk being carved */
+} weft__size_pool;
+
+typedef struct weft__stack_pool {
+    weft__chunk *chunks;      /* every chunk, for teardown */
+    weft__size_pool *sizes;   /* one per distinct stack size */
+    size_t nsizes;
+    size_t page;
+    size_t in_use;            /* stacks handed out and not yet returned */
+    size_t total;             /* stacks carved */
+} weft__stack_pool;
+
+void weft__stack_pool_init(weft__stack_pool *p);
+/* Unmaps everything; every stack must have been returned. */
+void weft__stack_pool_destroy(weft__stack_pool *p);
+/* A stack of at least size bytes, or NULL with errno (ENOMEM). */
+weft__stack *weft__stack_get(weft__stack_pool *p, size_t size);
+void weft__stack_put(weft__stack_pool *p, weft__stack *s);
+/* Rounds a requested stack size to whole pages, at least WEFT_STACK_MIN. */
+size_t weft__stack_round(const weft__stack_pool *p, size_t size);
+/* 1 if the canary of an unguarded stack was overwritten. */
+int weft__stack_smashed(const weft__stack *s);
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * stack.c - pooled coroutine stacks carved from large mappings.
+ *
+ * Layout of a chunk (addresses grow to the right; stacks grow to the left):
+ *
+ *   | guard | stack 0 ... | guard | stack 1 ... | ... | guard | stack n-1 |
+ *
+ * Invariants: a stack descriptor lives in its chunk's descriptor array and is
+ * either handed out (in_use) or on exactly one of its size pool's hot/cold
+ * free lists.  Chunks are unmapped only when the pool is destroyed.
+ */
+#include "stack.h"
+#include "sanitize.h"
+#include "weft.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define CHUNK_BYTES ((size_t)64 << 20) /* reserved per chunk */
+#define GUARD_PAGES 4
+
+enum { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
+
+static atomic_int guard_mode = GUARD_UNKNOWN;
+static atomic_long mprotect_guards;     /* guards made with mprotect */
+static long mprotect_budget = -1;       /* a quarter of vm.max_map_count */
+
+static long read_max_map_count(void)
+{
+    long v = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+void weft__stack_pool_init(weft__stack_pool *p)
+{
+    memset(p, 0, sizeof *p);
+    p->page = (size_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t weft__stack_round(const weft__stack_pool *p, size_t size)
+{
+    if (size == 0)
+        size = WEFT_STACK_DEFAULT;
+    if (size < WEFT_STACK_MIN)
+        size = WEFT_STACK_MIN;
+    if (size > ((size_t)1 << 40))
+        return 0;
+    return (size + p->page - 1) & ~(p->page - 1);
+}
+
+/* Makes the guard below s; on failure s keeps a canary instead. */
+static void install_guard(weft__stack *s, char *guard, size_t len)
+{
+    int mode = atomic_load(&guard_mode);
+    if (mode != GUARD_MPROTECT) {
+        if (madvise(guard, len, MADV_GUARD_INSTALL) == 0) {
+            atomic_store(&guard_mode, GUARD_MADVISE);
+            s->guard = len;
+            return;
+        }
+        if (mode == GUARD_MADVISE) /* worked before: out of memory now */
+            goto canary;
+        atomic_store(&guard_mode, GUARD_MPROTECT);
+    }
+    if (mprotect_budget < 0)
+        mprotect_budget = read_max_map_count() / 4;
+    if (atomic_fetch_add(&mprotect_guards, 1) < mprotect_budget &&
+        mprotect(guard, len, PROT_NONE) == 0) {
+        s->guard = len;
+        return;
+    }
+    atomic_fetch_sub(&mprotect_guards, 1);
+canary:
+    s->guard = 0;
+}
+
+static weft__chunk *chunk_new(weft__stack_pool *p, size_t size)
+{
+    size_t slot = size + GUARD_PAGES * p->page;
+    size_t count = CHUNK_BYTES / slot;
+    if (count < 1)
+        count = 1;
+    weft__chunk *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->stacks = calloc(count, sizeof *c->stacks);
+    if (!c->stacks)
+        goto free_chunk;
+    c->len = slot * count;
+    c->base = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    if (c->base == MAP_FAILED)
+        goto free_stacks;
+    c->slot = slot;
+    c->count = count;
+    c->next = p->chunks;
+    p->chunks = c;
+    return c;
+free_stacks:
+    free(c->stacks);
+free_chunk:
+    free(c);
+    errno = ENOMEM;
+    return NULL;
+}
+
+static weft__size_pool *size_pool(weft__stack_pool *p, size_t size)
+{
+    for (size_t i = 0; i < p->nsizes; i++)
+        if (p->sizes[i].size == size)
+            return &p->sizes[i];
+    weft__size_pool *n = realloc(p->sizes, (p->nsizes + 1) * sizeof *n);
+    if (!n)
+        return NULL;
+    p->sizes = n;
+    memset(&n[p->nsizes], 0, sizeof *n);
+    n[p->nsizes].size = size;
+    return &n[p->nsizes++];
+}
+
+static weft__stack *carve(weft__stack_pool *p, weft__size_pool *sp)
+{
+    weft__chunk *c = sp->chunk;
+    if (!c || c->used == c->count) {
+        c = chunk_new(p, sp->size);
+        if (!c)
+            return NULL;
+        sp->chunk = c;
+    }
+    weft__stack *s = &c->stacks[c->used];
+    char *slot = c->base + c->used * c->slot;
+    c->used++;
+    s->chunk = c;
+    s->lo = slot + (c->slot - sp->size);
+    s->size = sp->size;
+    install_guard(s, slot, c->slot - sp->size);
+    s->valgrind_id = WEFT__VG_REGISTER(s->lo, s->lo + s->size);
+    p->total++;
+    return s;
+}
+
+weft__stack *weft__stack_get(weft__stack_pool *p, size_t size)
+{
+    weft__size_pool *sp = size_pool(p, size);
+    if (!sp) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft__stack *s = sp->hot;
+    if (s) {
+        sp->hot = s->next;
+        sp->nhot--;
+    } else if ((s = sp->cold) != NULL) {
+        sp->cold = s->next;
+    } else if ((s = carve(p, sp)) == NULL) {
+        return NULL;
+    }
+    s->next = NULL;
+    s->hot = 1;
+    WEFT__ASAN_UNPOISON(s->lo, s->size);
+    if (!s->guard)
+        memcpy(s->lo, &(uint64_t){WEFT__CANARY}, sizeof(uint64_t));
+    p->in_use++;
+    return s;
+}
+
+void weft__stack_put(weft__stack_pool *p, weft__stack *s)
+{
+    weft__size_pool *sp = size_pool(p, s->size); /* exists: s came from it */
+    p->in_use--;
+    if (sp->nhot < WEFT__STACK_HOT) {
+        s->next = sp->hot;
+        sp->hot = s;
+        sp->nhot++;
+        return;
+    }
+    /* Past the bound: give the memory back, keep the address range. */
+    madvise(s->lo, s->size, MADV_DONTNEED);
+    s->hot = 0;
+    s->next = sp->cold;
+    sp->cold = s;
+}
+
+int weft__stack_smashed(const weft__stack *s)
+{
+    uint64_t v;
+    if (s->guard)
+        return 0;
+    memcpy(&v, s->lo, sizeof v);
+    return v != WEFT__CANARY;
+}
+
+void weft__stack_pool_destroy(weft__stack_pool *p)
+{
+    weft__chunk *c = p->chunks;
+    while (c) {
+        weft__chunk *next = c->next;
+        for (size_t i = 0; i < c->used; i++) {
+            WEFT__VG_DEREGISTER(c->stacks[i].valgrind_id);
+            if (c->stacks[i].guard && atomic_load(&guard_mode) ==
+                                          GUARD_MPROTECT)
+                atomic_fetch_sub(&mprotect_guards, 1);
+        }
+        munmap(c->base, c->len);
+        free(c->stacks);
+        free(c);
+        c = next;
+    }
+    free(p->sizes);
+    memset(p, 0, sizeof *p);
+}

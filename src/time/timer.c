@@ -1,0 +1,260 @@
+/*
+ * timer.c - timers and sleeps (layer 4).
+ *
+ * Armed timers live in a 4-ary min-heap ordered by (deadline, seq): seq is
+ * the arming order, so equal deadlines fire first-armed first.  Each timer
+ * records its heap index, so cancelling is O(log n) and leaves nothing
+ * behind.  A timer fires when the runtime clock is >= its deadline, never
+ * earlier.  The timer itself lives in the sleeping coroutine's frame (or in
+ * a sleep future): arming allocates nothing except when the heap array must
+ * grow (amortised; it never shrinks below its peak while the runtime runs).
+ */
+#include "rt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARITY 4
+#define NOT_ARMED SIZE_MAX
+
+static int before(const weft__timer *a, const weft__timer *b)
+{
+    return a->deadline < b->deadline ||
+           (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void place(weft__rt *rt, size_t i, weft__timer *t)
+{
+    rt->heap[i] = t;
+    t->index = i;
+}
+
+static void sift_up(weft__rt *rt, size_t i, weft__timer *t)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / ARITY;
+        if (!before(t, rt->heap[parent]))
+            break;
+        place(rt, i, rt->heap[parent]);
+        i = parent;
+    }
+    place(rt, i, t);
+}
+
+static void sift_down(weft__rt *rt, size_t i, weft__timer *t)
+{
+    for (;;) {
+        size_t first = i * ARITY + 1, best = SIZE_MAX;
+        for (size_t c = first; c < first + ARITY && c < rt->heap_len; c++)
+            if (best == SIZE_MAX || before(rt->heap[c], rt->heap[best]))
+                best = c;
+        if (best == SIZE_MAX || !before(rt->heap[best], t))
+            break;
+        place(rt, i, rt->heap[best]);
+        i = best;
+    }
+    place(rt, i, t);
+}
+
+void weft__timer_init(weft__timer *t)
+{
+    memset(t, 0, sizeof *t);
+    t->index = NOT_ARMED;
+}
+
+int weft__timer_arm(weft__rt *rt, weft__timer *t, uint64_t deadline,
+                    weft__waker *w)
+{
+    if (t->index != NOT_ARMED)
+        weft__timer_cancel(rt, t);
+    if (rt->heap_len == rt->heap_cap) {
+        size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
+        weft__timer **h = realloc(rt->heap, cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        rt->heap = h;
+        rt->heap_cap = cap;
+    }
+    t->deadline = deadline;
+    t->seq = rt->timer_seq++;
+    t->waker = w;
+    t->fired = 0;
+    sift_up(rt, rt->heap_len++, t);
+    return 0;
+}
+
+void weft__timer_cancel(weft__rt *rt, weft__timer *t)
+{
+    size_t i = t->index;
+    if (i == NOT_ARMED)
+        return;
+    t->index = NOT_ARMED;
+    t->waker = NULL;
+    weft__timer *last = rt->heap[--rt->heap_len];
+    if (last == t)
+        return;
+    if (i > 0 && before(last, rt->heap[(i - 1) / ARITY]))
+        sift_up(rt, i, last);
+    else
+        sift_down(rt, i, last);
+}
+
+size_t weft__timers_fire(weft__rt *rt, uint64_t now, size_t max)
+{
+    size_t n = 0;
+    while (n < max && rt->heap_len && rt->heap[0]->deadline <= now) {
+        weft__timer *t = rt->heap[0];
+        weft__waker *w = t->waker;
+        weft__timer_cancel(rt, t);
+        t->fired = 1;
+        if (w)
+            weft__wake(w);
+        n++;
+    }
+    return n;
+}
+
+uint64_t weft__timers_next(const weft__rt *rt)
+{
+    return rt->heap_len ? rt->heap[0]->deadline : UINT64_MAX;
+}
+
+void weft__timers_free(weft__rt *rt)
+{
+    free(rt->heap);
+    rt->heap = NULL;
+    rt->heap_len = rt->heap_cap = 0;
+}
+
+/* ---- the sleep future --------------------------------------------------- */
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
+/* Ready once the clock has reached the deadline (at once when it already
+ * has, as tokio's Sleep); otherwise the timer is (re)armed for waker w. */
+static int sleep_poll(weft_future *f, weft__rt *rt, weft__waker *w)
+{
+    weft__sleep_future *s = (weft__sleep_future *)f;
+    uint64_t now = weft__clock_now(rt);
+    if (s->relative) {
+        s->deadline = add_sat(now, s->deadline);
+        s->relative = 0;
+    }
+    if (s->timer.fired || now >= s->deadline) {
+        weft__timer_cancel(rt, &s->timer);
+        f->status = 0;
+        f->result = NULL;
+        return 1;
+    }
+    if (s->timer.index == NOT_ARMED) {
+        int rc = weft__timer_arm(rt, &s->timer, s->deadline, w);
+        if (rc) {
+            f->status = rc;
+            f->result = (void *)(intptr_t)rc;
+            return 1;
+        }
+    } else {
+        s->timer.waker = w; /* polled by someone else now */
+    }
+    return 0;
+}
+
+static void sleep_cancel(weft_future *f, weft__rt *rt)
+{
+    weft__timer_cancel(rt, &((weft__sleep_future *)f)->timer);
+}
+
+static void sleep_cleanup(weft_future *f)
+{
+    weft__sleep_future *s = (weft__sleep_future *)f;
+    weft__rt *rt = weft__tls_rt;
+    if (rt && s->timer.index != NOT_ARMED)
+        weft__timer_cancel(rt, &s->timer);
+}
+
+static const weft__future_ops sleep_ops = {
+    .what = "sleep",
+    .poll = sleep_poll,
+    .cancel = sleep_cancel,
+    .cleanup = sleep_cleanup,
+};
+
+void weft__sleep_future_init(weft__sleep_future *f, uint64_t ns, int relative)
+{
+    memset(f, 0, sizeof *f);
+    f->base.ops = &sleep_ops;
+    f->base.magic = WEFT__FUTURE_MAGIC;
+    weft__timer_init(&f->timer);
+    f->deadline = ns;
+    f->relative = relative;
+}
+
+static weft_future *sleep_future_new(uint64_t ns, int relative)
+{
+    weft__sleep_future *f = malloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft__sleep_future_init(f, ns, relative);
+    return &f->base;
+}
+
+weft_future *weft_sleep_future(uint64_t ns)
+{
+    return sleep_future_new(ns, 1);
+}
+
+weft_future *weft_sleep_until_future(uint64_t deadline_ns)
+{
+    return sleep_future_new(deadline_ns, 0);
+}
+
+/* ---- blocking forms ----------------------------------------------------- */
+
+static int sleep_common(uint64_t ns, int relative)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    if (relative && ns == 0)
+        return weft_yield();
+    weft__sleep_future f;
+    weft__sleep_future_init(&f, ns, relative);
+    int rc = weft__await_leaf(rt, &f.base);
+    sleep_cleanup(&f.base);
+    return rc;
+}
+
+int weft_sleep(uint64_t ns) { return sleep_common(ns, 1); }
+
+int weft_sleep_until(uint64_t deadline_ns)
+{
+    weft__rt *rt = weft__rt_here();
+    if (rt && deadline_ns <= weft__clock_now(rt))
+        return weft_yield();
+    return sleep_common(deadline_ns, 0);
+}
+
+/* Queues the caller behind every runnable task: its waker is called at once
+ * (for a task: back of the run queue; for an async block: its slot is marked
+ * and the owner woken), then it suspends, as tokio's yield_now. */
+int weft_yield(void)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    weft__co *co = rt->current;
+    if (weft__cancelled(co))
+        return -ECANCELED;
+    weft__wake(co->waker);
+    co->wait = "yield";
+    co->wait_kind = WEFT__WAIT_LEAF;
+    weft__co_suspend(rt);
+    co->wait = NULL;
+    return weft__cancelled(co) ? -ECANCELED : 0;
+}

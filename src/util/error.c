@@ -1,0 +1,45 @@
+/*
+ * error.c - error strings and the version, as libuv's uv_strerror: one
+ * table, negative and positive codes alike.
+ */
+#include "weft.h"
+
+#include <errno.h>
+
+#define WEFT__STR2(x) #x
+#define WEFT__STR(x) WEFT__STR2(x)
+
+const char *weft_version(void)
+{
+    return WEFT__STR(WEFT_VERSION_MAJOR) "." WEFT__STR(
+        WEFT_VERSION_MINOR) "." WEFT__STR(WEFT_VERSION_PATCH);
+}
+
+#define WEFT__ERRORS(X)                                                       \
+    X(0, "success")                                                           \
+    X(EINVAL, "invalid argument")                                             \
+    X(ENOMEM, "out of memory")                                                \
+    X(ECANCELED, "operation cancelled")                                       \
+    X(ETIMEDOUT, "timed out")                                                 \
+    X(EPIPE, "channel closed")                                                \
+    X(EDEADLK, "deadlock: no task can make progress")                         \
+    X(EPERM, "not called from a task of a running runtime")                   \
+    X(EAGAIN, "operation would block")                                        \
+    X(EBUSY, "a runtime is already running on this thread")                   \
+    X(ENOTSUP, "not supported")                                               \
+    X(ENOENT, "no such file or directory")                                    \
+    X(EACCES, "permission denied")
+
+const char *weft_strerror(int err)
+{
+    if (err < 0)
+        err = -err;
+    switch (err) {
+#define WEFT__CASE(code, text)                                                \
+    case code:                                                                \
+        return text;
+        WEFT__ERRORS(WEFT__CASE)
+#undef WEFT__CASE
+    }
+    return "unknown error";
+}
