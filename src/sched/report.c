@@ -62,8 +62,8 @@ void weft__report_deadlock(weft__rt *rt)
         weft_task *t = weft__container(l, weft_task, all);
         if (t->co.state == WEFT__DEAD)
             continue;
-        fprintf(stderr, "  task %llu '%s' waits on: ",
-                (unsigned long long)t->id, weft__task_name(t));
+        fprintf(stderr, "  task '%s' (id %llu) waits on: ",
+                weft__task_name(t), (unsigned long long)t->id);
         weft__report_co(&t->co, 1);
     }
     fflush(stderr);
@@ -95,10 +95,11 @@ void weft__report_overflow(const weft__co *co, const void *addr)
     const weft_task *t = co->task;
     put("weft: stack overflow in task ");
     if (t) {
-        put_num(t->id, 10);
-        put(" '");
-        put(weft__task_name(t));
         put("'");
+        put(weft__task_name(t));
+        put("' (id ");
+        put_num(t->id, 10);
+        put(")");
     }
     if (t && co != &t->co)
         put(" (in an async block it polls)");
