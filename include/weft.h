@@ -452,7 +452,8 @@ WEFT_API int weft_try_send(weft_sender *tx, const void *item);
  * Returns 1 with the item; 0 once the channel is closed (every sender dropped
  * or weft_receiver_close called) and drained, at once and every time
  * thereafter; -ECANCELED (no item consumed); -EINVAL (NULL rx or item);
- * -EPERM outside a runtime.  Idiom: while (weft_recv(rx, &v) > 0) { ... }.
+ * -EPERM outside a runtime; -EBUSY if another receive on rx is waiting (a
+ * channel has one consumer: tokio's Receiver::recv takes &mut self).  Idiom: while (weft_recv(rx, &v) > 0) { ... }.
  * Allocates nothing.  Suspends while the channel is empty and open.  [task]
  */
 WEFT_API int weft_recv(weft_receiver *rx, void *item);

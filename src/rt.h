@@ -45,6 +45,7 @@ typedef struct weft__rt weft__rt;
 typedef struct weft__co weft__co;
 typedef struct weft__waker weft__waker;
 typedef struct weft__chan weft__chan;
+struct weft__pool;
 
 /* ---- intrusive doubly linked list (a ring with a sentinel) ------------- */
 
@@ -69,6 +70,16 @@ static inline void weft__list_remove(weft__link *n)
 }
 #define weft__container(ptr, type, member)                                    \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- cross-thread posts ------------------------------------------------- */
+
+/* A node another thread posts to a runtime's inbox; the runtime calls run()
+ * on its own thread.  The poster keeps the node alive until run() is called
+ * (a runtime drains its inbox before it ends). */
+typedef struct weft__remote {
+    struct weft__remote *next;
+    void (*run)(weft__rt *rt, struct weft__remote *r);
+} weft__remote;
 
 /* ---- wakers ------------------------------------------------------------- */
 
@@ -161,11 +172,12 @@ struct weft__rt {
     void *main_stack_lo;     /* the thread's stack, for sanitizers */
     size_t main_stack_size;
 
-    /* cross-thread wakes: channels with a parked receiver here */
+    /* cross-thread wakes: work posted by other threads, run here */
     pthread_mutex_t inbox_lock;
-    weft__chan *inbox;       /* posted channels, linked by chan->inbox_next */
+    weft__remote *inbox;     /* LIFO of posted nodes */
     int inbox_posted;        /* inbox non-empty (under inbox_lock) */
     int efd;                 /* eventfd written when the inbox fills */
+    struct weft__pool *pool_blocking; /* spawn_blocking threads, or NULL */
     weft__link recv_waits;   /* registered channel receives (deadlock) */
 
     /* task structs recycled within this runtime */
@@ -268,7 +280,10 @@ void weft__task_future_init(weft__task_future *f, weft_task *t);
 
 /* ---- channels (chan/chan.c) --------------------------------------------- */
 
-/* Wakes the receivers of channels posted to rt's inbox by other threads. */
+/* Posts r to rt's inbox and wakes rt's thread if it may be waiting.
+ * [any thread] */
+void weft__post(weft__rt *rt, weft__remote *r);
+/* Runs every node posted to rt's inbox.  [rt's thread] */
 void weft__inbox_drain(weft__rt *rt);
 /* 1 if a receive registered in rt waits on a channel fed from outside. */
 int weft__external_waits(weft__rt *rt);

@@ -11,8 +11,9 @@
  *  - on the receiver's own runtime thread, it calls the waker directly;
  *  - from any other thread, it posts the channel to that runtime's inbox
  *    (under the channel lock, so the runtime cannot be gone: a runtime
- *    deregisters every receive before it ends) and writes its eventfd when
- *    the inbox was empty.  The runtime drains the inbox and calls the waker.
+ *    deregisters every receive before it ends; weft__post writes its eventfd
+ *    when the inbox was empty).  The runtime drains its inbox and calls the
+ *    waker.
  *
  * A channel is "shared" (a wake source outside the runtime, see weft.h) when
  * it was created outside a runtime or used from a thread other than the one
@@ -43,7 +44,7 @@ struct weft__chan {
     const void *rx_owner;  /* which receive registered it */
     weft__rt *rx_rt;       /* the runtime of that receive */
     weft__rt *home;        /* runtime of the creating thread, or NULL */
-    weft__chan *inbox_next;
+    weft__remote post;     /* on rx_rt's inbox while wake_posted */
 };
 
 struct weft_sender {
@@ -93,46 +94,28 @@ static weft__waker *take_waker(weft__chan *ch)
         return w;
     }
     if (!ch->wake_posted) { /* the receiver's runtime will take it */
-        weft__rt *rt = ch->rx_rt;
         ch->wake_posted = 1;
         ch->refs++;
-        pthread_mutex_lock(&rt->inbox_lock);
-        int was_empty = rt->inbox == NULL;
-        ch->inbox_next = rt->inbox;
-        rt->inbox = ch;
-        __atomic_store_n(&rt->inbox_posted, 1, __ATOMIC_RELEASE);
-        pthread_mutex_unlock(&rt->inbox_lock);
-        if (was_empty) {
-            uint64_t one = 1;
-            ssize_t n = write(rt->efd, &one, sizeof one);
-            (void)n; /* a full counter still wakes the poll */
-        }
+        weft__post(ch->rx_rt, &ch->post);
     }
     return NULL;
 }
 
-void weft__inbox_drain(weft__rt *rt)
+/* Runs on the receiver's runtime: the wake another thread posted. */
+static void posted_wake(weft__rt *rt, weft__remote *r)
 {
-    pthread_mutex_lock(&rt->inbox_lock);
-    weft__chan *ch = rt->inbox;
-    rt->inbox = NULL;
-    __atomic_store_n(&rt->inbox_posted, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&rt->inbox_lock);
-    while (ch) {
-        weft__chan *next = ch->inbox_next;
-        pthread_mutex_lock(&ch->lock);
-        ch->wake_posted = 0;
-        weft__waker *w = NULL;
-        if (ch->rx_waker && ch->rx_rt == rt) {
-            w = ch->rx_waker;
-            ch->rx_waker = NULL;
-            ch->rx_owner = NULL;
-        }
-        unref_unlock(ch);
-        if (w)
-            weft__wake(w);
-        ch = next;
+    weft__chan *ch = weft__container(r, weft__chan, post);
+    pthread_mutex_lock(&ch->lock);
+    ch->wake_posted = 0;
+    weft__waker *w = NULL;
+    if (ch->rx_waker && ch->rx_rt == rt) {
+        w = ch->rx_waker;
+        ch->rx_waker = NULL;
+        ch->rx_owner = NULL;
     }
+    unref_unlock(ch);
+    if (w)
+        weft__wake(w);
 }
 
 /* Grows the ring so one more item fits; 0 or -ENOMEM. */
@@ -184,6 +167,7 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     ch->refs = 2;
     ch->home = weft__tls_rt;
     ch->shared = ch->home == NULL;
+    ch->post.run = posted_wake;
     s->magic = SENDER_MAGIC;
     s->ch = ch;
     r->magic = RECEIVER_MAGIC;

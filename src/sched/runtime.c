@@ -151,6 +151,46 @@ uint64_t weft_now(void)
     return weft__clock_now(rt);
 }
 
+/* ---- cross-thread posts ------------------------------------------------- */
+
+void weft__post(weft__rt *rt, weft__remote *r)
+{
+    pthread_mutex_lock(&rt->inbox_lock);
+    int was_empty = rt->inbox == NULL;
+    r->next = rt->inbox;
+    rt->inbox = r;
+    __atomic_store_n(&rt->inbox_posted, 1, __ATOMIC_RELEASE);
+    /* Written under the lock: rt cannot end before the drain that follows. */
+    if (was_empty) {
+        uint64_t one = 1;
+        ssize_t n = write(rt->efd, &one, sizeof one);
+        (void)n; /* a saturated counter still wakes the poll */
+    }
+    pthread_mutex_unlock(&rt->inbox_lock);
+}
+
+void weft__inbox_drain(weft__rt *rt)
+{
+    pthread_mutex_lock(&rt->inbox_lock);
+    weft__remote *r = rt->inbox;
+    rt->inbox = NULL;
+    __atomic_store_n(&rt->inbox_posted, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&rt->inbox_lock);
+    /* Posted newest first: run them in posting order. */
+    weft__remote *prev = NULL;
+    while (r) {
+        weft__remote *next = r->next;
+        r->next = prev;
+        prev = r;
+        r = next;
+    }
+    while (prev) {
+        weft__remote *next = prev->next;
+        prev->run(rt, prev);
+        prev = next;
+    }
+}
+
 /* ---- the loop ----------------------------------------------------------- */
 
 void weft__task_finished(weft__rt *rt, weft_task *t);
