@@ -232,6 +232,43 @@ WEFT_API void weft_task_abort(weft_task *task);
  */
 WEFT_API void weft_task_detach(weft_task *task);
 
+/*
+ * weft_spawn_blocking - run fn(arg) on a thread of the runtime's blocking
+ * pool, so that blocking calls (a sleeping thread, a slow read) do not stall
+ * the other tasks.  As tokio's spawn_blocking (trpl section 17.6).
+ *
+ * The pool starts threads on demand when none is idle, up to 64, and a
+ * thread exits after 10 s without work.  The job is joined, detached and
+ * aborted like any task; once started it cannot be interrupted: abort only
+ * prevents a job that has not started (its drop_arg is then called and its
+ * join returns -ECANCELED).  fn runs on another thread: it must not call
+ * [task] functions; [any thread] ones (weft_send on an unbounded channel)
+ * are fine.  While a job is unfinished the runtime is not deadlocked, and on
+ * the virtual clock time does not jump.  The runtime ends only after every
+ * job has returned.  You own the returned handle.
+ *
+ * Returns the handle, or NULL with errno EINVAL (fn NULL), EPERM (outside a
+ * runtime), ECANCELED (the runtime is shutting down), ENOMEM or EAGAIN (no
+ * thread could be started); on failure drop_arg (if given) is called.
+ * [task]
+ */
+WEFT_API weft_task *weft_spawn_blocking(weft_fn *fn, void *arg);
+WEFT_API weft_task *weft_spawn_blocking_with(const weft_spawn_opts *opts,
+                                             weft_fn *fn, void *arg);
+
+/*
+ * weft_read_to_string - read the whole file at path on the blocking pool,
+ * without stalling other tasks.  As trpl::read_to_string.
+ *
+ * On success *data is a NUL-terminated buffer you own (free it with free)
+ * and *len (if len is non-NULL) its length without the NUL.  Returns 0; the
+ * negative errno of the failing open/read (-ENOENT, -EACCES, -EISDIR, ...);
+ * -ENOMEM; -EINVAL (NULL path or data); -EPERM outside a runtime;
+ * -ECANCELED (the caller was cancelled: *data untouched, the read finishes
+ * in the background and its buffer is freed).  Suspends.  [task]
+ */
+WEFT_API int weft_read_to_string(const char *path, char **data, size_t *len);
+
 /* 1 if the task has returned (or was cancelled before it ran), else 0;
  * -EINVAL for NULL.  As JoinHandle::is_finished.  [task] */
 WEFT_API int weft_task_is_finished(const weft_task *task);

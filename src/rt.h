@@ -133,8 +133,14 @@ struct weft_task {
     char *name;
     weft__waker waker;      /* queues the task */
     weft__waker *join_waker; /* the coroutine waiting in a join, if any */
-    weft__link runq;        /* in rt->runq while queued */
+    weft__link runq;        /* in rt->runq while queued; a blocking job:
+                               in the pool's queue until a thread takes it */
     weft__link all;         /* in rt->tasks from spawn to free */
+    /* blocking jobs (sched/blocking.c) */
+    int blocking;           /* runs on the blocking pool, not as a coroutine */
+    int result_taken;       /* a join collected the result */
+    void (*drop_result)(void *result); /* frees an uncollected result */
+    weft__remote done;      /* posted by the pool thread when it returns */
 };
 
 /* ---- timers (time/timer.c) ---------------------------------------------- */
@@ -178,6 +184,7 @@ struct weft__rt {
     int inbox_posted;        /* inbox non-empty (under inbox_lock) */
     int efd;                 /* eventfd written when the inbox fills */
     struct weft__pool *pool_blocking; /* spawn_blocking threads, or NULL */
+    size_t blocking_jobs;    /* spawned and not yet finished */
     weft__link recv_waits;   /* registered channel receives (deadlock) */
 
     /* task structs recycled within this runtime */
@@ -208,6 +215,16 @@ void weft__co_resume(weft__rt *rt, weft__co *co);
 void weft__co_release(weft__rt *rt, weft__co *co);
 uint64_t weft__clock_now(weft__rt *rt);
 void weft__task_detach_internal(weft_task *t);
+/* A new task on rt->tasks; queued unless blocking.  NULL with errno. */
+weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
+                          weft_fn *fn, void *arg, int blocking);
+void weft__task_finished(weft__rt *rt, weft_task *t);
+/* Requests cancellation (abort, shutdown, deadlock). */
+void weft__task_cancel(weft__rt *rt, weft_task *t);
+/* The blocking pool: queue a job, cancel it if not started, tear down. */
+int weft__blocking_submit(weft__rt *rt, weft_task *t);
+int weft__blocking_cancel(weft__rt *rt, weft_task *t);
+void weft__blocking_destroy(weft__rt *rt);
 /* The handle checks shared by join, abort, detach and task futures. */
 int weft__task_check(weft__rt *rt, const weft_task *t);
 

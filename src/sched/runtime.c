@@ -193,19 +193,15 @@ void weft__inbox_drain(weft__rt *rt)
 
 /* ---- the loop ----------------------------------------------------------- */
 
-void weft__task_finished(weft__rt *rt, weft_task *t);
 void weft__task_free_all(weft__rt *rt);
-weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
-                          weft_fn *fn, void *arg);
 
 static void cancel_all(weft__rt *rt)
 {
-    for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+    weft__link *l = rt->tasks.next;
+    while (l != &rt->tasks) {
         weft_task *t = weft__container(l, weft_task, all);
-        if (t->co.state != WEFT__DEAD && !t->co.cancel) {
-            t->co.cancel = 1;
-            weft__wake(&t->waker);
-        }
+        l = l->next; /* a cancelled blocking job may be freed at once */
+        weft__task_cancel(rt, t);
     }
 }
 
@@ -271,14 +267,21 @@ static void sched_loop(weft__rt *rt)
             t->queued = 0;
             run_task(rt, t);
         }
-        if (rt->live == 0)
-            return;
         service(rt);
         if (!weft__list_empty(&rt->runq))
             continue;
+        if (rt->live == 0)
+            return;
 
         /* Nothing runnable. */
         uint64_t next = weft__timers_next(rt);
+        if (rt->blocking_jobs) {
+            /* A job will post its end: wait for it, and on the virtual
+             * clock do not let time jump past what the job may observe. */
+            idle_wait(rt, rt->cfg.clock == WEFT_CLOCK_VIRTUAL ? UINT64_MAX
+                                                              : next);
+            continue;
+        }
         if (rt->cfg.clock == WEFT_CLOCK_VIRTUAL && next != UINT64_MAX) {
             if (next > rt->vnow)
                 rt->vnow = next; /* time jumps */
@@ -347,7 +350,8 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
 
 static void rt_destroy(weft__rt *rt)
 {
-    weft__inbox_drain(rt); /* drop references posted by other threads */
+    weft__blocking_destroy(rt); /* every job has ended: live was 0 */
+    weft__inbox_drain(rt);      /* drop references posted by other threads */
     weft__task_free_all(rt);
     weft__timers_free(rt);
     weft__stack_pool_destroy(&rt->pool);
@@ -379,7 +383,7 @@ int weft_run_with(const weft_config *config, weft_fn *main, void *arg,
     }
     weft__tls_rt = rt;
     weft_spawn_opts opts = {.name = "main"};
-    weft_task *root = weft__task_new(rt, &opts, main, arg);
+    weft_task *root = weft__task_new(rt, &opts, main, arg, 0);
     if (!root) {
         rc = -errno;
         goto out;

@@ -25,7 +25,7 @@ void weft__shutdown(weft__rt *rt);
 static void task_wake(weft__waker *w)
 {
     weft_task *t = weft__container(w, weft_task, waker);
-    if (t->queued || t->co.state == WEFT__DEAD)
+    if (t->queued || t->co.state == WEFT__DEAD || t->blocking)
         return;
     t->queued = 1;
     weft__list_push(&t->rt->runq, &t->runq);
@@ -33,6 +33,9 @@ static void task_wake(weft__waker *w)
 
 static void task_free(weft__rt *rt, weft_task *t)
 {
+    if (t->drop_result && !t->result_taken && t->co.state == WEFT__DEAD &&
+        t->co.status == 0)
+        t->drop_result(t->co.result); /* nobody will collect it */
     weft__list_remove(&t->all);
     free(t->name);
     t->name = NULL;
@@ -47,7 +50,7 @@ static void task_free(weft__rt *rt, weft_task *t)
 }
 
 weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
-                          weft_fn *fn, void *arg)
+                          weft_fn *fn, void *arg, int blocking)
 {
     weft_task *t = rt->free_tasks;
     char *name = NULL;
@@ -84,6 +87,9 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     weft__list_init(&t->runq);
     weft__list_push(&rt->tasks, &t->all);
     rt->live++;
+    t->blocking = blocking;
+    if (blocking)
+        return t;
     if (rt->shutting_down)
         t->co.cancel = 1; /* spawned while unwinding: never runs */
     task_wake(&t->waker);
@@ -146,7 +152,7 @@ weft_task *weft_spawn_with(const weft_spawn_opts *opts, weft_fn *fn,
         errno = err;
         return NULL;
     }
-    return weft__task_new(rt, opts, fn, arg);
+    return weft__task_new(rt, opts, fn, arg, 0);
 }
 
 weft_task *weft_spawn(weft_fn *fn, void *arg)
@@ -168,14 +174,23 @@ void weft_task_detach(weft_task *task)
         weft__task_detach_internal(task);
 }
 
+void weft__task_cancel(weft__rt *rt, weft_task *t)
+{
+    if (t->co.state == WEFT__DEAD || t->co.cancel)
+        return;
+    if (t->blocking) {
+        weft__blocking_cancel(rt, t); /* only if it has not started */
+        return;
+    }
+    t->co.cancel = 1;
+    weft__wake(&t->waker); /* so it observes the cancellation */
+}
+
 void weft_task_abort(weft_task *task)
 {
     weft__rt *rt = weft__rt_here();
-    if (weft__task_check(rt, task) != 0 || task->co.state == WEFT__DEAD ||
-        task->co.cancel)
-        return;
-    task->co.cancel = 1;
-    weft__wake(&task->waker); /* so it observes the cancellation */
+    if (weft__task_check(rt, task) == 0)
+        weft__task_cancel(rt, task);
 }
 
 int weft_task_is_finished(const weft_task *task)
@@ -204,6 +219,7 @@ static int task_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         return 0;
     }
     t->join_waker = NULL;
+    t->result_taken = 1;
     f->status = t->co.status;
     f->result = f->status == 0 ? t->co.result
                                : (void *)(intptr_t)f->status;

@@ -1,0 +1,313 @@
+/*
+ * blocking.c - the blocking pool behind weft_spawn_blocking and
+ * weft_read_to_string, as tokio's spawn_blocking.
+ *
+ * Each runtime gets a pool on its first blocking job: up to WEFT__POOL_MAX
+ * threads, started on demand when no thread is idle, each exiting after
+ * WEFT__POOL_IDLE_NS without work.  A job is a task whose body runs on a
+ * pool thread instead of a coroutine: it sits on the pool's queue (under the
+ * pool lock) until a thread takes it, and when its body returns the thread
+ * posts the task's `done` node to the runtime, which finishes the task on
+ * its own thread as it would a coroutine that returned.  A job that has
+ * started cannot be interrupted; cancelling one that has not started removes
+ * it from the queue and calls its drop_arg.
+ *
+ * The runtime counts its unfinished jobs (rt->blocking_jobs): while any
+ * exists it is not deadlocked, and the virtual clock does not jump.  It
+ * ends only after every job has finished, then stops the idle threads and
+ * waits until each has exited.
+ */
+#include "rt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WEFT__POOL_MAX 64
+#define WEFT__POOL_IDLE_SEC 10
+
+typedef struct weft__pool {
+    pthread_mutex_t lock;
+    pthread_cond_t work;  /* a job was queued, or stop */
+    pthread_cond_t gone;  /* a thread exited */
+    weft__link queue;     /* jobs not yet taken */
+    size_t threads, idle;
+    int stop;
+    weft__rt *rt;
+} weft__pool;
+
+static void *pool_thread(void *p)
+{
+    weft__pool *pool = p;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (weft__list_empty(&pool->queue) && !pool->stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_sec += WEFT__POOL_IDLE_SEC;
+            pool->idle++;
+            int rc = pthread_cond_timedwait(&pool->work, &pool->lock, &until);
+            pool->idle--;
+            if (rc == ETIMEDOUT && weft__list_empty(&pool->queue))
+                goto out; /* idle for too long */
+        }
+        if (weft__list_empty(&pool->queue))
+            goto out; /* stopping */
+        weft__link *l = pool->queue.next;
+        weft__list_remove(l);
+        weft_task *t = weft__container(l, weft_task, runq);
+        t->co.state = WEFT__RUNNING;
+        pthread_mutex_unlock(&pool->lock);
+        t->co.result = t->co.fn(t->co.arg);
+        weft__post(pool->rt, &t->done);
+        pthread_mutex_lock(&pool->lock);
+    }
+out:
+    pool->threads--;
+    pthread_cond_signal(&pool->gone);
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+/* Runs on the runtime's thread: the job's body has returned. */
+static void job_done(weft__rt *rt, weft__remote *r)
+{
+    weft_task *t = weft__container(r, weft_task, done);
+    t->co.state = WEFT__DEAD;
+    t->co.status = 0; /* a started job always runs to its end */
+    rt->blocking_jobs--;
+    weft__task_finished(rt, t);
+}
+
+static weft__pool *pool_get(weft__rt *rt)
+{
+    if (rt->pool_blocking)
+        return rt->pool_blocking;
+    weft__pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (pthread_mutex_init(&pool->lock, NULL) != 0)
+        goto free_pool;
+    if (pthread_cond_init(&pool->work, &attr) != 0)
+        goto free_lock;
+    if (pthread_cond_init(&pool->gone, NULL) != 0)
+        goto free_work;
+    pthread_condattr_destroy(&attr);
+    weft__list_init(&pool->queue);
+    pool->rt = rt;
+    rt->pool_blocking = pool;
+    return pool;
+free_work:
+    pthread_cond_destroy(&pool->work);
+free_lock:
+    pthread_mutex_destroy(&pool->lock);
+free_pool:
+    pthread_condattr_destroy(&attr);
+    free(pool);
+    return NULL;
+}
+
+int weft__blocking_submit(weft__rt *rt, weft_task *t)
+{
+    weft__pool *pool = pool_get(rt);
+    if (!pool)
+        return -ENOMEM;
+    int rc = 0;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->idle == 0 && pool->threads < WEFT__POOL_MAX) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = -pthread_create(&th, &attr, pool_thread, pool);
+        pthread_attr_destroy(&attr);
+        if (rc == 0)
+            pool->threads++;
+        else if (pool->threads > 0)
+            rc = 0; /* the running threads will get to it */
+    }
+    if (rc == 0) {
+        t->done.run = job_done;
+        weft__list_push(&pool->queue, &t->runq);
+        rt->blocking_jobs++;
+        pthread_cond_signal(&pool->work);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+int weft__blocking_cancel(weft__rt *rt, weft_task *t)
+{
+    weft__pool *pool = rt->pool_blocking;
+    int queued;
+    pthread_mutex_lock(&pool->lock);
+    queued = t->co.state == WEFT__FRESH;
+    if (queued)
+        weft__list_remove(&t->runq);
+    pthread_mutex_unlock(&pool->lock);
+    if (!queued)
+        return 0; /* running: it cannot be interrupted */
+    t->co.cancel = 1;
+    t->co.state = WEFT__DEAD;
+    t->co.status = -ECANCELED;
+    if (t->co.drop_arg)
+        t->co.drop_arg(t->co.arg);
+    rt->blocking_jobs--;
+    weft__task_finished(rt, t);
+    return 1;
+}
+
+void weft__blocking_destroy(weft__rt *rt)
+{
+    weft__pool *pool = rt->pool_blocking;
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stop = 1;
+    pthread_cond_broadcast(&pool->work);
+    while (pool->threads)
+        pthread_cond_wait(&pool->gone, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+    pthread_cond_destroy(&pool->gone);
+    pthread_cond_destroy(&pool->work);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+    rt->pool_blocking = NULL;
+}
+
+weft_task *weft_spawn_blocking_with(const weft_spawn_opts *opts, weft_fn *fn,
+                                    void *arg)
+{
+    weft__rt *rt = weft__rt_here();
+    int err = !fn ? EINVAL : !rt ? EPERM : 0;
+    if (!err && rt->shutting_down)
+        err = ECANCELED;
+    if (err) {
+        if (opts && opts->drop_arg)
+            opts->drop_arg(arg);
+        errno = err;
+        return NULL;
+    }
+    weft_task *t = weft__task_new(rt, opts, fn, arg, 1);
+    if (!t)
+        return NULL;
+    int rc = weft__blocking_submit(rt, t);
+    if (rc) {
+        /* Never queued: finish it unrun, then drop the handle. */
+        t->co.state = WEFT__DEAD;
+        t->co.status = rc;
+        if (t->co.drop_arg)
+            t->co.drop_arg(t->co.arg);
+        t->co.drop_arg = NULL;
+        weft__task_finished(rt, t);
+        weft__task_detach_internal(t);
+        errno = -rc;
+        return NULL;
+    }
+    return t;
+}
+
+weft_task *weft_spawn_blocking(weft_fn *fn, void *arg)
+{
+    return weft_spawn_blocking_with(NULL, fn, arg);
+}
+
+/* ---- weft_read_to_string ------------------------------------------------ */
+
+typedef struct read_job {
+    char *path;
+    char *data;
+    size_t len;
+    int err;
+} read_job;
+
+static void read_job_free(void *p)
+{
+    read_job *j = p;
+    free(j->data);
+    free(j->path);
+    free(j);
+}
+
+static void *read_job_run(void *p)
+{
+    read_job *j = p;
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        j->err = -errno;
+        return j;
+    }
+    struct stat st;
+    size_t cap = fstat(fd, &st) == 0 && st.st_size > 0
+                     ? (size_t)st.st_size + 1
+                     : 4096;
+    for (;;) {
+        if (j->len + 1 >= cap || !j->data) {
+            if (j->data)
+                cap *= 2;
+            char *d = realloc(j->data, cap);
+            if (!d) {
+                j->err = -ENOMEM;
+                break;
+            }
+            j->data = d;
+        }
+        ssize_t n = read(fd, j->data + j->len, cap - j->len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            j->err = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        j->len += (size_t)n;
+    }
+    close(fd);
+    if (j->err) {
+        free(j->data);
+        j->data = NULL;
+    } else {
+        j->data[j->len] = '\0';
+    }
+    return j;
+}
+
+int weft_read_to_string(const char *path, char **data, size_t *len)
+{
+    if (!path || !data)
+        return -EINVAL;
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    read_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->path = strdup(path))) {
+        free(j);
+        return -ENOMEM;
+    }
+    weft_spawn_opts opts = {.name = "read_to_string", .drop_arg = read_job_free};
+    weft_task *t = weft_spawn_blocking_with(&opts, read_job_run, j);
+    if (!t)
+        return -errno;
+    t->drop_result = read_job_free; /* if we stop waiting, the job frees */
+    void *res = NULL;
+    int rc = weft_task_join(t, &res);
+    if (rc < 0)
+        return rc; /* cancelled: the job was dropped or frees itself */
+    rc = j->err;
+    if (rc == 0) {
+        *data = j->data;
+        if (len)
+            *len = j->len;
+        j->data = NULL;
+    }
+    read_job_free(j);
+    return rc;
+}
