@@ -1,0 +1,272 @@
+/*
+ * test_blocking.c - weft_spawn_blocking and weft_read_to_string.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support.h"
+#include "weft.h"
+
+static atomic_int dropped;
+
+static void count_drop(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&dropped, 1);
+}
+
+static void *sleepy_job(void *arg)
+{
+    thread_sleep_ms(200);
+    return (void *)((intptr_t)arg * 2);
+}
+
+/* ---- a blocking job does not stall other tasks ------------------------- */
+
+typedef struct ticks {
+    int n;
+    uint64_t at[8];
+} ticks;
+
+static void *ticker(void *arg)
+{
+    ticks *t = arg;
+    for (int i = 0; i < 4; i++) {
+        t->at[t->n++] = real_now_ns();
+        if (weft_sleep(WEFT_MS(20)) < 0)
+            break;
+    }
+    return NULL;
+}
+
+static void *root_no_stall(void *arg)
+{
+    (void)arg;
+    ticks t = {0};
+    uint64_t t0 = real_now_ns();
+    weft_task *job = weft_spawn_blocking(sleepy_job, (void *)21);
+    cr_assert_not_null(job);
+    weft_task *tk = weft_spawn(ticker, &t);
+    void *r = NULL;
+    cr_assert_eq(weft_task_join(job, &r), 0);
+    cr_assert_eq((intptr_t)r, 42);
+    cr_assert_eq(weft_task_join(tk, NULL), 0);
+    /* The ticker ticked 4 times, 20 ms apart, while the job slept 200 ms. */
+    cr_assert_eq(t.n, 4);
+    cr_assert_lt(t.at[3] - t0, WEFT_MS(150),
+                 "ticks were stalled by the blocking job");
+    cr_assert_geq(real_now_ns() - t0, WEFT_MS(200));
+    return NULL;
+}
+
+Test(blocking, job_runs_without_stalling_tasks)
+{
+    run_real(root_no_stall, NULL);
+}
+
+/* ---- virtual clock: no jump while a job runs ---------------------------- */
+
+static void *root_virtual(void *arg)
+{
+    (void)arg;
+    uint64_t v0 = weft_now();
+    weft_task *job = weft_spawn_blocking(sleepy_job, (void *)1);
+    weft_task *tk = weft_spawn(ticker, &(ticks){0});
+    cr_assert_eq(weft_task_join(job, NULL), 0);
+    /* A ticker armed 20 ms timers meanwhile; time must not have jumped
+     * while the job (200 ms of real time) was running. */
+    cr_assert_eq(weft_now() - v0, 0, "virtual time jumped by %llu ns",
+                 (unsigned long long)(weft_now() - v0));
+    weft_task_join(tk, NULL);
+    cr_assert_eq(weft_now() - v0, WEFT_MS(80));
+    return NULL;
+}
+
+Test(blocking, virtual_clock_waits_for_jobs)
+{
+    run_virtual(root_virtual, NULL);
+}
+
+/* ---- abort prevents only jobs that have not started --------------------- */
+
+static void *root_abort(void *arg)
+{
+    (void)arg;
+    enum { N = 70 }; /* more than the pool's 64 threads */
+    weft_spawn_opts o = {.drop_arg = count_drop};
+    weft_task *t[N];
+    atomic_store(&dropped, 0);
+    for (int i = 0; i < N; i++) {
+        t[i] = weft_spawn_blocking_with(&o, sleepy_job, (void *)(intptr_t)i);
+        cr_assert_not_null(t[i]);
+    }
+    weft_yield(); /* let pool threads take the first jobs */
+    thread_sleep_ms(50);
+    weft_task_abort(t[N - 1]); /* still queued: never runs */
+    weft_task_abort(t[0]);     /* running: cannot be interrupted */
+    void *r = NULL;
+    cr_assert_eq(weft_task_join(t[N - 1], NULL), -ECANCELED);
+    cr_assert_eq(atomic_load(&dropped), 1);
+    cr_assert_eq(weft_task_join(t[0], &r), 0);
+    cr_assert_eq((intptr_t)r, 0);
+    int sum = 0;
+    for (int i = 1; i < N - 1; i++) {
+        cr_assert_eq(weft_task_join(t[i], &r), 0);
+        sum += (int)(intptr_t)r;
+    }
+    cr_assert_eq(sum, 2 * (N - 2) * (N - 1) / 2);
+    return NULL;
+}
+
+Test(blocking, abort_prevents_only_unstarted_jobs)
+{
+    run_real(root_abort, NULL);
+}
+
+/* ---- shutdown drops queued jobs and waits for running ones -------------- */
+
+static atomic_int finished_jobs, started_jobs;
+
+static void *counted_job(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&started_jobs, 1);
+    thread_sleep_ms(100);
+    atomic_fetch_add(&finished_jobs, 1);
+    return NULL;
+}
+
+static void *root_shutdown(void *arg)
+{
+    (void)arg;
+    weft_spawn_opts o = {.drop_arg = count_drop};
+    for (int i = 0; i < 66; i++)
+        weft_task_detach(weft_spawn_blocking_with(&o, counted_job, NULL));
+    while (atomic_load(&started_jobs) == 0) /* until one job is running */
+        thread_sleep_ms(1);
+    return NULL; /* at most 64 run at once: 2 or more are still queued */
+}
+
+Test(blocking, shutdown_waits_for_running_and_drops_queued)
+{
+    atomic_store(&dropped, 0);
+    atomic_store(&finished_jobs, 0);
+    atomic_store(&started_jobs, 0);
+    run_real(root_shutdown, NULL);
+    /* weft_run returned: every job either ran to its end or was dropped,
+     * and those that had started were waited for. */
+    cr_assert_eq(atomic_load(&finished_jobs) + atomic_load(&dropped), 66);
+    cr_assert_eq(atomic_load(&finished_jobs), atomic_load(&started_jobs));
+    cr_assert_geq(atomic_load(&finished_jobs), 1);
+    cr_assert_geq(atomic_load(&dropped), 2);
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+static void *root_errors(void *arg)
+{
+    (void)arg;
+    errno = 0;
+    cr_assert_null(weft_spawn_blocking(NULL, NULL));
+    cr_assert_eq(errno, EINVAL);
+    char *d = (char *)"untouched";
+    cr_assert_eq(weft_read_to_string(NULL, &d, NULL), -EINVAL);
+    cr_assert_eq(weft_read_to_string("/", NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_read_to_string("/nonexistent/weft", &d, NULL), -ENOENT);
+    cr_assert_eq(weft_read_to_string("/", &d, NULL), -EISDIR);
+    cr_assert_str_eq(d, "untouched");
+    return NULL;
+}
+
+Test(blocking, errors)
+{
+    errno = 0;
+    cr_assert_null(weft_spawn_blocking(sleepy_job, NULL));
+    cr_assert_eq(errno, EPERM);
+    char *d;
+    cr_assert_eq(weft_read_to_string("/etc/hostname", &d, NULL), -EPERM);
+    run_virtual(root_errors, NULL);
+}
+
+/* ---- read_to_string ------------------------------------------------------ */
+
+static void *root_read(void *arg)
+{
+    const char *path = arg;
+    char *d = NULL;
+    size_t n = 0;
+    cr_assert_eq(weft_read_to_string(path, &d, &n), 0);
+    cr_assert_eq(n, 100000);
+    cr_assert_eq(strlen(d), n, "NUL-terminated at len");
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(d[i], 'a' + (char)(i % 26));
+    free(d);
+    return NULL;
+}
+
+Test(blocking, read_to_string_reads_whole_file)
+{
+    char path[] = "/tmp/weft-read-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    static char buf[100000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = 'a' + (char)(i % 26);
+    cr_assert_eq(write(fd, buf, sizeof buf), (ssize_t)sizeof buf);
+    close(fd);
+    run_virtual(root_read, path);
+    unlink(path);
+}
+
+static void *root_read_empty(void *arg)
+{
+    char *d = NULL;
+    size_t n = 99;
+    cr_assert_eq(weft_read_to_string(arg, &d, &n), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_str_eq(d, "");
+    free(d);
+    return NULL;
+}
+
+Test(blocking, read_to_string_empty_file)
+{
+    char path[] = "/tmp/weft-empty-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    run_virtual(root_read_empty, path);
+    unlink(path);
+}
+
+/* A reader cancelled while its read is running: -ECANCELED, and the buffer
+ * the job produces is freed by the runtime (valgrind/ASan see no leak). */
+static void *reader(void *arg)
+{
+    char *d = NULL;
+    int rc = weft_read_to_string(arg, &d, NULL);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_null(d);
+    return NULL;
+}
+
+static void *root_read_cancel(void *arg)
+{
+    weft_task *t = weft_spawn(reader, arg);
+    weft_yield(); /* the reader submits its job and waits */
+    weft_task_abort(t);
+    /* It returned because of the cancellation. */
+    cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+    return NULL;
+}
+
+Test(blocking, read_to_string_cancelled_frees_everything)
+{
+    run_real(root_read_cancel, (void *)"/etc/passwd");
+}
