@@ -142,11 +142,13 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  *
  * The wake sources outside the runtime, which keep it waiting instead of
  * reporting a deadlock, are exactly:
- *  - a task parked in a receive on a channel that still has a sender and is
- *    "shared": created outside any runtime (e.g. before weft_run, listing
- *    17-42), or created on another thread, or whose sender was ever used
- *    (send, clone, drop) from a thread other than this runtime's, or marked
- *    with weft_sender_share();
+ *  - a task parked in a receive on a channel that still has a sender, or in
+ *    a send on a full bounded channel whose receiver is open, when that
+ *    channel is "shared": created outside any runtime (e.g. before weft_run,
+ *    listing 17-42), or created on another thread, or whose sender was ever
+ *    used (send, clone, drop) from a thread other than the one it was
+ *    created on, or marked with weft_sender_share();
+ *  - a blocking job (weft_spawn_blocking) that has not finished;
  *  - a cross-thread wake that has been posted and not yet processed.
  * A sender handed to a plain thread that will use it only later must be
  * marked with weft_sender_share() before the hand-over; the runtime cannot
@@ -441,8 +443,11 @@ WEFT_API int weft_channel(size_t item_size, weft_sender **tx,
 
 /*
  * weft_channel_with - weft_channel with options (opts may be NULL).
- * opts->capacity > 0 (a bounded channel) is not supported yet: -ENOTSUP.
- * [any thread]
+ *
+ * opts->capacity > 0 makes a bounded channel of exactly that many items (as
+ * tokio's mpsc::channel(capacity); cloning senders adds no slots): the slots
+ * are allocated now.  Returns as weft_channel; -EINVAL if capacity *
+ * item_size exceeds 1 TiB.  [any thread]
  */
 WEFT_API int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
                                weft_sender **tx, weft_receiver **rx);
@@ -473,14 +478,24 @@ WEFT_API int weft_sender_share(weft_sender *tx);
  * pthread included: a receiver parked on another thread's runtime is woken
  * through that runtime's eventfd).  FIFO per sender.
  *
- * Returns 0; -EPIPE if the receiver was closed or dropped (the item was not
- * taken and is still the caller's); -EINVAL (NULL tx or item); -ENOMEM (the
- * item was not taken).  [any thread]
+ * On a bounded channel (tokio's Sender::send) it suspends while the channel
+ * is full, or while other senders are already waiting: waiting senders are
+ * served first come, first served, each item copied in as soon as the
+ * receiver makes room.  *item must stay valid until the call returns.
+ *
+ * Returns 0; -EPIPE if the receiver was closed or dropped, also while the
+ * sender waited (the item was not taken and is still the caller's); -EINVAL
+ * (NULL tx or item); -ENOMEM (unbounded: the item was not taken);
+ * -ECANCELED (bounded, cancelled while waiting: the item was not taken;
+ * when the receiver took it just before the cancellation, 0 is returned:
+ * nothing is lost); -EPERM (bounded and full, called outside a task: use
+ * weft_try_send).  [any thread; suspends only on a full bounded channel]
  */
 WEFT_API int weft_send(weft_sender *tx, const void *item);
 
-/* weft_try_send - as weft_send, never suspending (-EAGAIN when a bounded
- * channel is full).  [any thread] */
+/* weft_try_send - as weft_send, never suspending: -EAGAIN when a bounded
+ * channel is full or other senders are waiting for room (the item was not
+ * taken).  As tokio's Sender::try_send.  [any thread] */
 WEFT_API int weft_try_send(weft_sender *tx, const void *item);
 
 /*

@@ -185,7 +185,7 @@ struct weft__rt {
     int efd;                 /* eventfd written when the inbox fills */
     struct weft__pool *pool_blocking; /* spawn_blocking threads, or NULL */
     size_t blocking_jobs;    /* spawned and not yet finished */
-    weft__link recv_waits;   /* registered channel receives (deadlock) */
+    weft__link chan_waits;   /* channel sends and receives waiting here */
 
     /* task structs recycled within this runtime */
     weft_task *free_tasks;
@@ -249,7 +249,9 @@ void weft__timers_free(weft__rt *rt);
  * 1 when the future is done (status and result set) or 0 when pending (the
  * waker will be called once it may make progress).  cancel() is called on a
  * started, unfinished future: it deregisters everything and, for an async
- * block, drives the body until it has returned.  cleanup() releases what the
+ * block, drives the body until it has returned; it returns 1 when the
+ * operation turned out to have completed already (a bounded send whose item
+ * a receiver took), with status and result set: nothing is lost then.  cleanup() releases what the
  * future holds (calling drop_arg when an async body never ran, detaching a
  * task that was not joined) without freeing the future itself, so leaf
  * futures can live on the waiting coroutine's stack.
@@ -257,7 +259,7 @@ void weft__timers_free(weft__rt *rt);
 typedef struct weft__future_ops {
     const char *what; /* for reports: "sleep", "channel receive", ... */
     int (*poll)(weft_future *f, weft__rt *rt, weft__waker *w);
-    void (*cancel)(weft_future *f, weft__rt *rt);
+    int (*cancel)(weft_future *f, weft__rt *rt);
     void (*cleanup)(weft_future *f);
 } weft__future_ops;
 
@@ -302,7 +304,7 @@ void weft__task_future_init(weft__task_future *f, weft_task *t);
 void weft__post(weft__rt *rt, weft__remote *r);
 /* Runs every node posted to rt's inbox.  [rt's thread] */
 void weft__inbox_drain(weft__rt *rt);
-/* 1 if a receive registered in rt waits on a channel fed from outside. */
+/* 1 if a send or receive waiting in rt may be completed from outside it. */
 int weft__external_waits(weft__rt *rt);
 
 /* ---- reports (sched/report.c) ------------------------------------------- */

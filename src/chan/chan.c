@@ -15,6 +15,16 @@
  *    when the inbox was empty).  The runtime drains its inbox and calls the
  *    waker.
  *
+ * Bounded channels (bound > 0) have exactly bound slots.  A sender that
+ * finds them full (or finds other senders already waiting: first come,
+ * first served) queues a send_waiter on ch->send_waits and suspends.  When
+ * the receiver takes an item, the first waiter's item is moved into the
+ * freed slot under the lock and the waiter marked DONE and woken (through
+ * its own remote node when it waits on another thread's runtime); a close
+ * marks every waiter CLOSED (-EPIPE, the item still the sender's).  A
+ * waiter is never freed while its remote node is on an inbox: a cancelled
+ * waiter that was already posted drains its runtime's inbox first.
+ *
  * A channel is "shared" (a wake source outside the runtime, see weft.h) when
  * it was created outside a runtime or used from a thread other than the one
  * it was created on, or marked with weft_sender_share().
@@ -34,6 +44,8 @@ struct weft__chan {
     size_t item_size;
     char *buf;             /* ring of cap items */
     size_t cap, head, count;
+    size_t bound;          /* capacity of a bounded channel; 0 = unbounded */
+    weft__link send_waits; /* senders waiting for room, first come first */
     size_t senders;        /* live sender handles */
     size_t refs;           /* handles + pending inbox posts */
     int closed;            /* receiver closed or dropped */
@@ -138,12 +150,184 @@ static int reserve(weft__chan *ch)
     return 0;
 }
 
+static void push(weft__chan *ch, const void *item)
+{
+    size_t tail = (ch->head + ch->count) % ch->cap;
+    memcpy(ch->buf + tail * ch->item_size, item, ch->item_size);
+    ch->count++;
+}
+
 static void pop(weft__chan *ch, void *item)
 {
     memcpy(item, ch->buf + ch->head * ch->item_size, ch->item_size);
     ch->head = (ch->head + 1) % ch->cap;
     ch->count--;
 }
+
+/* A send or receive waiting in a runtime, on its rt->chan_waits list. */
+typedef struct chan_wait {
+    weft__link link;
+    weft__chan *ch;
+    int sending;
+} chan_wait;
+
+/* ---- waiting senders (bounded channels) --------------------------------- */
+
+enum { SW_WAITING, SW_DONE, SW_CLOSED, SW_GONE };
+
+typedef struct send_waiter {
+    weft_future base;
+    weft__chan *ch;
+    const void *item;    /* the caller's: copied in when room is made */
+    weft__link link;     /* in ch->send_waits while SW_WAITING */
+    chan_wait wait;      /* in rt->chan_waits while SW_WAITING */
+    weft__waker *waker;
+    weft__rt *rt;
+    weft__remote post;   /* wake from another thread */
+    int state;
+    int posted;          /* post not yet run (under the lock) */
+} send_waiter;
+
+static void send_waiter_posted(weft__rt *rt, weft__remote *r)
+{
+    send_waiter *sw = weft__container(r, send_waiter, post);
+    weft__chan *ch = sw->ch;
+    (void)rt;
+    pthread_mutex_lock(&ch->lock);
+    sw->posted = 0;
+    weft__waker *w = sw->waker;
+    pthread_mutex_unlock(&ch->lock);
+    weft__wake(w);
+}
+
+/* Ends a waiter's wait with state (SW_DONE or SW_CLOSED), the lock held.
+ * Returns the waker to call after unlocking when it waits here. */
+static weft__waker *finish_waiter(send_waiter *sw, int state)
+{
+    weft__list_remove(&sw->link);
+    weft__list_remove(&sw->wait.link);
+    sw->state = state;
+    if (sw->rt == weft__tls_rt)
+        return sw->waker;
+    sw->posted = 1;
+    weft__post(sw->rt, &sw->post);
+    return NULL;
+}
+
+/* After the receiver took an item: the first waiting sender's item takes
+ * the freed slot.  Lock held; returns a waker to call after unlocking. */
+static weft__waker *refill(weft__chan *ch)
+{
+    if (weft__list_empty(&ch->send_waits))
+        return NULL;
+    send_waiter *sw = weft__container(ch->send_waits.next, send_waiter, link);
+    push(ch, sw->item);
+    return finish_waiter(sw, SW_DONE);
+}
+
+/* On close: every waiting sender fails with -EPIPE.  Lock held; the
+ * waiters of this thread's runtime are moved to local, to be woken with
+ * wake_local() after unlocking. */
+static void fail_waiters(weft__chan *ch, weft__link *local)
+{
+    while (!weft__list_empty(&ch->send_waits)) {
+        send_waiter *sw =
+            weft__container(ch->send_waits.next, send_waiter, link);
+        if (finish_waiter(sw, SW_CLOSED))
+            weft__list_push(local, &sw->link); /* woken after unlock */
+    }
+}
+
+static void wake_local(weft__link *local)
+{
+    while (!weft__list_empty(local)) {
+        send_waiter *sw = weft__container(local->next, send_waiter, link);
+        weft__list_remove(&sw->link);
+        weft__wake(sw->waker);
+    }
+}
+
+static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
+{
+    send_waiter *sw = (send_waiter *)f;
+    weft__chan *ch = sw->ch;
+    int status;
+    pthread_mutex_lock(&ch->lock);
+    switch (sw->state) {
+    case SW_WAITING:
+        if (sw->link.next != &sw->link) { /* queued: still waiting */
+            sw->waker = w;
+            pthread_mutex_unlock(&ch->lock);
+            return 0;
+        }
+        if (ch->closed) {
+            status = -EPIPE;
+        } else if (ch->count < ch->bound &&
+                   weft__list_empty(&ch->send_waits)) {
+            push(ch, sw->item);
+            status = 0;
+            weft__waker *rw = take_waker(ch);
+            sw->state = SW_DONE;
+            pthread_mutex_unlock(&ch->lock);
+            if (rw)
+                weft__wake(rw);
+            goto ready;
+        } else {
+            sw->waker = w;
+            sw->rt = rt;
+            weft__list_push(&ch->send_waits, &sw->link);
+            weft__list_push(&rt->chan_waits, &sw->wait.link);
+            pthread_mutex_unlock(&ch->lock);
+            return 0;
+        }
+        break;
+    case SW_DONE:
+        status = 0;
+        break;
+    default:
+        status = -EPIPE;
+        break;
+    }
+    pthread_mutex_unlock(&ch->lock);
+ready:
+    f->status = status;
+    f->result = (void *)(intptr_t)status;
+    return 1;
+}
+
+/* Withdraws a waiting send; returns 1 when it had completed already (the
+ * receiver took the item), so the caller reports success, not -ECANCELED. */
+static int send_cancel(weft_future *f, weft__rt *rt)
+{
+    send_waiter *sw = (send_waiter *)f;
+    weft__chan *ch = sw->ch;
+    pthread_mutex_lock(&ch->lock);
+    int state = sw->state;
+    if (state == SW_WAITING && sw->link.next != &sw->link) {
+        weft__list_remove(&sw->link);
+        weft__list_remove(&sw->wait.link);
+    }
+    int posted = sw->posted;
+    sw->state = SW_GONE;
+    pthread_mutex_unlock(&ch->lock);
+    if (posted)
+        weft__inbox_drain(rt); /* our node is on this runtime's inbox */
+    if (state == SW_DONE || state == SW_CLOSED) {
+        f->status = state == SW_DONE ? 0 : -EPIPE;
+        f->result = (void *)(intptr_t)f->status;
+        return 1;
+    }
+    return 0;
+}
+
+static void send_cleanup(weft_future *f) { (void)f; }
+
+static const weft__future_ops send_ops = {
+    .what = "channel send (full)",
+    .poll = send_poll,
+    .cancel = send_cancel,
+    .cleanup = send_cleanup,
+};
 
 /* ---- creation ----------------------------------------------------------- */
 
@@ -152,15 +336,20 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
 {
     if (!item_size || !tx || !rx || item_size > ((size_t)1 << 30))
         return -EINVAL;
-    if (opts && opts->capacity)
-        return -ENOTSUP; /* bounded channels: not yet */
+    size_t bound = opts ? opts->capacity : 0;
+    if (bound && bound > ((size_t)1 << 40) / item_size)
+        return -EINVAL;
     weft__chan *ch = calloc(1, sizeof *ch);
     weft_sender *s = malloc(sizeof *s);
     weft_receiver *r = malloc(sizeof *r);
     if (!ch || !s || !r)
         goto nomem;
+    if (bound && !(ch->buf = malloc(bound * item_size)))
+        goto nomem;
     if (pthread_mutex_init(&ch->lock, NULL) != 0)
         goto nomem;
+    ch->bound = ch->cap = bound;
+    weft__list_init(&ch->send_waits);
     ch->item_size = item_size;
     ch->drop = opts ? opts->drop : NULL;
     ch->senders = 1;
@@ -176,6 +365,8 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     *rx = r;
     return 0;
 nomem:
+    if (ch)
+        free(ch->buf);
     free(ch);
     free(s);
     free(r);
@@ -248,12 +439,18 @@ int weft_try_send(weft_sender *tx, const void *item)
     weft__chan *ch = tx->ch;
     pthread_mutex_lock(&ch->lock);
     note_thread(ch);
-    int rc = ch->closed ? -EPIPE : reserve(ch);
+    int rc;
+    if (ch->closed)
+        rc = -EPIPE;
+    else if (ch->bound)
+        rc = ch->count < ch->bound && weft__list_empty(&ch->send_waits)
+                 ? 0
+                 : -EAGAIN;
+    else
+        rc = reserve(ch);
     weft__waker *w = NULL;
     if (rc == 0) {
-        size_t tail = (ch->head + ch->count) % ch->cap;
-        memcpy(ch->buf + tail * ch->item_size, item, ch->item_size);
-        ch->count++;
+        push(ch, item);
         w = take_waker(ch);
     }
     pthread_mutex_unlock(&ch->lock);
@@ -264,7 +461,24 @@ int weft_try_send(weft_sender *tx, const void *item)
 
 int weft_send(weft_sender *tx, const void *item)
 {
-    return weft_try_send(tx, item); /* unbounded: never suspends */
+    int rc = weft_try_send(tx, item);
+    if (rc != -EAGAIN)
+        return rc; /* unbounded channels never get here: never suspends */
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM; /* full, and only a task may wait */
+    send_waiter sw;
+    memset(&sw, 0, sizeof sw);
+    sw.base.ops = &send_ops;
+    sw.base.magic = WEFT__FUTURE_MAGIC;
+    sw.ch = tx->ch;
+    sw.item = item;
+    sw.post.run = send_waiter_posted;
+    weft__list_init(&sw.link);
+    weft__list_init(&sw.wait.link);
+    sw.wait.ch = sw.ch;
+    sw.wait.sending = 1;
+    return weft__await_leaf(rt, &sw.base);
 }
 
 /* ---- receiving ---------------------------------------------------------- */
@@ -278,7 +492,7 @@ typedef struct recv_future {
     weft_future base;
     weft__chan *ch;
     void *item;
-    weft__link wait; /* in rt->recv_waits while registered */
+    chan_wait wait;  /* in rt->chan_waits while registered */
     int owns_ref;    /* a heap future keeps the channel alive */
 } recv_future;
 
@@ -290,7 +504,7 @@ static void unregister(recv_future *r)
         ch->rx_waker = NULL;
         ch->rx_owner = NULL;
     }
-    weft__list_remove(&r->wait);
+    weft__list_remove(&r->wait.link);
 }
 
 static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
@@ -298,10 +512,12 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     recv_future *r = (recv_future *)f;
     weft__chan *ch = r->ch;
     int status = 1;
+    weft__waker *sw = NULL;
     pthread_mutex_lock(&ch->lock);
     unregister(r);
     if (ch->count) {
         pop(ch, r->item);
+        sw = refill(ch);
     } else if (ch->closed || ch->senders == 0) {
         status = 0;
     } else if (ch->rx_owner) {
@@ -312,23 +528,26 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         ch->rx_rt = rt;
         if (rt != ch->home)
             ch->shared = 1;
-        weft__list_push(&rt->recv_waits, &r->wait);
+        weft__list_push(&rt->chan_waits, &r->wait.link);
         pthread_mutex_unlock(&ch->lock);
         return 0;
     }
     pthread_mutex_unlock(&ch->lock);
+    if (sw)
+        weft__wake(sw);
     f->status = status;
     f->result = (void *)(intptr_t)status;
     return 1;
 }
 
-static void recv_cancel(weft_future *f, weft__rt *rt)
+static int recv_cancel(weft_future *f, weft__rt *rt)
 {
     recv_future *r = (recv_future *)f;
     (void)rt;
     pthread_mutex_lock(&r->ch->lock);
     unregister(r);
     pthread_mutex_unlock(&r->ch->lock);
+    return 0; /* a receive takes an item only when polled ready */
 }
 
 static void recv_cleanup(weft_future *f)
@@ -358,7 +577,8 @@ static void recv_init(recv_future *r, weft_receiver *rx, void *item)
     r->base.magic = WEFT__FUTURE_MAGIC;
     r->ch = rx->ch;
     r->item = item;
-    weft__list_init(&r->wait);
+    weft__list_init(&r->wait.link);
+    r->wait.ch = r->ch;
 }
 
 int weft_recv(weft_receiver *rx, void *item)
@@ -400,14 +620,18 @@ int weft_try_recv(weft_receiver *rx, void *item)
         return -EINVAL;
     weft__chan *ch = rx->ch;
     int rc;
+    weft__waker *w = NULL;
     pthread_mutex_lock(&ch->lock);
     if (ch->count) {
         pop(ch, item);
+        w = refill(ch);
         rc = 1;
     } else {
         rc = ch->closed || ch->senders == 0 ? 0 : -EAGAIN;
     }
     pthread_mutex_unlock(&ch->lock);
+    if (w)
+        weft__wake(w);
     return rc;
 }
 
@@ -416,12 +640,16 @@ void weft_receiver_close(weft_receiver *rx)
     if (!receiver_ok(rx))
         return;
     weft__chan *ch = rx->ch;
+    weft__link local;
+    weft__list_init(&local);
     pthread_mutex_lock(&ch->lock);
     ch->closed = 1;
     weft__waker *w = take_waker(ch);
+    fail_waiters(ch, &local);
     pthread_mutex_unlock(&ch->lock);
     if (w)
         weft__wake(w);
+    wake_local(&local);
 }
 
 void weft_receiver_drop(weft_receiver *rx)
@@ -431,8 +659,11 @@ void weft_receiver_drop(weft_receiver *rx)
     weft__chan *ch = rx->ch;
     rx->magic = 0;
     free(rx);
+    weft__link local;
+    weft__list_init(&local);
     pthread_mutex_lock(&ch->lock);
     ch->closed = 1;
+    fail_waiters(ch, &local);
     char *buf = ch->buf;
     size_t cap = ch->cap, head = ch->head, count = ch->count;
     ch->buf = NULL;
@@ -440,6 +671,7 @@ void weft_receiver_drop(weft_receiver *rx)
     void (*drop)(void *) = ch->drop;
     size_t item_size = ch->item_size;
     unref_unlock(ch);
+    wake_local(&local);
     /* Outside the lock: a drop callback may use other channels. */
     for (size_t i = 0; drop && i < count; i++)
         drop(buf + ((head + i) % cap) * item_size);
@@ -451,11 +683,14 @@ void weft_receiver_drop(weft_receiver *rx)
 int weft__external_waits(weft__rt *rt)
 {
     int found = 0;
-    for (weft__link *l = rt->recv_waits.next; l != &rt->recv_waits && !found;
+    for (weft__link *l = rt->chan_waits.next; l != &rt->chan_waits && !found;
          l = l->next) {
-        weft__chan *ch = weft__container(l, recv_future, wait)->ch;
+        chan_wait *w = weft__container(l, chan_wait, link);
+        weft__chan *ch = w->ch;
         pthread_mutex_lock(&ch->lock);
-        found = ch->shared && ch->senders > 0 && !ch->closed;
+        /* A receive can be completed by a sender elsewhere; a send by the
+         * receiver elsewhere. */
+        found = ch->shared && !ch->closed && (w->sending || ch->senders > 0);
         pthread_mutex_unlock(&ch->lock);
     }
     return found;

@@ -41,11 +41,11 @@ int weft__await_leaf(weft__rt *rt, weft_future *f)
     weft__co *co = rt->current;
     for (;;) {
         if (weft__cancelled(co)) {
-            if (f->started && !f->done)
-                f->ops->cancel(f, rt);
+            int completed = f->started && !f->done && f->ops->cancel(f, rt);
             f->done = 1;
-            f->status = -ECANCELED;
-            return -ECANCELED;
+            if (!completed)
+                f->status = -ECANCELED;
+            return f->status;
         }
         f->started = 1;
         if (f->ops->poll(f, rt, co->waker)) {
@@ -100,7 +100,7 @@ static int async_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     return 1;
 }
 
-static void async_cancel(weft_future *f, weft__rt *rt)
+static int async_cancel(weft_future *f, weft__rt *rt)
 {
     async_future *a = (async_future *)f;
     a->co.cancel = 1;
@@ -111,6 +111,7 @@ static void async_cancel(weft_future *f, weft__rt *rt)
     weft__co_release(rt, &a->co);
     f->status = a->co.status;
     f->result = a->co.result;
+    return 0; /* whatever it returned, it was cancelled */
 }
 
 static void async_cleanup(weft_future *f)
@@ -255,11 +256,12 @@ static void cancel_unfinished(weft__rt *rt, group *g)
         slot *s = &g->slots[i];
         if (s->done)
             continue;
-        if (s->f->started)
-            s->f->ops->cancel(s->f, rt);
+        int completed = s->f->started && s->f->ops->cancel(s->f, rt);
         s->f->done = 1;
-        s->f->status = -ECANCELED;
-        s->f->result = (void *)(intptr_t)-ECANCELED;
+        if (!completed) {
+            s->f->status = -ECANCELED;
+            s->f->result = (void *)(intptr_t)-ECANCELED;
+        }
         s->done = 1;
     }
 }

@@ -317,7 +317,7 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
         rt->cfg = *cfg;
     weft__list_init(&rt->runq);
     weft__list_init(&rt->tasks);
-    weft__list_init(&rt->recv_waits);
+    weft__list_init(&rt->chan_waits);
     weft__stack_pool_init(&rt->pool);
     rt->cfg.stack_size = weft__stack_round(&rt->pool, rt->cfg.stack_size);
     if (!rt->cfg.stack_size)

@@ -230,12 +230,13 @@ static int task_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     return 1;
 }
 
-static void task_cancel(weft_future *f, weft__rt *rt)
+static int task_cancel(weft_future *f, weft__rt *rt)
 {
     weft__task_future *tf = (weft__task_future *)f;
     (void)rt;
     if (tf->task)
         tf->task->join_waker = NULL;
+    return 0;
 }
 
 /* Dropping an unfinished join detaches the task, as dropping a JoinHandle

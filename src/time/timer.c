@@ -163,9 +163,10 @@ static int sleep_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     return 0;
 }
 
-static void sleep_cancel(weft_future *f, weft__rt *rt)
+static int sleep_cancel(weft_future *f, weft__rt *rt)
 {
     weft__timer_cancel(rt, &((weft__sleep_future *)f)->timer);
+    return 0;
 }
 
 static void sleep_cleanup(weft_future *f)

@@ -1,0 +1,298 @@
+/*
+ * test_bounded.c - bounded channels: exact capacity, suspension while full,
+ * first come first served, -EAGAIN, -EPIPE on close, cancellation that loses
+ * nothing, and senders on another runtime's thread.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "support.h"
+#include "weft.h"
+
+static weft_sender *TX;
+static weft_receiver *RX;
+
+static void make(size_t cap)
+{
+    weft_channel_opts o = {.capacity = cap};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &TX, &RX), 0);
+}
+
+static void drop_both(void)
+{
+    weft_sender_drop(TX);
+    weft_receiver_drop(RX);
+}
+
+/* ---- capacity is exact, clones add no slots ----------------------------- */
+
+static void *root_capacity(void *arg)
+{
+    (void)arg;
+    make(3);
+    weft_sender *tx2 = weft_sender_clone(TX);
+    int v = 7;
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(weft_try_send(TX, &v), 0);
+    cr_assert_eq(weft_try_send(tx2, &v), 0);
+    cr_assert_eq(weft_try_send(TX, &v), -EAGAIN);
+    cr_assert_eq(weft_try_send(tx2, &v), -EAGAIN);
+    int x;
+    cr_assert_eq(weft_try_recv(RX, &x), 1);
+    cr_assert_eq(weft_try_send(tx2, &v), 0);
+    cr_assert_eq(weft_try_send(TX, &v), -EAGAIN);
+    weft_sender_drop(tx2);
+    drop_both();
+    return NULL;
+}
+
+Test(bounded, capacity_is_exact)
+{
+    run_virtual(root_capacity, NULL);
+}
+
+/* ---- a full channel suspends the sender; FIFO among waiting senders ------ */
+
+typedef struct prod {
+    int id;
+    tlog *log;
+} prod;
+
+static void *producer(void *arg)
+{
+    prod *p = arg;
+    for (int i = 0; i < 3; i++) {
+        int v = p->id * 10 + i;
+        cr_assert_eq(weft_send(TX, &v), 0);
+        tlog_add(p->log, "s%d", v);
+    }
+    return NULL;
+}
+
+static void *root_fifo(void *arg)
+{
+    tlog *log = arg;
+    make(1);
+    prod a = {1, log}, b = {2, log};
+    weft_task *ta = weft_spawn(producer, &a);
+    weft_task *tb = weft_spawn(producer, &b);
+    weft_sleep(WEFT_MS(1)); /* both run: a fills the slot, both then wait */
+    int x;
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(weft_recv(RX, &x), 1);
+        tlog_add(log, "r%d", x);
+        weft_sleep(WEFT_MS(1));
+    }
+    cr_assert_eq(weft_task_join(ta, NULL), 0);
+    cr_assert_eq(weft_task_join(tb, NULL), 0);
+    drop_both();
+    return NULL;
+}
+
+Test(bounded, waiting_senders_are_served_in_order)
+{
+    tlog log = {0};
+    run_virtual(root_fifo, &log);
+    /* a sends 10 into the free slot; a waits with 11, b waits with 20; each
+     * receive moves the first waiter's item in; a then queues behind b. */
+    cr_assert_str_eq(log.buf, "s10 r10 s11 r11 s20 r20 s12 r12 s21 r21 s22 "
+                              "r22");
+}
+
+/* ---- close and drop: waiting senders get -EPIPE, items stay theirs ------- */
+
+static int blocked_rc = 1;
+
+static void *blocked_sender(void *arg)
+{
+    (void)arg;
+    int v = 99;
+    blocked_rc = weft_send(TX, &v);
+    return NULL;
+}
+
+static void *root_close(void *arg)
+{
+    int drop_rx = arg != NULL;
+    make(1);
+    int v = 1;
+    cr_assert_eq(weft_send(TX, &v), 0);
+    weft_task *t = weft_spawn(blocked_sender, NULL);
+    weft_yield(); /* it blocks: the channel is full */
+    cr_assert_eq(weft_task_is_finished(t), 0);
+    int x = 0;
+    if (drop_rx) {
+        weft_receiver_drop(RX);
+        RX = NULL;
+    } else {
+        weft_receiver_close(RX);
+    }
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    cr_assert_eq(blocked_rc, -EPIPE);
+    if (!drop_rx) {
+        /* The queued item is still delivered; 99 was never taken. */
+        cr_assert_eq(weft_recv(RX, &x), 1);
+        cr_assert_eq(x, 1);
+        cr_assert_eq(weft_recv(RX, &x), 0);
+    }
+    cr_assert_eq(weft_send(TX, &v), -EPIPE);
+    cr_assert_eq(weft_try_send(TX, &v), -EPIPE);
+    weft_sender_drop(TX);
+    weft_receiver_drop(RX);
+    return NULL;
+}
+
+Test(bounded, close_fails_waiting_senders)
+{
+    blocked_rc = 1;
+    run_virtual(root_close, NULL);
+}
+
+Test(bounded, drop_fails_waiting_senders)
+{
+    blocked_rc = 1;
+    run_virtual(root_close, (void *)1);
+}
+
+/* ---- cancellation of a waiting send ------------------------------------ */
+
+static void *root_timeout_send(void *arg)
+{
+    (void)arg;
+    make(1);
+    int v = 1, x;
+    cr_assert_eq(weft_send(TX, &v), 0);
+    /* A send that times out takes nothing and leaves the order intact. */
+    weft_future *f = weft_async(blocked_sender, NULL);
+    blocked_rc = 1;
+    cr_assert_eq(weft_timeout(f, WEFT_MS(5), NULL), -ETIMEDOUT);
+    cr_assert_eq(blocked_rc, -ECANCELED);
+    cr_assert_eq(weft_try_recv(RX, &x), 1);
+    cr_assert_eq(x, 1);
+    cr_assert_eq(weft_try_recv(RX, &x), -EAGAIN);
+    /* A receiver waiting for "closed" still wakes when the last sender
+     * goes, after a cancelled send. */
+    weft_sender_drop(TX);
+    TX = NULL;
+    cr_assert_eq(weft_recv(RX, &x), 0);
+    weft_receiver_drop(RX);
+    return NULL;
+}
+
+Test(bounded, timed_out_send_takes_nothing)
+{
+    run_virtual(root_timeout_send, NULL);
+}
+
+static void *root_abort_send(void *arg)
+{
+    (void)arg;
+    make(1);
+    int v = 1, x;
+    cr_assert_eq(weft_send(TX, &v), 0);
+    blocked_rc = 1;
+    weft_task *t = weft_spawn(blocked_sender, NULL);
+    weft_yield();
+    weft_task_abort(t);
+    cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+    cr_assert_eq(blocked_rc, -ECANCELED);
+    cr_assert_eq(weft_try_recv(RX, &x), 1);
+    cr_assert_eq(weft_try_recv(RX, &x), -EAGAIN);
+    drop_both();
+    return NULL;
+}
+
+Test(bounded, aborted_send_takes_nothing)
+{
+    run_virtual(root_abort_send, NULL);
+}
+
+/* The receiver makes room (the waiter's item is moved in) and the waiting
+ * task is aborted in the same round: the send reports success, the item is
+ * received exactly once. */
+static void *root_ready_and_cancelled(void *arg)
+{
+    (void)arg;
+    make(1);
+    int v = 1, x;
+    cr_assert_eq(weft_send(TX, &v), 0);
+    blocked_rc = 1;
+    weft_task *t = weft_spawn(blocked_sender, NULL);
+    weft_yield(); /* blocked with 99 */
+    cr_assert_eq(weft_try_recv(RX, &x), 1); /* 99 moves in */
+    weft_task_abort(t);                      /* before it runs again */
+    weft_task_join(t, NULL);
+    cr_assert_eq(blocked_rc, 0, "the item was taken: the send succeeded");
+    cr_assert_eq(weft_try_recv(RX, &x), 1);
+    cr_assert_eq(x, 99);
+    cr_assert_eq(weft_try_recv(RX, &x), -EAGAIN);
+    drop_both();
+    return NULL;
+}
+
+Test(bounded, ready_and_cancelled_loses_nothing)
+{
+    run_virtual(root_ready_and_cancelled, NULL);
+}
+
+/* ---- outside a task ------------------------------------------------------ */
+
+Test(bounded, full_send_outside_a_task_is_eperm)
+{
+    make(1);
+    int v = 5, x;
+    cr_assert_eq(weft_send(TX, &v), 0); /* room: fine from anywhere */
+    cr_assert_eq(weft_send(TX, &v), -EPERM);
+    cr_assert_eq(weft_try_recv(RX, &x), 1);
+    cr_assert_eq(x, 5);
+    drop_both();
+}
+
+/* ---- senders waiting on another runtime's thread ------------------------ */
+
+enum { CROSS_N = 20000 };
+
+static void *cross_sender_root(void *arg)
+{
+    weft_sender *tx = arg;
+    for (int i = 0; i < CROSS_N; i++)
+        cr_assert_eq(weft_send(tx, &i), 0);
+    weft_sender_drop(tx);
+    return NULL;
+}
+
+static void *cross_thread(void *arg)
+{
+    int rc = weft_run(cross_sender_root, arg, NULL);
+    return (void *)(intptr_t)rc;
+}
+
+static void *root_cross(void *arg)
+{
+    (void)arg;
+    make(4);
+    weft_sender *tx = TX;
+    weft_sender_share(tx);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, cross_thread, tx), 0);
+    int x, expect = 0;
+    while (weft_recv(RX, &x) > 0) {
+        cr_assert_eq(x, expect);
+        expect++;
+    }
+    cr_assert_eq(expect, CROSS_N);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, 0);
+    weft_receiver_drop(RX);
+    return NULL;
+}
+
+Test(bounded, sender_on_another_runtime)
+{
+    run_real(root_cross, NULL);
+}
