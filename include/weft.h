@@ -524,6 +524,118 @@ WEFT_API void weft_receiver_close(weft_receiver *rx);
  * be in progress on rx.  [any thread] */
 WEFT_API void weft_receiver_drop(weft_receiver *rx);
 
+/* ------------------------------------------------------------------------ */
+/* Streams (trpl's Stream/StreamExt, tokio-stream; section 17.4)             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A stream yields elements one at a time through weft_stream_next.  An
+ * element is an item (copied into the caller's buffer of the stream's item
+ * size) or an error such as -ETIMEDOUT from weft_stream_timeout (tokio's
+ * Result<Item, Elapsed>): an element like an item, after which the stream
+ * goes on.  Streams are lazy: nothing happens until they are polled.
+ *
+ * Ownership: every constructor returns a new stream you own (drop it with
+ * weft_stream_drop); adapters consume their input streams, also when they
+ * fail (then they return NULL with errno EINVAL or ENOMEM and the inputs
+ * are dropped).  Constructors that involve time (interval, throttle,
+ * timeout) are [task]: elsewhere NULL with errno EPERM; the others
+ * [any thread].  A stream is used by one task at a time.
+ */
+typedef struct weft_stream weft_stream;
+
+enum {
+    WEFT_MISSED_BURST = 0, /* missed ticks are delivered at once (default) */
+    WEFT_MISSED_DELAY = 1, /* the next tick is a full period after a late one */
+    WEFT_MISSED_SKIP = 2   /* missed ticks are skipped, the schedule kept   */
+};
+
+/*
+ * weft_stream_next - the next element of s, written to *item.  As
+ * StreamExt::next.  Returns 1 (an item), 0 (the stream has ended, and every
+ * time thereafter), a negative error element (-ETIMEDOUT), -ECANCELED (the
+ * caller was cancelled: no element is lost, polling may resume later),
+ * -EINVAL (NULL s or item), -EPERM outside a runtime.  Suspends.  [task]
+ */
+WEFT_API int weft_stream_next(weft_stream *s, void *item);
+
+/* weft_stream_drop - free s and every input it owns, cancelling timers and
+ * waits; a from_receiver stream drops its receiver.  NULL is ignored.
+ * [the thread of the runtime that polled it] */
+WEFT_API void weft_stream_drop(weft_stream *s);
+
+/* The size in bytes of s's items (0 for an invalid stream). [any thread] */
+WEFT_API size_t weft_stream_item_size(const weft_stream *s);
+
+/* weft_stream_from_array - the n items at items (item_size bytes each), in
+ * order, then the end.  As trpl::stream_from_iter.  items is borrowed: it
+ * must stay valid until the stream is dropped.  NULL with EINVAL for
+ * item_size 0 or NULL items with n > 0. */
+WEFT_API weft_stream *weft_stream_from_array(const void *items, size_t n,
+                                             size_t item_size);
+
+/* weft_stream_from_receiver - the items received from rx, ending when the
+ * channel is closed and drained.  As tokio-stream's ReceiverStream.
+ * Consumes rx (dropped with the stream, also on failure). */
+WEFT_API weft_stream *weft_stream_from_receiver(weft_receiver *rx);
+
+/*
+ * weft_stream_interval - items of type uint64_t: the scheduled instant (ns,
+ * runtime clock) of each tick; the first tick completes at once, then one
+ * per period_ns.  Ticks missed by a slow consumer are delivered at once
+ * until it has caught up (tokio's MissedTickBehavior::Burst).  The stream
+ * never ends.  EINVAL for a zero period.  [task]
+ */
+WEFT_API weft_stream *weft_stream_interval(uint64_t period_ns);
+
+/* weft_stream_interval_with - as weft_stream_interval with the behaviour for
+ * missed ticks: WEFT_MISSED_BURST, WEFT_MISSED_DELAY (the next tick is
+ * period_ns after the late one was taken) or WEFT_MISSED_SKIP (the next tick
+ * is the next multiple of the period after now), as tokio's
+ * MissedTickBehavior.  EINVAL for another value.  [task] */
+WEFT_API weft_stream *weft_stream_interval_with(uint64_t period_ns,
+                                                int missed);
+
+/* weft_stream_map - each item of s passed through fn(in, out, ctx), which
+ * writes an item of out_size bytes; error elements and the end pass through
+ * untouched (fn sees only items).  As StreamExt::map.  Consumes s. */
+WEFT_API weft_stream *weft_stream_map(weft_stream *s, size_t out_size,
+                                      void (*fn)(const void *in, void *out,
+                                                 void *ctx),
+                                      void *ctx);
+
+/* weft_stream_filter - the items of s for which keep(item, ctx) returns
+ * non-zero; error elements pass through.  As StreamExt::filter.  Consumes
+ * s. */
+WEFT_API weft_stream *weft_stream_filter(weft_stream *s,
+                                         int (*keep)(const void *item,
+                                                     void *ctx),
+                                         void *ctx);
+
+/* weft_stream_take - the first n elements of s (error elements count), then
+ * the end; s is not polled again after the n-th.  take(s, 0) ends at once.
+ * As StreamExt::take.  Consumes s. */
+WEFT_API weft_stream *weft_stream_take(weft_stream *s, size_t n);
+
+/* weft_stream_merge - the elements of a and b as they come, alternating
+ * which side is polled first; error elements pass through; ends when both
+ * have ended.  As tokio-stream's StreamExt::merge.  a and b must have the
+ * same item size (else EINVAL).  Consumes a and b. */
+WEFT_API weft_stream *weft_stream_merge(weft_stream *a, weft_stream *b);
+
+/* weft_stream_throttle - the elements of s, the first at once, then at
+ * most one per period_ns: after each element s is not polled again until
+ * period_ns have passed, so nothing is lost (a channel behind it buffers).
+ * As tokio-stream's StreamExt::throttle.  Consumes s.  [task] */
+WEFT_API weft_stream *weft_stream_throttle(weft_stream *s, uint64_t period_ns);
+
+/* weft_stream_timeout - the elements of s, plus one -ETIMEDOUT element when
+ * no element arrived within timeout_ns of the previous one (or of this
+ * call: the first deadline is armed now); after a timeout, the next
+ * deadline starts with the next element.  As tokio-stream's
+ * StreamExt::timeout.  Consumes s.  [task] */
+WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
+
 #ifdef __cplusplus
 }
 #endif

@@ -678,6 +678,11 @@ void weft_receiver_drop(weft_receiver *rx)
     free(buf);
 }
 
+size_t weft__receiver_item_size(const weft_receiver *rx)
+{
+    return receiver_ok(rx) ? rx->ch->item_size : 0;
+}
+
 /* ---- deadlock support --------------------------------------------------- */
 
 int weft__external_waits(weft__rt *rt)
