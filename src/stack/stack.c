@@ -63,10 +63,19 @@ size_t weft__stack_round(const weft__stack_pool *p, size_t size)
     return (size + p->page - 1) & ~(p->page - 1);
 }
 
+/* Some emulators (qemu-user) answer 0 to every madvise without doing
+ * anything: an advice that cannot exist tells them apart. */
+static int madvise_is_real(char *addr, size_t len)
+{
+    return madvise(addr, len, 0x7fff) != 0;
+}
+
 /* Makes the guard below s; on failure s keeps a canary instead. */
 static void install_guard(weft__stack *s, char *guard, size_t len)
 {
     int mode = atomic_load(&guard_mode);
+    if (mode == GUARD_UNKNOWN && !madvise_is_real(guard, len))
+        atomic_store(&guard_mode, mode = GUARD_MPROTECT);
     if (mode != GUARD_MPROTECT) {
         if (madvise(guard, len, MADV_GUARD_INSTALL) == 0) {
             atomic_store(&guard_mode, GUARD_MADVISE);
