@@ -1,0 +1,878 @@
+/*
+ * tests/test_chan.c - channels: FIFO, close, drop, try_ operations, NULL
+ * handles, options, and senders on other threads.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+#include "weft.h"
+
+static void make_int_channel(weft_sender **tx, weft_receiver **rx)
+{
+    cr_assert_eq(weft_channel(sizeof(int), tx, rx), 0);
+    cr_assert_not_null(*tx);
+    cr_assert_not_null(*rx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* FIFO, send never suspends                                                */
+/* ------------------------------------------------------------------------ */
+
+static void *fifo_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(weft_send(tx, &i), 0);
+    for (int i = 0; i < 1000; i++) {
+        int v = -1;
+        cr_assert_eq(weft_recv(rx, &v), 1);
+        cr_assert_eq(v, i);
+    }
+    weft_sender_drop(tx);
+    int v;
+    cr_assert_eq(weft_recv(rx, &v), 0);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, fifo)
+{
+    run_virtual(fifo_root, NULL);
+}
+
+struct big {
+    uint64_t a;
+    char text[40];
+    double d;
+};
+
+static void *by_value_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    cr_assert_eq(weft_channel(sizeof(struct big), &tx, &rx), 0);
+    struct big b = {.a = 1, .d = 2.5};
+    strcpy(b.text, "first");
+    cr_assert_eq(weft_send(tx, &b), 0);
+    b.a = 2;
+    strcpy(b.text, "second"); /* the queued copy is unaffected */
+    cr_assert_eq(weft_send(tx, &b), 0);
+    struct big out;
+    memset(&out, 0, sizeof out);
+    cr_assert_eq(weft_recv(rx, &out), 1);
+    cr_assert_eq(out.a, 1);
+    cr_assert_str_eq(out.text, "first");
+    cr_assert_eq(out.d, 2.5);
+    cr_assert_eq(weft_recv(rx, &out), 1);
+    cr_assert_eq(out.a, 2);
+    cr_assert_str_eq(out.text, "second");
+    /* one-byte items */
+    weft_sender *tx1;
+    weft_receiver *rx1;
+    cr_assert_eq(weft_channel(1, &tx1, &rx1), 0);
+    char c = 'x', d = 0;
+    cr_assert_eq(weft_send(tx1, &c), 0);
+    cr_assert_eq(weft_recv(rx1, &d), 1);
+    cr_assert_eq(d, 'x');
+    weft_sender_drop(tx1);
+    weft_receiver_drop(rx1);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, items_are_copied_by_value)
+{
+    run_virtual(by_value_root, NULL);
+}
+
+static int other_ran;
+
+static void *set_other(void *arg)
+{
+    (void)arg;
+    other_ran = 1;
+    return NULL;
+}
+
+static void *no_suspend_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    other_ran = 0;
+    weft_task *t = weft_spawn(set_other, NULL);
+    for (int i = 0; i < 100000; i++)
+        cr_assert_eq(weft_send(tx, &i), 0);
+    cr_assert_eq(weft_try_send(tx, &other_ran), 0);
+    cr_assert_eq(other_ran, 0, "an unbounded send suspended");
+    /* receiving a ready item or a closed-and-drained status does not
+     * suspend either */
+    int v;
+    cr_assert_eq(weft_recv(rx, &v), 1);
+    cr_assert_eq(v, 0);
+    cr_assert_eq(other_ran, 0, "recv of a queued item suspended");
+    weft_receiver_drop(rx); /* discards 100000 queued items */
+    cr_assert_eq(weft_send(tx, &v), -EPIPE);
+    weft_sender_drop(tx);
+    cr_assert_eq(other_ran, 0);
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    cr_assert_eq(other_ran, 1);
+    return NULL;
+}
+
+Test(chan, send_never_suspends_on_unbounded)
+{
+    run_virtual(no_suspend_root, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Close and drop                                                           */
+/* ------------------------------------------------------------------------ */
+
+static int drop_calls;
+static int drop_sum;
+
+static void count_item_drop(void *item)
+{
+    drop_calls++;
+    drop_sum += *(int *)item;
+}
+
+static void *send_after_close_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    weft_channel_opts o = {.drop = count_item_drop};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &tx, &rx), 0);
+    int v = 5;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    weft_receiver_close(rx);
+    weft_receiver_close(rx); /* idempotent */
+    v = 6;
+    cr_assert_eq(weft_send(tx, &v), -EPIPE);
+    cr_assert_eq(v, 6, "the item is still the caller's");
+    cr_assert_eq(weft_try_send(tx, &v), -EPIPE);
+    weft_sender *tx2 = weft_sender_clone(tx);
+    cr_assert_not_null(tx2, "cloning after close works");
+    cr_assert_eq(weft_send(tx2, &v), -EPIPE);
+    cr_assert_eq(drop_calls, 0, "a refused item is not passed to drop");
+    int got = 0;
+    cr_assert_eq(weft_recv(rx, &got), 1, "close keeps queued items");
+    cr_assert_eq(got, 5);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(weft_recv(rx, &got), 0, "closed and drained");
+        cr_assert_eq(weft_try_recv(rx, &got), 0);
+    }
+    weft_sender_drop(tx);
+    weft_sender_drop(tx2);
+    weft_receiver_drop(rx);
+    cr_assert_eq(drop_calls, 0);
+    return NULL;
+}
+
+Test(chan, send_after_receiver_close_is_epipe)
+{
+    drop_calls = 0;
+    run_virtual(send_after_close_root, NULL);
+}
+
+Test(chan, send_after_receiver_drop_is_epipe)
+{
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    weft_receiver_drop(rx);
+    int v = 1;
+    cr_assert_eq(weft_send(tx, &v), -EPIPE);
+    cr_assert_eq(weft_try_send(tx, &v), -EPIPE);
+    weft_sender_drop(tx);
+}
+
+static void *recv_closed_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    int a = 1, b = 2, v = 0;
+    cr_assert_eq(weft_send(tx, &a), 0);
+    cr_assert_eq(weft_send(tx, &b), 0);
+    weft_sender_drop(tx); /* last sender: closed, items stay */
+    other_ran = 0;
+    weft_task *t = weft_spawn(set_other, NULL);
+    cr_assert_eq(weft_recv(rx, &v), 1);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(weft_recv(rx, &v), 1);
+    cr_assert_eq(v, 2);
+    uint64_t now = weft_now();
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(weft_recv(rx, &v), 0);
+    cr_assert_eq(weft_now(), now);
+    cr_assert_eq(other_ran, 0, "recv on a closed, drained channel suspended");
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    cr_assert_eq(weft_recv(rx, &v), 0);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, recv_after_close_and_drain_is_zero_every_time)
+{
+    run_virtual(recv_closed_root, NULL);
+}
+
+static void *clone_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    weft_sender *tx2 = weft_sender_clone(tx);
+    cr_assert_not_null(tx2);
+    weft_sender_drop(tx);
+    int v = 0;
+    cr_assert_eq(weft_try_recv(rx, &v), -EAGAIN, "a clone keeps it open");
+    int x = 10;
+    cr_assert_eq(weft_send(tx2, &x), 0);
+    weft_sender *tx3 = weft_sender_clone(tx2);
+    weft_sender_drop(tx2);
+    x = 11;
+    cr_assert_eq(weft_send(tx3, &x), 0);
+    weft_sender_drop(tx3);
+    cr_assert_eq(weft_recv(rx, &v), 1);
+    cr_assert_eq(v, 10);
+    cr_assert_eq(weft_recv(rx, &v), 1);
+    cr_assert_eq(v, 11);
+    cr_assert_eq(weft_recv(rx, &v), 0, "last sender dropped: closed");
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, last_sender_drop_closes_and_clone_keeps_open)
+{
+    run_virtual(clone_root, NULL);
+}
+
+struct parked {
+    weft_receiver *rx;
+    int rc;
+    int v;
+};
+
+static void *parked_receiver(void *arg)
+{
+    struct parked *p = arg;
+    p->rc = weft_recv(p->rx, &p->v);
+    return NULL;
+}
+
+static void *wake_by_close_root(void *arg)
+{
+    int by_receiver_close = (int)(intptr_t)arg;
+    weft_sender *tx;
+    struct parked p = {.rc = 7};
+    make_int_channel(&tx, &p.rx);
+    weft_task *t = weft_spawn(parked_receiver, &p);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    cr_assert_eq(p.rc, 7, "the receiver is parked");
+    if (by_receiver_close)
+        weft_receiver_close(p.rx);
+    else
+        weft_sender_drop(tx);
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    cr_assert_eq(p.rc, 0, "the parked recv returned %d", p.rc);
+    cr_assert_eq(weft_now(), WEFT_MS(5));
+    if (by_receiver_close)
+        weft_sender_drop(tx);
+    weft_receiver_drop(p.rx);
+    return NULL;
+}
+
+Test(chan, parked_receiver_woken_by_last_sender_drop)
+{
+    run_virtual(wake_by_close_root, (void *)0);
+}
+
+Test(chan, parked_receiver_woken_by_receiver_close)
+{
+    run_virtual(wake_by_close_root, (void *)1);
+}
+
+static void *wake_by_send_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    struct parked p = {.rc = 7};
+    make_int_channel(&tx, &p.rx);
+    weft_task *t = weft_spawn(parked_receiver, &p);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    int v = 31;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    cr_assert_eq(p.rc, 1);
+    cr_assert_eq(p.v, 31);
+    weft_sender_drop(tx);
+    weft_receiver_drop(p.rx);
+    return NULL;
+}
+
+Test(chan, parked_receiver_woken_by_send)
+{
+    run_virtual(wake_by_send_root, NULL);
+}
+
+static void *cancelled_recv_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    struct parked p = {.rc = 7};
+    make_int_channel(&tx, &p.rx);
+    weft_task *t = weft_spawn(parked_receiver, &p);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    weft_task_abort(t);
+    cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+    cr_assert_eq(p.rc, -ECANCELED);
+    int v = 44, got = 0;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    cr_assert_eq(weft_try_recv(p.rx, &got), 1,
+                 "the channel still works after a cancelled recv");
+    cr_assert_eq(got, 44);
+    weft_sender_drop(tx);
+    weft_receiver_drop(p.rx);
+    return NULL;
+}
+
+Test(chan, cancelled_recv_consumes_nothing)
+{
+    run_virtual(cancelled_recv_root, NULL);
+}
+
+/* Receiver dropped with items queued: the drop callback gets each once. */
+
+static int freed_strings;
+
+static void free_string_item(void *item)
+{
+    char *s = *(char **)item;
+    free(s);
+    freed_strings++;
+}
+
+Test(chan, receiver_drop_passes_each_queued_item_to_drop_once)
+{
+    weft_sender *tx;
+    weft_receiver *rx;
+    weft_channel_opts o = {.capacity = 0, .drop = free_string_item};
+    cr_assert_eq(weft_channel_with(sizeof(char *), &o, &tx, &rx), 0);
+    freed_strings = 0;
+    for (int i = 0; i < 5; i++) {
+        char *s = malloc(16);
+        cr_assert_not_null(s);
+        snprintf(s, 16, "item%d", i);
+        cr_assert_eq(weft_send(tx, &s), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        char *s = NULL;
+        cr_assert_eq(weft_try_recv(rx, &s), 1);
+        char want[16];
+        snprintf(want, sizeof want, "item%d", i);
+        cr_assert_str_eq(s, want);
+        free(s); /* received items are ours */
+    }
+    cr_assert_eq(freed_strings, 0);
+    weft_receiver_drop(rx);
+    cr_assert_eq(freed_strings, 3, "drop called %d times for 3 items",
+                 freed_strings);
+    char *late = "not sent";
+    cr_assert_eq(weft_send(tx, &late), -EPIPE);
+    weft_sender_drop(tx);
+    cr_assert_eq(freed_strings, 3);
+}
+
+Test(chan, receiver_drop_with_int_items)
+{
+    weft_sender *tx;
+    weft_receiver *rx;
+    weft_channel_opts o = {.drop = count_item_drop};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &tx, &rx), 0);
+    drop_calls = drop_sum = 0;
+    for (int i = 1; i <= 10; i++)
+        cr_assert_eq(weft_send(tx, &i), 0);
+    weft_sender_drop(tx); /* closing keeps items: no drop calls */
+    cr_assert_eq(drop_calls, 0);
+    weft_receiver_drop(rx);
+    cr_assert_eq(drop_calls, 10);
+    cr_assert_eq(drop_sum, 55);
+}
+
+/* ------------------------------------------------------------------------ */
+/* try_recv, try_send (any thread: no runtime here)                         */
+/* ------------------------------------------------------------------------ */
+
+Test(chan, try_recv_outside_runtime)
+{
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    int v = 0;
+    cr_assert_eq(weft_try_recv(rx, &v), -EAGAIN);
+    int x = 3;
+    cr_assert_eq(weft_try_send(tx, &x), 0);
+    x = 4;
+    cr_assert_eq(weft_send(tx, &x), 0);
+    cr_assert_eq(weft_try_recv(rx, &v), 1);
+    cr_assert_eq(v, 3);
+    cr_assert_eq(weft_try_recv(rx, &v), 1);
+    cr_assert_eq(v, 4);
+    cr_assert_eq(weft_try_recv(rx, &v), -EAGAIN);
+    weft_sender_drop(tx);
+    cr_assert_eq(weft_try_recv(rx, &v), 0);
+    cr_assert_eq(weft_try_recv(rx, &v), 0);
+    weft_receiver_drop(rx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Argument checks                                                          */
+/* ------------------------------------------------------------------------ */
+
+static void *nulls_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    int v = 1;
+    cr_assert_eq(weft_recv(NULL, &v), -EINVAL);
+    cr_assert_eq(weft_recv(rx, NULL), -EINVAL);
+    errno = 0;
+    cr_assert_null(weft_recv_future(NULL, &v));
+    cr_assert_eq(errno, EINVAL);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, null_handles_are_einval)
+{
+    weft_sender *tx = (weft_sender *)0x1;
+    weft_receiver *rx = (weft_receiver *)0x1;
+    weft_channel_opts o = {0};
+    cr_assert_eq(weft_channel(sizeof(int), NULL, &rx), -EINVAL);
+    cr_assert_eq(weft_channel(sizeof(int), &tx, NULL), -EINVAL);
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, NULL, &rx), -EINVAL);
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &tx, NULL), -EINVAL);
+
+    make_int_channel(&tx, &rx);
+    int v = 1;
+    errno = 0;
+    cr_assert_null(weft_sender_clone(NULL));
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(weft_sender_share(NULL), -EINVAL);
+    cr_assert_eq(weft_send(NULL, &v), -EINVAL);
+    cr_assert_eq(weft_send(tx, NULL), -EINVAL);
+    cr_assert_eq(weft_try_send(NULL, &v), -EINVAL);
+    cr_assert_eq(weft_try_send(tx, NULL), -EINVAL);
+    cr_assert_eq(weft_try_recv(NULL, &v), -EINVAL);
+    cr_assert_eq(weft_try_recv(rx, NULL), -EINVAL);
+    weft_sender_drop(NULL);
+    weft_receiver_close(NULL);
+    weft_receiver_drop(NULL);
+    /* the channel is untouched by all that */
+    cr_assert_eq(weft_try_recv(rx, &v), -EAGAIN);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+
+    run_virtual(nulls_root, NULL);
+}
+
+Test(chan, item_size_zero_is_einval)
+{
+    weft_sender *tx = NULL;
+    weft_receiver *rx = NULL;
+    weft_channel_opts o = {0};
+    cr_assert_eq(weft_channel(0, &tx, &rx), -EINVAL);
+    cr_assert_eq(weft_channel_with(0, &o, &tx, &rx), -EINVAL);
+    cr_assert_eq(weft_channel_with(0, NULL, &tx, &rx), -EINVAL);
+}
+
+Test(chan, channel_with_null_opts_is_unbounded)
+{
+    weft_sender *tx;
+    weft_receiver *rx;
+    cr_assert_eq(weft_channel_with(sizeof(int), NULL, &tx, &rx), 0);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(weft_try_send(tx, &i), 0);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+}
+
+/* Bounded channels (tokio's mpsc::channel(capacity)). */
+
+Test(chan, bounded_try_send_is_eagain_when_full)
+{
+    weft_sender *tx;
+    weft_receiver *rx;
+    weft_channel_opts o = {.capacity = 2};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &tx, &rx), 0);
+    int a = 1, b = 2, c = 3, v = 0;
+    cr_assert_eq(weft_try_send(tx, &a), 0);
+    cr_assert_eq(weft_try_send(tx, &b), 0);
+    cr_assert_eq(weft_try_send(tx, &c), -EAGAIN, "full at capacity 2");
+    weft_sender *tx2 = weft_sender_clone(tx);
+    cr_assert_not_null(tx2);
+    cr_assert_eq(weft_try_send(tx2, &c), -EAGAIN, "a clone adds no slot");
+    cr_assert_eq(weft_send(tx, &c), -EPERM,
+                 "a send that would suspend outside a task is -EPERM");
+    cr_assert_eq(weft_try_recv(rx, &v), 1);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(weft_try_send(tx2, &c), 0, "room again");
+    cr_assert_eq(weft_try_recv(rx, &v), 1);
+    cr_assert_eq(v, 2);
+    cr_assert_eq(weft_try_recv(rx, &v), 1);
+    cr_assert_eq(v, 3);
+    cr_assert_eq(weft_try_recv(rx, &v), -EAGAIN);
+    weft_receiver_close(rx);
+    cr_assert_eq(weft_try_send(tx, &a), -EPIPE);
+    weft_sender_drop(tx);
+    weft_sender_drop(tx2);
+    weft_receiver_drop(rx);
+}
+
+Test(chan, bounded_capacity_too_large_is_einval)
+{
+    weft_sender *tx = NULL;
+    weft_receiver *rx = NULL;
+    weft_channel_opts o = {.capacity = ((size_t)1 << 40) / 4 + 1};
+    cr_assert_eq(weft_channel_with(4, &o, &tx, &rx), -EINVAL);
+    o.capacity = SIZE_MAX;
+    cr_assert_eq(weft_channel_with(8, &o, &tx, &rx), -EINVAL);
+}
+
+struct bounded_producer {
+    weft_sender *tx;
+    int n;
+    uint64_t sent_at[8];
+    int rcs[8];
+};
+
+static void *bounded_producer_body(void *arg)
+{
+    struct bounded_producer *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        int v = i + 1;
+        p->rcs[i] = weft_send(p->tx, &v);
+        p->sent_at[i] = weft_now();
+    }
+    weft_sender_drop(p->tx);
+    return NULL;
+}
+
+static void *bounded_send_root(void *arg)
+{
+    (void)arg;
+    weft_receiver *rx;
+    weft_channel_opts o = {.capacity = 1};
+    struct bounded_producer p = {.n = 4};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &p.tx, &rx), 0);
+    weft_task *t = weft_spawn(bounded_producer_body, &p);
+    int v, expect = 1;
+    for (;;) {
+        cr_assert_eq(weft_sleep(WEFT_MS(10)), 0);
+        int rc = weft_recv(rx, &v);
+        if (rc == 0)
+            break;
+        cr_assert_eq(rc, 1);
+        cr_assert_eq(v, expect);
+        expect++;
+    }
+    cr_assert_eq(expect, 5);
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    /* the first send fills the slot; each later one waits for a receive */
+    static const uint64_t want[4] = {0, 10, 20, 30};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(p.rcs[i], 0);
+        cr_assert_eq(p.sent_at[i], WEFT_MS(want[i]),
+                     "send %d returned at %llu ns, expected %llu ms", i,
+                     (unsigned long long)p.sent_at[i],
+                     (unsigned long long)want[i]);
+    }
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, bounded_send_suspends_while_full)
+{
+    run_virtual(bounded_send_root, NULL);
+}
+
+static void *bounded_waiting_root(void *arg)
+{
+    int how = (int)(intptr_t)arg; /* 0: receiver closes, 1: sender aborted */
+    weft_receiver *rx;
+    weft_channel_opts o = {.capacity = 1, .drop = count_item_drop};
+    struct bounded_producer p = {.n = 2};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &p.tx, &rx), 0);
+    p.rcs[1] = 7;
+    drop_calls = 0;
+    weft_task *t = weft_spawn(bounded_producer_body, &p);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    cr_assert_eq(p.rcs[0], 0);
+    cr_assert_eq(p.rcs[1], 7, "the second send waits for room");
+    if (how == 0) {
+        weft_receiver_close(rx);
+        cr_assert_eq(weft_task_join(t, NULL), 0);
+        cr_assert_eq(p.rcs[1], -EPIPE, "closed while waiting: %d", p.rcs[1]);
+    } else {
+        weft_task_abort(t);
+        cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+        cr_assert_eq(p.rcs[1], -ECANCELED, "cancelled while waiting: %d",
+                     p.rcs[1]);
+    }
+    cr_assert_eq(p.sent_at[1], WEFT_MS(5));
+    int v = 0;
+    cr_assert_eq(weft_recv(rx, &v), 1, "the queued item is still there");
+    cr_assert_eq(v, 1);
+    cr_assert_eq(weft_recv(rx, &v), 0, "the waiting item was not taken");
+    weft_receiver_drop(rx);
+    cr_assert_eq(drop_calls, 0);
+    return NULL;
+}
+
+Test(chan, bounded_send_waiting_fails_with_epipe_on_close)
+{
+    run_virtual(bounded_waiting_root, (void *)0);
+}
+
+Test(chan, bounded_send_waiting_is_cancellable)
+{
+    run_virtual(bounded_waiting_root, (void *)1);
+}
+
+static void *second_receiver(void *arg)
+{
+    weft_receiver *rx = arg;
+    int v;
+    return (void *)(intptr_t)weft_recv(rx, &v);
+}
+
+static void *two_receivers_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    weft_task *a = weft_spawn(second_receiver, rx);
+    weft_task *b = weft_spawn(second_receiver, rx);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0);
+    int v = 3;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    void *ra, *rb;
+    cr_assert_eq(weft_task_join(a, &ra), 0);
+    cr_assert_eq(weft_task_join(b, &rb), 0);
+    cr_assert_eq((intptr_t)ra, 1, "the first receiver gets the item");
+    cr_assert_eq((intptr_t)rb, -EBUSY, "a second waiting receive: %ld",
+                 (long)(intptr_t)rb);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, second_concurrent_receive_is_ebusy)
+{
+    run_virtual(two_receivers_root, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Other threads                                                            */
+/* ------------------------------------------------------------------------ */
+
+enum { PRODUCERS = 4, PER_PRODUCER = 100000 };
+
+struct numbered {
+    uint32_t producer;
+    uint32_t seq;
+};
+
+struct producer {
+    weft_sender *tx;
+    uint32_t id;
+    int failures;
+};
+
+static void *producer_thread(void *arg)
+{
+    struct producer *p = arg;
+    for (uint32_t i = 0; i < PER_PRODUCER; i++) {
+        struct numbered n = {p->id, i};
+        if (weft_send(p->tx, &n) != 0)
+            p->failures++;
+    }
+    weft_sender_drop(p->tx);
+    return NULL;
+}
+
+static void *cross_thread_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    cr_assert_eq(weft_channel(sizeof(struct numbered), &tx, &rx), 0);
+    struct producer ps[PRODUCERS];
+    pthread_t tids[PRODUCERS];
+    for (uint32_t i = 0; i < PRODUCERS; i++) {
+        ps[i].tx = weft_sender_clone(tx);
+        cr_assert_not_null(ps[i].tx);
+        cr_assert_eq(weft_sender_share(ps[i].tx), 0);
+        ps[i].id = i;
+        ps[i].failures = 0;
+    }
+    weft_sender_drop(tx); /* only the threads' senders remain */
+    for (int i = 0; i < PRODUCERS; i++)
+        cr_assert_eq(pthread_create(&tids[i], NULL, producer_thread, &ps[i]),
+                     0);
+    uint32_t next[PRODUCERS] = {0};
+    long total = 0;
+    struct numbered n;
+    int rc;
+    while ((rc = weft_recv(rx, &n)) > 0) {
+        cr_assert_lt(n.producer, PRODUCERS);
+        cr_assert_eq(n.seq, next[n.producer],
+                     "producer %u: got item %u, expected %u", n.producer,
+                     n.seq, next[n.producer]);
+        next[n.producer]++;
+        total++;
+    }
+    cr_assert_eq(rc, 0);
+    for (int i = 0; i < PRODUCERS; i++) {
+        pthread_join(tids[i], NULL);
+        cr_assert_eq(ps[i].failures, 0);
+        cr_assert_eq(next[i], PER_PRODUCER);
+    }
+    cr_assert_eq(total, (long)PRODUCERS * PER_PRODUCER);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, four_threads_send_100k_each)
+{
+    run_real(cross_thread_root, NULL);
+}
+
+Test(chan, four_threads_send_100k_each_virtual_clock)
+{
+    run_virtual(cross_thread_root, NULL);
+}
+
+struct late_sender {
+    weft_sender *tx;
+    unsigned delay_ms;
+};
+
+static void *late_sender_thread(void *arg)
+{
+    struct late_sender *l = arg;
+    thread_sleep_ms(l->delay_ms);
+    int v = 4242;
+    cr_assert_eq(weft_send(l->tx, &v), 0);
+    thread_sleep_ms(l->delay_ms);
+    v = 4343;
+    cr_assert_eq(weft_send(l->tx, &v), 0);
+    weft_sender_drop(l->tx);
+    return NULL;
+}
+
+static void *pthread_wake_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    cr_assert_eq(weft_sender_share(tx), 0);
+    struct late_sender l = {tx, 50};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, late_sender_thread, &l), 0);
+    uint64_t r0 = real_now_ns();
+    int v = 0;
+    cr_assert_eq(weft_recv(rx, &v), 1); /* parked until the thread sends */
+    cr_assert_eq(v, 4242);
+    cr_assert_geq(real_now_ns() - r0, WEFT_MS(40));
+    cr_assert_eq(weft_recv(rx, &v), 1);
+    cr_assert_eq(v, 4343);
+    cr_assert_eq(weft_recv(rx, &v), 0, "the thread dropped the last sender");
+    cr_assert_lt(real_now_ns() - r0, slow_ns(WEFT_SEC(5)));
+    pthread_join(tid, NULL);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, pthread_send_wakes_parked_receiver)
+{
+    run_real(pthread_wake_root, NULL);
+}
+
+Test(chan, pthread_send_wakes_parked_receiver_virtual_clock)
+{
+    run_virtual(pthread_wake_root, NULL);
+}
+
+/* A receiver parked in one runtime, fed from a task of a runtime on another
+ * thread. */
+struct other_rt {
+    weft_sender *tx;
+};
+
+static void *other_rt_root(void *arg)
+{
+    struct other_rt *o = arg;
+    for (int i = 0; i < 100; i++) {
+        cr_assert_eq(weft_sleep(WEFT_US(100)), 0);
+        cr_assert_eq(weft_send(o->tx, &i), 0);
+    }
+    weft_sender_drop(o->tx);
+    return NULL;
+}
+
+static void *other_rt_thread(void *arg)
+{
+    cr_assert_eq(weft_run(other_rt_root, arg, NULL), 0);
+    return NULL;
+}
+
+static void *two_runtime_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    cr_assert_eq(weft_sender_share(tx), 0);
+    struct other_rt o = {tx};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, other_rt_thread, &o), 0);
+    int v, expect = 0;
+    while (weft_recv(rx, &v) > 0) {
+        cr_assert_eq(v, expect);
+        expect++;
+    }
+    cr_assert_eq(expect, 100);
+    pthread_join(tid, NULL);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, sender_in_another_runtime)
+{
+    run_real(two_runtime_root, NULL);
+}

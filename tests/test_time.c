@@ -1,0 +1,523 @@
+/*
+ * tests/test_time.c - sleeps, sleep_until, yield ordering, the virtual
+ * clock, timer cleanup, and a few real-clock checks with generous bounds.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+#include "weft.h"
+
+static tlog lg;
+
+/* ------------------------------------------------------------------------ */
+/* Real clock                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void *never_early_root(void *arg)
+{
+    (void)arg;
+    static const unsigned ms[] = {1, 2, 3, 5, 10, 20, 1, 7};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        uint64_t ns = WEFT_MS(ms[i]);
+        uint64_t r0 = real_now_ns();
+        uint64_t before = weft_now();
+        cr_assert_eq(weft_sleep(ns), 0);
+        uint64_t after = weft_now();
+        uint64_t r1 = real_now_ns();
+        cr_assert_geq(after - before, ns,
+                      "sleep(%u ms) ended early on weft_now: %llu ns", ms[i],
+                      (unsigned long long)(after - before));
+        cr_assert_geq(r1 - r0, ns,
+                      "sleep(%u ms) ended early on CLOCK_MONOTONIC: %llu ns",
+                      ms[i], (unsigned long long)(r1 - r0));
+    }
+    /* sub-millisecond sleeps, too */
+    for (int i = 1; i <= 50; i++) {
+        uint64_t ns = WEFT_US(i * 13);
+        uint64_t before = weft_now();
+        cr_assert_eq(weft_sleep(ns), 0);
+        cr_assert_geq(weft_now() - before, ns);
+    }
+    return NULL;
+}
+
+Test(time, sleep_never_ends_early_real_clock)
+{
+    run_real(never_early_root, NULL);
+}
+
+static void *concurrent_sleeper(void *arg)
+{
+    unsigned ms = (unsigned)(uintptr_t)arg;
+    uint64_t before = weft_now();
+    cr_assert_eq(weft_sleep(WEFT_MS(ms)), 0);
+    return (void *)(uintptr_t)(weft_now() - before >= WEFT_MS(ms));
+}
+
+static void *never_early_many_root(void *arg)
+{
+    (void)arg;
+    enum { N = 200 };
+    weft_task *ts[N];
+    for (unsigned i = 0; i < N; i++) {
+        ts[i] = weft_spawn(concurrent_sleeper, (void *)(uintptr_t)(1 + i % 20));
+        cr_assert_not_null(ts[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        void *r;
+        cr_assert_eq(weft_task_join(ts[i], &r), 0);
+        cr_assert_eq((uintptr_t)r, 1, "task %d woke early", i);
+    }
+    return NULL;
+}
+
+Test(time, concurrent_sleeps_never_end_early_real_clock)
+{
+    run_real(never_early_many_root, NULL);
+}
+
+static void *bounded_root(void *arg)
+{
+    (void)arg;
+    uint64_t r0 = real_now_ns();
+    cr_assert_eq(weft_sleep(WEFT_MS(50)), 0);
+    uint64_t dt = real_now_ns() - r0;
+    cr_assert_geq(dt, WEFT_MS(50));
+    cr_assert_lt(dt, slow_ns(WEFT_SEC(1)), "sleep(50 ms) took %llu ns",
+                 (unsigned long long)dt);
+    return NULL;
+}
+
+Test(time, sleep_50ms_takes_less_than_a_second_real_clock)
+{
+    run_real(bounded_root, NULL);
+}
+
+/* A task that only yields never starves a timer (real clock). */
+static int timer_fired;
+
+static void *set_after_5ms(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    timer_fired = 1;
+    return NULL;
+}
+
+static void *yield_spin_root(void *arg)
+{
+    (void)arg;
+    timer_fired = 0;
+    weft_task *t = weft_spawn(set_after_5ms, NULL);
+    cr_assert_not_null(t);
+    uint64_t r0 = real_now_ns();
+    long spins = 0;
+    while (!timer_fired && real_now_ns() - r0 < slow_ns(WEFT_SEC(2))) {
+        cr_assert_eq(weft_yield(), 0);
+        spins++;
+    }
+    cr_assert_eq(timer_fired, 1, "a yield loop starved the timer");
+    cr_assert_lt(real_now_ns() - r0, slow_ns(WEFT_SEC(1)));
+    cr_assert_gt(spins, 0);
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    return NULL;
+}
+
+Test(time, yield_loop_does_not_starve_timers_real_clock)
+{
+    run_real(yield_spin_root, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ordering (virtual clock)                                                 */
+/* ------------------------------------------------------------------------ */
+
+enum { EQ = 100 };
+static int order[EQ];
+static int order_n;
+
+static void *record_after_sleep(void *arg)
+{
+    cr_assert_eq(weft_sleep(WEFT_MS(10)), 0);
+    order[order_n++] = (int)(intptr_t)arg;
+    return NULL;
+}
+
+static void *equal_deadlines_root(void *arg)
+{
+    (void)arg;
+    weft_task *ts[EQ];
+    for (intptr_t i = 0; i < EQ; i++)
+        ts[i] = weft_spawn(record_after_sleep, (void *)i);
+    for (int i = 0; i < EQ; i++)
+        cr_assert_eq(weft_task_join(ts[i], NULL), 0);
+    cr_assert_eq(weft_now(), WEFT_MS(10));
+    return NULL;
+}
+
+Test(time, equal_deadlines_fire_in_arming_order)
+{
+    order_n = 0;
+    run_virtual(equal_deadlines_root, NULL);
+    cr_assert_eq(order_n, EQ);
+    for (int i = 0; i < EQ; i++)
+        cr_assert_eq(order[i], i, "position %d woke task %d", i, order[i]);
+}
+
+/* Arm in reverse spawn order: task i yields EQ-1-i times first, then all
+ * sleep until the same instant. */
+static void *record_after_sleep_until(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    for (int k = 0; k < EQ - 1 - i; k++)
+        cr_assert_eq(weft_yield(), 0);
+    cr_assert_eq(weft_sleep_until(WEFT_MS(10)), 0);
+    order[order_n++] = i;
+    return NULL;
+}
+
+static void *reverse_arming_root(void *arg)
+{
+    (void)arg;
+    weft_task *ts[EQ];
+    for (intptr_t i = 0; i < EQ; i++)
+        ts[i] = weft_spawn(record_after_sleep_until, (void *)i);
+    for (int i = 0; i < EQ; i++)
+        cr_assert_eq(weft_task_join(ts[i], NULL), 0);
+    cr_assert_eq(weft_now(), WEFT_MS(10));
+    return NULL;
+}
+
+Test(time, equal_deadlines_fire_in_arming_order_not_spawn_order)
+{
+    order_n = 0;
+    run_virtual(reverse_arming_root, NULL);
+    cr_assert_eq(order_n, EQ);
+    for (int i = 0; i < EQ; i++)
+        cr_assert_eq(order[i], EQ - 1 - i, "position %d woke task %d", i,
+                     order[i]);
+}
+
+static void *record_ms(void *arg)
+{
+    cr_assert_eq(weft_sleep(WEFT_MS((intptr_t)arg)), 0);
+    tlog_add(&lg, "%ld@%llu", (long)(intptr_t)arg,
+              (unsigned long long)(weft_now() / WEFT_MS(1)));
+    return NULL;
+}
+
+static void *distinct_root(void *arg)
+{
+    (void)arg;
+    static const intptr_t ms[] = {30, 10, 20, 5, 25, 15};
+    weft_task *ts[6];
+    for (int i = 0; i < 6; i++)
+        ts[i] = weft_spawn(record_ms, (void *)ms[i]);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(weft_task_join(ts[i], NULL), 0);
+    return NULL;
+}
+
+Test(time, timers_fire_in_deadline_order)
+{
+    memset(&lg, 0, sizeof lg);
+    run_virtual(distinct_root, NULL);
+    cr_assert_str_eq(lg.buf, "5@5 10@10 15@15 20@20 25@25 30@30");
+}
+
+struct looper {
+    char name;
+    int rounds;
+    int use_sleep0;
+};
+
+static void *looper_body(void *arg)
+{
+    struct looper *l = arg;
+    for (int k = 0; k < l->rounds; k++) {
+        tlog_add(&lg, "%c%d", l->name, k);
+        int rc = l->use_sleep0 ? weft_sleep(0) : weft_yield();
+        cr_assert_eq(rc, 0);
+    }
+    return NULL;
+}
+
+static void *interleave_root(void *arg)
+{
+    int use_sleep0 = (int)(intptr_t)arg;
+    struct looper l[3] = {{'A', 3, use_sleep0},
+                          {'B', 3, use_sleep0},
+                          {'C', 3, use_sleep0}};
+    weft_task *ts[3];
+    for (int i = 0; i < 3; i++)
+        ts[i] = weft_spawn(looper_body, &l[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(weft_task_join(ts[i], NULL), 0);
+    cr_assert_eq(weft_now(), 0, "yield and sleep(0) take no virtual time");
+    return NULL;
+}
+
+Test(time, yield_goes_behind_all_runnable_tasks)
+{
+    memset(&lg, 0, sizeof lg);
+    run_virtual(interleave_root, (void *)0);
+    cr_assert_str_eq(lg.buf, "A0 B0 C0 A1 B1 C1 A2 B2 C2");
+}
+
+Test(time, sleep_zero_acts_like_yield)
+{
+    memset(&lg, 0, sizeof lg);
+    run_virtual(interleave_root, (void *)1);
+    cr_assert_str_eq(lg.buf, "A0 B0 C0 A1 B1 C1 A2 B2 C2");
+}
+
+/* A task spawned by a yielding task runs before the yielder resumes. */
+static void *log_word(void *arg)
+{
+    tlog_add(&lg, "%s", (const char *)arg);
+    return NULL;
+}
+
+static void *yield_spawn_root(void *arg)
+{
+    (void)arg;
+    weft_task *a = weft_spawn(log_word, "a");
+    weft_task *b = weft_spawn(log_word, "b");
+    tlog_add(&lg, "root0");
+    cr_assert_eq(weft_yield(), 0);
+    tlog_add(&lg, "root1");
+    cr_assert_eq(weft_task_join(a, NULL), 0);
+    cr_assert_eq(weft_task_join(b, NULL), 0);
+    return NULL;
+}
+
+Test(time, yield_runs_every_runnable_task_first)
+{
+    memset(&lg, 0, sizeof lg);
+    run_virtual(yield_spawn_root, NULL);
+    cr_assert_str_eq(lg.buf, "root0 a b root1");
+}
+
+static int past_flag;
+
+static void *set_past_flag(void *arg)
+{
+    (void)arg;
+    past_flag = 1;
+    return NULL;
+}
+
+static void *sleep_until_root(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(weft_sleep(WEFT_MS(10)), 0);
+    past_flag = 0;
+    weft_task *t = weft_spawn(set_past_flag, NULL);
+    cr_assert_eq(weft_sleep_until(WEFT_MS(5)), 0);
+    cr_assert_eq(weft_now(), WEFT_MS(10), "a past deadline takes no time");
+    cr_assert_eq(past_flag, 1, "a past deadline yields");
+    cr_assert_eq(weft_sleep_until(weft_now()), 0);
+    cr_assert_eq(weft_sleep_until(0), 0);
+    cr_assert_eq(weft_now(), WEFT_MS(10));
+    cr_assert_eq(weft_sleep_until(WEFT_MS(25)), 0);
+    cr_assert_eq(weft_now(), WEFT_MS(25));
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    return NULL;
+}
+
+Test(time, sleep_until_past_deadline_yields)
+{
+    run_virtual(sleep_until_root, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Virtual clock                                                            */
+/* ------------------------------------------------------------------------ */
+
+static void *second_ticker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3600; i++)
+        cr_assert_eq(weft_sleep(WEFT_SEC(1)), 0);
+    return NULL;
+}
+
+static void *hour_root(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(second_ticker, NULL);
+    cr_assert_not_null(t);
+    for (int i = 0; i < 60; i++) {
+        cr_assert_eq(weft_sleep(WEFT_SEC(59)), 0);
+        cr_assert_eq(weft_sleep(WEFT_SEC(1)), 0);
+        cr_assert_eq(weft_now(), WEFT_SEC(60) * (uint64_t)(i + 1));
+    }
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    cr_assert_eq(weft_now(), WEFT_SEC(3600));
+    return (void *)(uintptr_t)weft_now();
+}
+
+Test(time, virtual_hour_takes_no_real_time)
+{
+    uint64_t r0 = real_now_ns();
+    void *r = run_virtual(hour_root, NULL);
+    uint64_t dt = real_now_ns() - r0;
+    cr_assert_eq((uint64_t)(uintptr_t)r, WEFT_SEC(3600));
+    cr_assert_lt(dt, slow_ns(WEFT_SEC(1)),
+                 "a virtual hour took %llu ns of real time",
+                 (unsigned long long)dt);
+}
+
+static void *many_deadlines_root(void *arg)
+{
+    (void)arg;
+    /* deadlines far apart and close together, in a scrambled order */
+    static const uint64_t ms[] = {86400000, 1, 3600000, 2, 60000, 1000, 0, 7};
+    weft_future *fs[8];
+    void *res[8];
+    for (int i = 0; i < 8; i++)
+        fs[i] = weft_sleep_future(WEFT_MS(ms[i]));
+    cr_assert_eq(weft_join_all(fs, 8, res), 0);
+    cr_assert_eq(weft_now(), WEFT_MS(86400000));
+    /* very long timers are fine too */
+    cr_assert_eq(weft_sleep(WEFT_SEC(86400) * 365 * 10), 0);
+    cr_assert_eq(weft_now(), WEFT_SEC(86400) * 3651);
+    return NULL;
+}
+
+Test(time, virtual_clock_jumps_over_any_length)
+{
+    run_virtual(many_deadlines_root, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cancelled timers leave nothing behind                                    */
+/* ------------------------------------------------------------------------ */
+
+enum { MANY = 10000 };
+
+static void *sleep_long(void *arg)
+{
+    intptr_t i = (intptr_t)arg;
+    int rc = weft_sleep(WEFT_SEC(3600) + WEFT_MS(i));
+    return (void *)(intptr_t)rc;
+}
+
+static void *aborted_timers_root(void *arg)
+{
+    (void)arg;
+    weft_task **ts = malloc(MANY * sizeof *ts);
+    cr_assert_not_null(ts);
+    for (intptr_t i = 0; i < MANY; i++) {
+        ts[i] = weft_spawn(sleep_long, (void *)i);
+        cr_assert_not_null(ts[i]);
+    }
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* all are armed */
+    for (int i = 0; i < MANY; i++)
+        weft_task_abort(ts[i]);
+    for (int i = 0; i < MANY; i++)
+        cr_assert_eq(weft_task_join(ts[i], NULL), -ECANCELED);
+    free(ts);
+    uint64_t before = weft_now();
+    uint64_t r0 = real_now_ns();
+    cr_assert_eq(weft_sleep(WEFT_MS(2)), 0);
+    cr_assert_lt(real_now_ns() - r0, slow_ns(WEFT_MS(500)),
+                 "a short sleep after the aborts was slow");
+    return (void *)(uintptr_t)(weft_now() - before);
+}
+
+Test(time, aborted_timers_leave_nothing_virtual)
+{
+    void *r = run_virtual(aborted_timers_root, NULL);
+    cr_assert_eq((uint64_t)(uintptr_t)r, WEFT_MS(2));
+}
+
+Test(time, aborted_timers_leave_nothing_real)
+{
+    uint64_t r0 = real_now_ns();
+    void *r = run_real(aborted_timers_root, NULL);
+    cr_assert_geq((uint64_t)(uintptr_t)r, WEFT_MS(2));
+    cr_assert_lt(real_now_ns() - r0, slow_ns(WEFT_SEC(10)),
+                 "weft_run waited for cancelled timers");
+}
+
+/* After aborting every sleeper, a deadlock must be reported at once: a
+ * cancelled timer left armed would keep the runtime (and the virtual clock)
+ * going instead. */
+static void *stale_timer_root(void *arg)
+{
+    uint64_t *now_at_deadlock = arg;
+    weft_task **ts = malloc(1000 * sizeof *ts);
+    cr_assert_not_null(ts);
+    for (intptr_t i = 0; i < 1000; i++)
+        ts[i] = weft_spawn(sleep_long, (void *)i);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0);
+    for (int i = 0; i < 1000; i++)
+        weft_task_abort(ts[i]);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(weft_task_join(ts[i], NULL), -ECANCELED);
+    free(ts);
+    weft_sender *tx;
+    weft_receiver *rx;
+    cr_assert_eq(weft_channel(sizeof(int), &tx, &rx), 0);
+    int v;
+    int rc = weft_recv(rx, &v); /* deadlock: our own sender is alive */
+    *now_at_deadlock = weft_now();
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    return (void *)(intptr_t)rc;
+}
+
+Test(time, aborted_timers_do_not_hide_a_deadlock)
+{
+    uint64_t now_at = 0;
+    stderr_capture cap;
+    capture_stderr_begin(&cap);
+    int rc = run_clock(WEFT_CLOCK_VIRTUAL, stale_timer_root, &now_at, NULL);
+    char *err = capture_stderr_end(&cap);
+    cr_assert_eq(rc, -EDEADLK, "got %d; stderr: %s", rc, err);
+    cr_assert_eq(now_at, WEFT_MS(1),
+                 "the virtual clock ran on to %llu ns: cancelled timers "
+                 "stayed armed",
+                 (unsigned long long)now_at);
+    free(err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cancellation of a sleep                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void *sleep_twice(void *arg)
+{
+    int *rcs = arg;
+    rcs[0] = weft_sleep(WEFT_SEC(10));
+    rcs[1] = weft_sleep(WEFT_SEC(10));
+    rcs[2] = weft_sleep_until(WEFT_SEC(100));
+    rcs[3] = weft_yield();
+    return NULL;
+}
+
+static void *sleep_cancel_root(void *arg)
+{
+    (void)arg;
+    int rcs[4] = {1, 1, 1, 1};
+    weft_task *t = weft_spawn(sleep_twice, rcs);
+    cr_assert_eq(weft_sleep(WEFT_MS(3)), 0);
+    weft_task_abort(t);
+    cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+    cr_assert_eq(weft_now(), WEFT_MS(3));
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(rcs[i], -ECANCELED, "call %d returned %d", i, rcs[i]);
+    return NULL;
+}
+
+Test(time, cancelled_sleep_returns_ecanceled_at_once_every_time)
+{
+    run_virtual(sleep_cancel_root, NULL);
+}
