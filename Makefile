@@ -9,6 +9,8 @@
 #     make test-valgrind  the build/native suite under valgrind (ctest -C Valgrind -L valgrind)
 #     make test-ucontext  build/ucontext, WEFT_UCONTEXT=ON, ctest
 #     make test-aarch64   build/aarch64, cmake/toolchain-aarch64.cmake, ctest under qemu-aarch64
+#     make test-tsan      build/tsan, WEFT_SANITIZE=thread: the cross-thread scenarios
+#   make bench          build/bench (Release, LTO) and run the benchmarks (BENCH=regex picks some)
 #   make clean          remove build/
 #
 # Variables: JOBS (2), BUILD_TYPE (RelWithDebInfo), CMAKE_ARGS (added to every
@@ -39,7 +41,7 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := native asan valgrind ucontext aarch64
+TEST_STEPS := native asan valgrind ucontext aarch64 tsan
 
 # $(call configure,DIR,CMAKE OPTIONS)
 define configure
@@ -61,7 +63,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 clean help
+.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan bench clean help
 
 all: build
 
@@ -128,6 +130,16 @@ test-aarch64:
 	scripts/deps.sh aarch64
 	$(call configure,$(B)/aarch64,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchain-aarch64.cmake -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
 	$(call ctest,$(B)/aarch64,aarch64)
+
+test-tsan:
+	@$(call banner,test-tsan: WEFT_SANITIZE=thread + the cross-thread scenarios)
+	scripts/deps.sh native
+	$(call configure,$(B)/tsan,-DWEFT_SANITIZE=thread -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=OFF)
+	$(call ctest,$(B)/tsan,tsan)
+
+BENCH ?=
+bench:
+	@bench/run.sh "$(BENCH)"
 
 clean:
 	rm -rf $(B)

@@ -113,6 +113,7 @@ struct weft__co {
     int status;           /* when DEAD: 0, or -ECANCELED */
     int saved_errno;
     void *asan_fake_stack;
+    void *tsan_fiber;
 };
 
 enum { WEFT__WAIT_LEAF, WEFT__WAIT_COMBINATOR };
@@ -138,6 +139,7 @@ struct weft_task {
     weft__link all;         /* in rt->tasks from spawn to free */
     /* blocking jobs (sched/blocking.c) */
     int blocking;           /* runs on the blocking pool, not as a coroutine */
+    int job_taken;          /* a pool thread took it (under the pool lock) */
     int result_taken;       /* a join collected the result */
     void (*drop_result)(void *result); /* frees an uncollected result */
     weft__remote done;      /* posted by the pool thread when it returns */

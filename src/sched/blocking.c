@@ -60,7 +60,7 @@ static void *pool_thread(void *p)
         weft__link *l = pool->queue.next;
         weft__list_remove(l);
         weft_task *t = weft__container(l, weft_task, runq);
-        t->co.state = WEFT__RUNNING;
+        t->job_taken = 1; /* co.state is the runtime thread's */
         pthread_mutex_unlock(&pool->lock);
         t->co.result = t->co.fn(t->co.arg);
         weft__post(pool->rt, &t->done);
@@ -148,7 +148,7 @@ int weft__blocking_cancel(weft__rt *rt, weft_task *t)
     weft__pool *pool = rt->pool_blocking;
     int queued;
     pthread_mutex_lock(&pool->lock);
-    queued = t->co.state == WEFT__FRESH;
+    queued = !t->job_taken;
     if (queued)
         weft__list_remove(&t->runq);
     pthread_mutex_unlock(&pool->lock);

@@ -55,6 +55,7 @@ static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
         weft__report_overflow(from, NULL); /* unguarded stack: late check */
     rt->current = to;
     from->saved_errno = errno;
+    WEFT__TSAN_SWITCH(to->tsan_fiber);
     WEFT__ASAN_START(final ? NULL : &from->asan_fake_stack, lo, size);
     weft__ctx_switch(&from->ctx, &to->ctx);
     /* Back in from: whoever switched here set rt->current. */
@@ -106,6 +107,7 @@ void weft__co_resume(weft__rt *rt, weft__co *co)
         }
         weft__ctx_init(&co->ctx, co->stack->lo, co->stack->size, co_entry,
                        co);
+        co->tsan_fiber = WEFT__TSAN_CREATE();
     }
     co->resumer = self;
     co->state = WEFT__RUNNING;
@@ -121,6 +123,10 @@ void weft__co_suspend(weft__rt *rt)
 
 void weft__co_release(weft__rt *rt, weft__co *co)
 {
+    if (co->tsan_fiber) {
+        WEFT__TSAN_DESTROY(co->tsan_fiber);
+        co->tsan_fiber = NULL;
+    }
     if (co->stack) {
         weft__stack_put(&rt->pool, co->stack);
         co->stack = NULL;
@@ -325,6 +331,7 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
     rt->next_id = 1;
     rt->current = &rt->main_co;
     rt->main_co.state = WEFT__RUNNING;
+    rt->main_co.tsan_fiber = WEFT__TSAN_CURRENT();
 #ifdef WEFT__ASAN
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
