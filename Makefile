@@ -10,6 +10,7 @@
 #     make test-ucontext  build/ucontext, WEFT_UCONTEXT=ON, ctest
 #     make test-aarch64   build/aarch64, cmake/toolchain-aarch64.cmake, ctest under qemu-aarch64
 #     make test-tsan      build/tsan, WEFT_SANITIZE=thread: the cross-thread scenarios
+#     make test-fault     build/fault, WEFT_FAULT_INJECTION=ON with ASan+UBSan: the failure walk
 #   make bench          build/bench (Release, LTO) and run the benchmarks (BENCH=regex picks some)
 #   make clean          remove build/
 #
@@ -41,7 +42,7 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := native asan valgrind ucontext aarch64 tsan
+TEST_STEPS := native asan valgrind ucontext aarch64 tsan fault
 
 # $(call configure,DIR,CMAKE OPTIONS)
 define configure
@@ -63,7 +64,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan bench clean help
+.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault bench clean help
 
 all: build
 
@@ -136,6 +137,12 @@ test-tsan:
 	scripts/deps.sh native
 	$(call configure,$(B)/tsan,-DWEFT_SANITIZE=thread -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=OFF)
 	$(call ctest,$(B)/tsan,tsan)
+
+test-fault:
+	@$(call banner,test-fault: WEFT_FAULT_INJECTION=ON + ASan/UBSan: the failure walk)
+	scripts/deps.sh asan
+	$(call configure,$(B)/fault,-DWEFT_FAULT_INJECTION=ON -DWEFT_SANITIZE=address$(,)undefined -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=OFF)
+	$(call ctest,$(B)/fault,fault,-R '^test_fault$$')
 
 BENCH ?=
 bench:

@@ -29,6 +29,7 @@
  * it was created outside a runtime or used from a thread other than the one
  * it was created on, or marked with weft_sender_share().
  */
+#include "util/alloc.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -74,8 +75,8 @@ struct weft_receiver {
 static void chan_destroy(weft__chan *ch)
 {
     pthread_mutex_destroy(&ch->lock);
-    free(ch->buf);
-    free(ch);
+    weft__free(ch->buf);
+    weft__free(ch);
 }
 
 /* Drops one reference; the caller holds the lock, which this releases. */
@@ -136,14 +137,14 @@ static int reserve(weft__chan *ch)
     if (ch->count < ch->cap)
         return 0;
     size_t cap = ch->cap ? ch->cap * 2 : 16;
-    char *buf = malloc(cap * ch->item_size);
+    char *buf = weft__malloc(cap * ch->item_size);
     if (!buf)
         return -ENOMEM;
     for (size_t i = 0; i < ch->count; i++)
         memcpy(buf + i * ch->item_size,
                ch->buf + ((ch->head + i) % ch->cap) * ch->item_size,
                ch->item_size);
-    free(ch->buf);
+    weft__free(ch->buf);
     ch->buf = buf;
     ch->cap = cap;
     ch->head = 0;
@@ -339,12 +340,12 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     size_t bound = opts ? opts->capacity : 0;
     if (bound && bound > ((size_t)1 << 40) / item_size)
         return -EINVAL;
-    weft__chan *ch = calloc(1, sizeof *ch);
-    weft_sender *s = malloc(sizeof *s);
-    weft_receiver *r = malloc(sizeof *r);
+    weft__chan *ch = weft__calloc(1, sizeof *ch);
+    weft_sender *s = weft__malloc(sizeof *s);
+    weft_receiver *r = weft__malloc(sizeof *r);
     if (!ch || !s || !r)
         goto nomem;
-    if (bound && !(ch->buf = malloc(bound * item_size)))
+    if (bound && !(ch->buf = weft__malloc(bound * item_size)))
         goto nomem;
     if (pthread_mutex_init(&ch->lock, NULL) != 0)
         goto nomem;
@@ -366,10 +367,10 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     return 0;
 nomem:
     if (ch)
-        free(ch->buf);
-    free(ch);
-    free(s);
-    free(r);
+        weft__free(ch->buf);
+    weft__free(ch);
+    weft__free(s);
+    weft__free(r);
     return -ENOMEM;
 }
 
@@ -391,7 +392,7 @@ weft_sender *weft_sender_clone(weft_sender *tx)
         errno = EINVAL;
         return NULL;
     }
-    weft_sender *s = malloc(sizeof *s);
+    weft_sender *s = weft__malloc(sizeof *s);
     if (!s) {
         errno = ENOMEM;
         return NULL;
@@ -413,7 +414,7 @@ void weft_sender_drop(weft_sender *tx)
         return;
     weft__chan *ch = tx->ch;
     tx->magic = 0;
-    free(tx);
+    weft__free(tx);
     pthread_mutex_lock(&ch->lock);
     note_thread(ch);
     weft__waker *w = --ch->senders == 0 ? take_waker(ch) : NULL;
@@ -601,7 +602,7 @@ weft_future *weft_recv_future(weft_receiver *rx, void *item)
         errno = EINVAL;
         return NULL;
     }
-    recv_future *r = malloc(sizeof *r);
+    recv_future *r = weft__malloc(sizeof *r);
     if (!r) {
         errno = ENOMEM;
         return NULL;
@@ -658,7 +659,7 @@ void weft_receiver_drop(weft_receiver *rx)
         return;
     weft__chan *ch = rx->ch;
     rx->magic = 0;
-    free(rx);
+    weft__free(rx);
     weft__link local;
     weft__list_init(&local);
     pthread_mutex_lock(&ch->lock);
@@ -675,7 +676,7 @@ void weft_receiver_drop(weft_receiver *rx)
     /* Outside the lock: a drop callback may use other channels. */
     for (size_t i = 0; drop && i < count; i++)
         drop(buf + ((head + i) % cap) * item_size);
-    free(buf);
+    weft__free(buf);
 }
 
 size_t weft__receiver_item_size(const weft_receiver *rx)

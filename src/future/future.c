@@ -15,6 +15,7 @@
  * cancelled in order, each driven until it has returned, before the call
  * returns: children never outlive the call, so they may use its locals.
  */
+#include "util/alloc.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -28,7 +29,7 @@ void weft__future_free(weft_future *f)
 {
     f->ops->cleanup(f);
     f->magic = 0;
-    free(f);
+    weft__free(f);
 }
 
 static int future_ok(const weft_future *f)
@@ -120,7 +121,7 @@ static void async_cleanup(weft_future *f)
     if (a->co.state == WEFT__FRESH && a->co.drop_arg)
         a->co.drop_arg(a->co.arg); /* the body never ran */
     a->co.state = WEFT__DEAD;
-    free(a->name);
+    weft__free(a->name);
     a->name = NULL;
 }
 
@@ -145,9 +146,9 @@ weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
         errno = EINVAL;
         goto fail;
     }
-    if (!(a = calloc(1, sizeof *a)))
+    if (!(a = weft__calloc(1, sizeof *a)))
         goto fail_nomem;
-    if (opts && opts->name && !(a->name = strdup(opts->name)))
+    if (opts && opts->name && !(a->name = weft__strdup(opts->name)))
         goto fail_nomem;
     a->base.ops = &async_ops;
     a->base.magic = WEFT__FUTURE_MAGIC;
@@ -162,7 +163,7 @@ weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
     }
     return &a->base;
 fail_nomem:
-    free(a);
+    weft__free(a);
     errno = ENOMEM;
 fail:
     if (drop_arg)
@@ -362,7 +363,7 @@ static int combine(weft_future **fs, size_t n, int mode, void **results,
     if (n == 0)
         return mode == RACE ? -EINVAL : 0;
     slot small[4];
-    slot *slots = n <= 4 ? small : malloc(n * sizeof *slots);
+    slot *slots = n <= 4 ? small : weft__malloc(n * sizeof *slots);
     if (!slots) {
         for (size_t i = 0; i < n; i++)
             weft_future_drop(fs[i]);
@@ -387,7 +388,7 @@ static int combine(weft_future **fs, size_t n, int mode, void **results,
         weft__future_free(fs[i]);
     }
     if (slots != small)
-        free(slots);
+        weft__free(slots);
     return rc;
 }
 

@@ -17,6 +17,7 @@
  * ends only after every job has finished, then stops the idle threads and
  * waits until each has exited.
  */
+#include "util/alloc.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -87,7 +88,7 @@ static weft__pool *pool_get(weft__rt *rt)
 {
     if (rt->pool_blocking)
         return rt->pool_blocking;
-    weft__pool *pool = calloc(1, sizeof *pool);
+    weft__pool *pool = weft__calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
     pthread_condattr_t attr;
@@ -110,7 +111,7 @@ free_lock:
     pthread_mutex_destroy(&pool->lock);
 free_pool:
     pthread_condattr_destroy(&attr);
-    free(pool);
+    weft__free(pool);
     return NULL;
 }
 
@@ -126,7 +127,7 @@ int weft__blocking_submit(weft__rt *rt, weft_task *t)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = -pthread_create(&th, &attr, pool_thread, pool);
+        rc = -weft__pthread_create(&th, &attr, pool_thread, pool);
         pthread_attr_destroy(&attr);
         if (rc == 0)
             pool->threads++;
@@ -178,7 +179,7 @@ void weft__blocking_destroy(weft__rt *rt)
     pthread_cond_destroy(&pool->gone);
     pthread_cond_destroy(&pool->work);
     pthread_mutex_destroy(&pool->lock);
-    free(pool);
+    weft__free(pool);
     rt->pool_blocking = NULL;
 }
 
@@ -231,9 +232,9 @@ typedef struct read_job {
 static void read_job_free(void *p)
 {
     read_job *j = p;
-    free(j->data);
-    free(j->path);
-    free(j);
+    weft__free(j->data);
+    weft__free(j->path);
+    weft__free(j);
 }
 
 static void *read_job_run(void *p)
@@ -252,7 +253,7 @@ static void *read_job_run(void *p)
         if (j->len + 1 >= cap || !j->data) {
             if (j->data)
                 cap *= 2;
-            char *d = realloc(j->data, cap);
+            char *d = weft__realloc(j->data, cap);
             if (!d) {
                 j->err = -ENOMEM;
                 break;
@@ -272,7 +273,7 @@ static void *read_job_run(void *p)
     }
     close(fd);
     if (j->err) {
-        free(j->data);
+        weft__free(j->data);
         j->data = NULL;
     } else {
         j->data[j->len] = '\0';
@@ -287,9 +288,9 @@ int weft_read_to_string(const char *path, char **data, size_t *len)
     weft__rt *rt = weft__rt_here();
     if (!rt)
         return -EPERM;
-    read_job *j = calloc(1, sizeof *j);
-    if (!j || !(j->path = strdup(path))) {
-        free(j);
+    read_job *j = weft__calloc(1, sizeof *j);
+    if (!j || !(j->path = weft__strdup(path))) {
+        weft__free(j);
         return -ENOMEM;
     }
     weft_spawn_opts opts = {.name = "read_to_string", .drop_arg = read_job_free};
@@ -303,6 +304,7 @@ int weft_read_to_string(const char *path, char **data, size_t *len)
         return rc; /* cancelled: the job was dropped or frees itself */
     rc = j->err;
     if (rc == 0) {
+        weft__alloc_handoff(j->data); /* the caller's now */
         *data = j->data;
         if (len)
             *len = j->len;

@@ -10,6 +10,7 @@
  * disposition: the handler restores it and returns, so the faulting
  * instruction runs again and faults as it would have without weft.
  */
+#include "util/alloc.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -143,13 +144,13 @@ static void install_handler(void)
 int weft__fault_setup(weft__rt *rt)
 {
     pthread_once(&handler_once, install_handler);
-    rt->altstack = malloc(ALTSTACK_SIZE);
+    rt->altstack = weft__malloc(ALTSTACK_SIZE);
     if (!rt->altstack)
         return -ENOMEM;
     stack_t ss = {.ss_sp = rt->altstack, .ss_size = ALTSTACK_SIZE};
     if (sigaltstack(&ss, &rt->old_altstack) != 0) {
         int err = errno;
-        free(rt->altstack);
+        weft__free(rt->altstack);
         rt->altstack = NULL;
         return -err;
     }
@@ -166,6 +167,6 @@ void weft__fault_teardown(weft__rt *rt)
     } else {
         sigaltstack(&rt->old_altstack, NULL);
     }
-    free(rt->altstack);
+    weft__free(rt->altstack);
     rt->altstack = NULL;
 }

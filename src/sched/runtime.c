@@ -14,6 +14,7 @@
  * Shutdown: when the root task dies, every other live task is cancelled and
  * driven until it returns; weft_run returns once no task is alive.
  */
+#include "util/alloc.h"
 #include "rt.h"
 #include "sanitize.h"
 
@@ -339,7 +340,7 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
         pthread_attr_destroy(&attr);
     }
 #endif
-    rt->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    rt->efd = weft__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (rt->efd < 0)
         return -errno;
     int rc = pthread_mutex_init(&rt->inbox_lock, NULL);
@@ -380,12 +381,12 @@ int weft_run_with(const weft_config *config, weft_fn *main, void *arg,
     if (weft__tls_rt)
         return -EBUSY;
 
-    weft__rt *rt = malloc(sizeof *rt);
+    weft__rt *rt = weft__malloc(sizeof *rt);
     if (!rt)
         return -ENOMEM;
     int rc = rt_init(rt, config);
     if (rc) {
-        free(rt);
+        weft__free(rt);
         return rc;
     }
     weft__tls_rt = rt;
@@ -406,7 +407,7 @@ int weft_run_with(const weft_config *config, weft_fn *main, void *arg,
 out:
     rt_destroy(rt);
     weft__tls_rt = NULL;
-    free(rt);
+    weft__free(rt);
     return rc;
 }
 

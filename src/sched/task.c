@@ -12,6 +12,7 @@
  * magic poisoned, so that joining a handle twice is reported (-EINVAL)
  * rather than followed.
  */
+#include "util/alloc.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -37,7 +38,7 @@ static void task_free(weft__rt *rt, weft_task *t)
         t->co.status == 0)
         t->drop_result(t->co.result); /* nobody will collect it */
     weft__list_remove(&t->all);
-    free(t->name);
+    weft__free(t->name);
     t->name = NULL;
     t->magic = WEFT__TASK_FREED;
     if (rt->free_task_count < TASK_CACHE) {
@@ -45,7 +46,7 @@ static void task_free(weft__rt *rt, weft_task *t)
         rt->free_tasks = t;
         rt->free_task_count++;
     } else {
-        free(t);
+        weft__free(t);
     }
 }
 
@@ -62,13 +63,13 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
             goto fail;
         }
     }
-    if (opts && opts->name && !(name = strdup(opts->name)))
+    if (opts && opts->name && !(name = weft__strdup(opts->name)))
         goto fail_nomem;
     if (t) {
         rt->free_tasks = t->co.arg;
         rt->free_task_count--;
-    } else if (!(t = malloc(sizeof *t))) {
-        free(name);
+    } else if (!(t = weft__malloc(sizeof *t))) {
+        weft__free(name);
         goto fail_nomem;
     }
     memset(t, 0, sizeof *t);
@@ -127,7 +128,7 @@ void weft__task_free_all(weft__rt *rt)
     while (rt->free_tasks) {
         weft_task *t = rt->free_tasks;
         rt->free_tasks = t->co.arg;
-        free(t);
+        weft__free(t);
     }
     rt->free_task_count = 0;
 }
@@ -300,7 +301,7 @@ weft_future *weft_task_future(weft_task *task)
         errno = -rc;
         return NULL;
     }
-    weft__task_future *f = malloc(sizeof *f);
+    weft__task_future *f = weft__malloc(sizeof *f);
     if (!f) {
         weft__task_detach_internal(task); /* consumed, as documented */
         errno = ENOMEM;

@@ -9,6 +9,7 @@
  * either handed out (in_use) or on exactly one of its size pool's hot/cold
  * free lists.  Chunks are unmapped only when the pool is destroyed.
  */
+#include "util/alloc.h"
 #include "stack.h"
 #include "sanitize.h"
 #include "weft.h"
@@ -89,7 +90,7 @@ static void install_guard(weft__stack *s, char *guard, size_t len)
     if (mprotect_budget < 0)
         mprotect_budget = read_max_map_count() / 4;
     if (atomic_fetch_add(&mprotect_guards, 1) < mprotect_budget &&
-        mprotect(guard, len, PROT_NONE) == 0) {
+        weft__mprotect(guard, len, PROT_NONE) == 0) {
         s->guard = len;
         return;
     }
@@ -104,14 +105,14 @@ static weft__chunk *chunk_new(weft__stack_pool *p, size_t size)
     size_t count = CHUNK_BYTES / slot;
     if (count < 1)
         count = 1;
-    weft__chunk *c = calloc(1, sizeof *c);
+    weft__chunk *c = weft__calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->stacks = calloc(count, sizeof *c->stacks);
+    c->stacks = weft__calloc(count, sizeof *c->stacks);
     if (!c->stacks)
         goto free_chunk;
     c->len = slot * count;
-    c->base = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
+    c->base = weft__mmap(NULL, c->len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                    -1, 0);
     if (c->base == MAP_FAILED)
@@ -122,9 +123,9 @@ static weft__chunk *chunk_new(weft__stack_pool *p, size_t size)
     p->chunks = c;
     return c;
 free_stacks:
-    free(c->stacks);
+    weft__free(c->stacks);
 free_chunk:
-    free(c);
+    weft__free(c);
     errno = ENOMEM;
     return NULL;
 }
@@ -134,7 +135,7 @@ static weft__size_pool *size_pool(weft__stack_pool *p, size_t size)
     for (size_t i = 0; i < p->nsizes; i++)
         if (p->sizes[i].size == size)
             return &p->sizes[i];
-    weft__size_pool *n = realloc(p->sizes, (p->nsizes + 1) * sizeof *n);
+    weft__size_pool *n = weft__realloc(p->sizes, (p->nsizes + 1) * sizeof *n);
     if (!n)
         return NULL;
     p->sizes = n;
@@ -227,10 +228,10 @@ void weft__stack_pool_destroy(weft__stack_pool *p)
                 atomic_fetch_sub(&mprotect_guards, 1);
         }
         munmap(c->base, c->len);
-        free(c->stacks);
-        free(c);
+        weft__free(c->stacks);
+        weft__free(c);
         c = next;
     }
-    free(p->sizes);
+    weft__free(p->sizes);
     memset(p, 0, sizeof *p);
 }

@@ -12,6 +12,7 @@
  * them (interval, throttle, timeout) and are cancelled when the stream is
  * dropped or its caller is cancelled.
  */
+#include "util/alloc.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -43,7 +44,7 @@ static int stream_ok(const weft_stream *s)
 
 static void *stream_new(size_t size, const stream_ops *ops, size_t item_size)
 {
-    weft_stream *s = calloc(1, size);
+    weft_stream *s = weft__calloc(1, size);
     if (!s) {
         errno = ENOMEM;
         return NULL;
@@ -62,7 +63,7 @@ void weft_stream_drop(weft_stream *s)
         s->ops->cancel(s, weft__tls_rt);
     s->ops->destroy(s);
     s->magic = 0;
-    free(s);
+    weft__free(s);
 }
 
 int weft_stream_next(weft_stream *s, void *item)
@@ -220,7 +221,7 @@ weft_stream *weft_stream_from_receiver(weft_receiver *rx)
         goto fail;
     r->recv = weft_recv_future(rx, (char *)r + sizeof *r);
     if (!r->recv) {
-        free(r);
+        weft__free(r);
         goto fail;
     }
     r->rx = rx;

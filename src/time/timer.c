@@ -9,6 +9,7 @@
  * a sleep future): arming allocates nothing except when the heap array must
  * grow (amortised; it never shrinks below its peak while the runtime runs).
  */
+#include "util/alloc.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -70,7 +71,7 @@ int weft__timer_arm(weft__rt *rt, weft__timer *t, uint64_t deadline,
         weft__timer_cancel(rt, t);
     if (rt->heap_len == rt->heap_cap) {
         size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
-        weft__timer **h = realloc(rt->heap, cap * sizeof *h);
+        weft__timer **h = weft__realloc(rt->heap, cap * sizeof *h);
         if (!h)
             return -ENOMEM;
         rt->heap = h;
@@ -122,7 +123,7 @@ uint64_t weft__timers_next(const weft__rt *rt)
 
 void weft__timers_free(weft__rt *rt)
 {
-    free(rt->heap);
+    weft__free(rt->heap);
     rt->heap = NULL;
     rt->heap_len = rt->heap_cap = 0;
 }
@@ -196,7 +197,7 @@ void weft__sleep_future_init(weft__sleep_future *f, uint64_t ns, int relative)
 
 static weft_future *sleep_future_new(uint64_t ns, int relative)
 {
-    weft__sleep_future *f = malloc(sizeof *f);
+    weft__sleep_future *f = weft__malloc(sizeof *f);
     if (!f) {
         errno = ENOMEM;
         return NULL;

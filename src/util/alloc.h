@@ -1,0 +1,67 @@
+/*
+ * alloc.h - the library's allocations and the system calls that can fail
+ * for lack of resources, behind one set of names so that a test build can
+ * make them fail (Lua's failing allocator, neco's fault counters).
+ *
+ * Normal builds: the names are the libc functions themselves.
+ * WEFT_FAULT_INJECTION builds: each call first counts itself and fails
+ * (NULL / -1 with errno ENOMEM, or EAGAIN for pthread_create) when the
+ * countdown set by weft_fault_fail_at() reaches it; allocations are counted
+ * so a test can check that nothing is left once weft_run has returned.
+ * Memory handed to the user (weft_read_to_string's buffer) is released from
+ * the count with weft__alloc_handoff().
+ */
+#ifndef WEFT_ALLOC_H
+#define WEFT_ALLOC_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef WEFT_FAULT_INJECTION
+
+#include "weft.h"
+
+void *weft__malloc(size_t n);
+void *weft__calloc(size_t n, size_t size);
+void *weft__realloc(void *p, size_t n);
+char *weft__strdup(const char *s);
+void weft__free(void *p);
+void weft__alloc_handoff(void *p);
+void *weft__mmap(void *addr, size_t len, int prot, int flags, int fd,
+                 off_t off);
+int weft__mprotect(void *addr, size_t len, int prot);
+int weft__eventfd(unsigned int initval, int flags);
+int weft__pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                         void *(*fn)(void *), void *arg);
+
+/* Test hooks (fault-injection builds only).  [any thread] */
+/* Fail the k-th injectable call from now (k >= 1); 0 disarms. */
+WEFT_API void weft_fault_fail_at(unsigned long k);
+/* Injectable calls made since the last weft_fault_fail_at. */
+WEFT_API unsigned long weft_fault_calls(void);
+/* 1 if the armed failure has been injected. */
+WEFT_API int weft_fault_injected(void);
+/* Library allocations not yet freed. */
+WEFT_API long weft_fault_live_allocations(void);
+
+#else
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+
+#define weft__malloc malloc
+#define weft__calloc calloc
+#define weft__realloc realloc
+#define weft__strdup strdup
+#define weft__free free
+#define weft__alloc_handoff(p) ((void)(p))
+#define weft__mmap mmap
+#define weft__mprotect mprotect
+#define weft__eventfd eventfd
+#define weft__pthread_create pthread_create
+
+#endif
+#endif

@@ -1,0 +1,264 @@
+/*
+ * test_fault.c - every failure path runs: in a WEFT_FAULT_INJECTION build
+ * (make test-fault, with ASan+UBSan) each scenario is run again and again
+ * with the k-th injectable call (allocation, mmap, mprotect, eventfd,
+ * pthread_create) failing, k = 1, 2, ... until a run completes without an
+ * injected failure.  At every k: nothing crashes or hangs, the failure is
+ * reported by the public call that met it (or by weft_run), and once
+ * weft_run has returned the library holds no allocation.
+ *
+ * In other builds the hooks do not exist and the walk is skipped.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+#include "weft.h"
+
+#ifdef WEFT_FAULT_INJECTION
+#include "util/alloc.h"
+
+/* What the scenario saw; assertions happen outside the runtime. */
+typedef struct seen {
+    int errors;       /* failures reported by public calls */
+    int bad;          /* a call failed with an unexpected code */
+    char what[128];
+} seen;
+
+static seen S;
+
+/* Notes a negative result; ENOMEM, EAGAIN, EMFILE are what injection gives
+ * (ECANCELED: a task cancelled at shutdown after a failure elsewhere;
+ * EINVAL: a combinator or adapter given the NULL of a failed constructor,
+ * which it must reject while dropping its other arguments). */
+static int note(int rc, const char *call)
+{
+    if (rc >= 0)
+        return rc;
+    int after_failure = S.errors > 0;
+    S.errors++;
+    if (rc != -ENOMEM && rc != -EAGAIN && rc != -EMFILE &&
+        rc != -ECANCELED && !(rc == -EINVAL && after_failure) && !S.bad) {
+        S.bad = 1;
+        snprintf(S.what, sizeof S.what, "%s returned %d", call, rc);
+    }
+    return rc;
+}
+
+static void *note_null(void *p, const char *call)
+{
+    if (!p)
+        note(-errno, call);
+    return p;
+}
+
+/* ---- scenarios ----------------------------------------------------------- */
+
+static void *sleeper(void *arg)
+{
+    note(weft_sleep(WEFT_MS(1)), "weft_sleep");
+    return (void *)((intptr_t)arg + 1);
+}
+
+static void *spawn_and_join(void *arg)
+{
+    (void)arg;
+    weft_task *t[8];
+    for (int i = 0; i < 8; i++) {
+        weft_spawn_opts o = {.name = "worker"};
+        t[i] = note_null(weft_spawn_with(&o, sleeper, (void *)(intptr_t)i),
+                         "weft_spawn_with");
+    }
+    for (int i = 0; i < 8; i++)
+        if (t[i])
+            note(weft_task_join(t[i], NULL), "weft_task_join");
+    return NULL;
+}
+
+static void *async_joins(void *arg)
+{
+    (void)arg;
+    void *results[5];
+    weft_future *fs[5];
+    for (int i = 0; i < 5; i++)
+        fs[i] = note_null(weft_async(sleeper, (void *)(intptr_t)i),
+                          "weft_async");
+    note(weft_join_all(fs, 5, results), "weft_join_all");
+    note(weft_join(note_null(weft_async(sleeper, NULL), "weft_async"),
+                   note_null(weft_sleep_future(WEFT_MS(2)), "sleep_future")),
+         "weft_join");
+    weft_future *r[2] = {
+        note_null(weft_sleep_future(WEFT_MS(5)), "sleep_future"),
+        note_null(weft_async(sleeper, NULL), "weft_async")};
+    note(weft_race(r, 2, NULL), "weft_race");
+    note(weft_timeout(note_null(weft_async(sleeper, NULL), "weft_async"),
+                      WEFT_MS(10), NULL),
+         "weft_timeout");
+    return NULL;
+}
+
+static void *producer(void *arg)
+{
+    weft_sender *tx = arg;
+    for (int i = 0; i < 100; i++)
+        if (note(weft_send(tx, &i), "weft_send") < 0)
+            break;
+    weft_sender_drop(tx);
+    return NULL;
+}
+
+static void *channel_traffic(void *arg)
+{
+    (void)arg;
+    for (size_t cap = 0; cap <= 4; cap += 4) {
+        weft_sender *tx;
+        weft_receiver *rx;
+        weft_channel_opts o = {.capacity = cap};
+        if (note(weft_channel_with(sizeof(int), &o, &tx, &rx),
+                 "weft_channel_with") < 0)
+            continue;
+        weft_sender *tx2 = note_null(weft_sender_clone(tx), "clone");
+        weft_task *p = note_null(weft_spawn(producer, tx), "weft_spawn");
+        if (!p)
+            weft_sender_drop(tx);
+        weft_task *p2 = NULL;
+        if (tx2 && !(p2 = note_null(weft_spawn(producer, tx2), "weft_spawn")))
+            weft_sender_drop(tx2);
+        int v, rc;
+        while ((rc = weft_recv(rx, &v)) > 0)
+            ;
+        note(rc, "weft_recv");
+        if (p)
+            note(weft_task_join(p, NULL), "weft_task_join");
+        if (p2)
+            note(weft_task_join(p2, NULL), "weft_task_join");
+        weft_receiver_drop(rx);
+    }
+    return NULL;
+}
+
+static void *long_sleeper(void *arg)
+{
+    (void)arg;
+    weft_sleep(WEFT_SEC(100));
+    return NULL;
+}
+
+static void *abort_and_shutdown(void *arg)
+{
+    (void)arg;
+    weft_task *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = note_null(weft_spawn(long_sleeper, NULL), "weft_spawn");
+    weft_yield();
+    for (int i = 0; i < 4; i++) {
+        if (!t[i])
+            continue;
+        weft_task_abort(t[i]);
+        int rc = weft_task_join(t[i], NULL); /* -ECANCELED: expected */
+        if (rc != -ECANCELED)
+            note(rc, "weft_task_join");
+    }
+    /* Left for shutdown: detached, sleeping, never joined. */
+    weft_task *d = note_null(weft_spawn(long_sleeper, NULL), "weft_spawn");
+    weft_task_detach(d);
+    note_null(weft_spawn(long_sleeper, NULL), "weft_spawn"); /* not joined */
+    weft_yield();
+    return NULL;
+}
+
+static void *job(void *arg) { return arg; }
+
+static void *blocking_and_streams(void *arg)
+{
+    (void)arg;
+    weft_task *j = note_null(weft_spawn_blocking(job, NULL), "spawn_blocking");
+    if (j)
+        note(weft_task_join(j, NULL), "weft_task_join");
+    int items[] = {1, 2, 3, 4, 5};
+    weft_stream *s = note_null(
+        weft_stream_take(note_null(weft_stream_from_array(items, 5,
+                                                          sizeof(int)),
+                                   "from_array"),
+                         3),
+        "stream_take");
+    if (s)
+        s = note_null(weft_stream_timeout(s, WEFT_MS(5)), "stream_timeout");
+    if (s) {
+        int v, rc;
+        while ((rc = weft_stream_next(s, &v)) > 0)
+            ;
+        note(rc, "weft_stream_next");
+        weft_stream_drop(s);
+    }
+    return NULL;
+}
+
+/* ---- the walk ------------------------------------------------------------ */
+
+typedef struct walk {
+    unsigned long points; /* injection points walked */
+} walk;
+
+static walk run_walk(const char *name, weft_fn *scenario, int must_report)
+{
+    walk w = {0};
+    weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL};
+    for (unsigned long k = 1;; k++) {
+        cr_assert_lt(k, 100000, "%s: the walk does not end", name);
+        memset(&S, 0, sizeof S);
+        weft_fault_fail_at(k);
+        int rc = weft_run_with(&cfg, scenario, NULL, NULL);
+        int injected = weft_fault_injected();
+        weft_fault_fail_at(0);
+        cr_assert_eq(weft_fault_live_allocations(), 0,
+                     "%s, failure at call %lu: %ld allocations left", name, k,
+                     weft_fault_live_allocations());
+        cr_assert(rc == 0 || rc == -ENOMEM || rc == -EMFILE,
+                  "%s, failure at call %lu: weft_run returned %d", name, k,
+                  rc);
+        cr_assert(!S.bad, "%s, failure at call %lu: %s", name, k, S.what);
+        if (!injected) {
+            cr_assert_eq(rc, 0, "%s: the clean run failed", name);
+            cr_assert_eq(S.errors, 0, "%s: the clean run saw errors", name);
+            break;
+        }
+        if (must_report)
+            cr_assert(rc < 0 || S.errors > 0,
+                      "%s, failure at call %lu went unreported", name, k);
+        w.points = k;
+    }
+    cr_log_info("%s: %lu injection points walked\n", name, w.points);
+    printf("fault walk: %s: %lu injection points\n", name, w.points);
+    return w;
+}
+
+Test(fault, spawn_and_join) { run_walk("spawn and join", spawn_and_join, 1); }
+Test(fault, async_joins) { run_walk("join/race/timeout", async_joins, 1); }
+Test(fault, channel_traffic)
+{
+    run_walk("channel traffic", channel_traffic, 1);
+}
+/* Failures in tasks left for shutdown have no caller to report to. */
+Test(fault, abort_and_shutdown)
+{
+    run_walk("abort and shutdown", abort_and_shutdown, 0);
+}
+Test(fault, blocking_and_streams)
+{
+    run_walk("blocking and streams", blocking_and_streams, 1);
+}
+
+#else
+
+Test(fault, walk_needs_fault_injection_build)
+{
+    cr_skip_test("configure with -DWEFT_FAULT_INJECTION=ON (make test-fault)");
+}
+
+#endif
