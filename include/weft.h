@@ -167,6 +167,19 @@ WEFT_API int weft_run_with(const weft_config *config, weft_fn *main,
  */
 WEFT_API uint64_t weft_now(void);
 
+/* Counters of the calling task's runtime, for tests and monitoring. */
+typedef struct weft_stats {
+    size_t tasks;          /* tasks spawned and not yet freed (root too) */
+    size_t timers;         /* timers armed now */
+    size_t stacks_in_use;  /* stacks held by running or parked coroutines */
+    size_t stacks_pooled;  /* stacks carved and free for reuse */
+    size_t blocking_jobs;  /* weft_spawn_blocking jobs not yet finished */
+} weft_stats;
+
+/* weft_runtime_stats - fills *out with the runtime's counters.  Returns 0,
+ * -EINVAL (NULL out) or -EPERM outside a runtime.  [task] */
+WEFT_API int weft_runtime_stats(weft_stats *out);
+
 /* ------------------------------------------------------------------------ */
 /* Tasks (trpl::spawn_task, JoinHandle)                                      */
 /* ------------------------------------------------------------------------ */

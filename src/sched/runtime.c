@@ -411,6 +411,24 @@ out:
     return rc;
 }
 
+int weft_runtime_stats(weft_stats *out)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    if (!out)
+        return -EINVAL;
+    size_t tasks = 0;
+    for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = l->next)
+        tasks++;
+    out->tasks = tasks;
+    out->timers = rt->heap_len;
+    out->stacks_in_use = rt->pool.in_use;
+    out->stacks_pooled = rt->pool.total - rt->pool.in_use;
+    out->blocking_jobs = rt->blocking_jobs;
+    return 0;
+}
+
 int weft_run(weft_fn *main, void *arg, void **result)
 {
     weft_config cfg = {0};

@@ -1,0 +1,273 @@
+/*
+ * test_hardening.c - bug classes seen in other runtimes (tokio, Go, libdill,
+ * libmill, neco), each closed by a test:
+ *
+ *  - a receive that loses a race or times out consumes no item; a wait that
+ *    becomes ready and times out in the same round resumes once and loses
+ *    nothing (1,000 rounds with random timing: sent = received + left);
+ *  - a timeout whose future is ready at once wins even with a zero timeout;
+ *    an unready one with a zero timeout fails at once, consuming nothing;
+ *  - a million timeouts created and cancelled leave the timer count and the
+ *    memory where they started;
+ *  - fairness under load: tasks that keep waking each other forever do not
+ *    delay a sleeper, nor a wake from another thread, by more than a few ms.
+ * (The pending bounded send that ends other than by success is in
+ * test_bounded.c; the floating-point environment per task in
+ * test_runtime.c.)
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+#include "weft.h"
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t xorshift(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* ---- receives that lose a race or time out consume nothing ------------- */
+
+typedef struct feed {
+    weft_sender *tx;
+    int rounds;
+    int sent;
+} feed;
+
+static void *feeder(void *arg)
+{
+    feed *f = arg;
+    for (int i = 0; i < f->rounds; i++) {
+        if (weft_sleep(xorshift() % 4) < 0) /* 0..3 ns: same-round ties */
+            break;
+        if (weft_send(f->tx, &i) == 0)
+            f->sent++;
+    }
+    weft_sender_drop(f->tx);
+    return NULL;
+}
+
+static void *root_no_loss(void *arg)
+{
+    (void)arg;
+    weft_receiver *rx;
+    feed f = {.rounds = 1000};
+    cr_assert_eq(weft_channel(sizeof(int), &f.tx, &rx), 0);
+    weft_task *t = weft_spawn(feeder, &f);
+    int received = 0, next = 0, v = -1;
+    for (int i = 0; i < 3000; i++) {
+        int rc;
+        if (i % 2) {
+            rc = weft_timeout(weft_recv_future(rx, &v), xorshift() % 4,
+                              NULL);
+        } else {
+            weft_future *fs[2] = {weft_sleep_future(xorshift() % 4),
+                                  weft_recv_future(rx, &v)};
+            void *status = NULL;
+            rc = weft_race(fs, 2, &status);
+            /* The receive's status when it won: 1 item, 0 closed. */
+            rc = rc == 1 ? (int)(intptr_t)status : -ETIMEDOUT;
+        }
+        if (rc == 1) {
+            cr_assert_eq(v, next, "items out of order or lost");
+            next++;
+            received++;
+        } else {
+            cr_assert(rc == -ETIMEDOUT || rc == 0, "rc %d", rc);
+        }
+    }
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    int left = 0;
+    while (weft_try_recv(rx, &v) == 1) {
+        cr_assert_eq(v, next++);
+        left++;
+    }
+    cr_assert_eq(f.sent, 1000);
+    cr_assert_eq(f.sent, received + left, "sent %d, received %d, left %d",
+                 f.sent, received, left);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(hardening, racing_receives_lose_nothing)
+{
+    run_virtual(root_no_loss, NULL);
+}
+
+/* ---- zero timeouts ------------------------------------------------------- */
+
+static void *ready_now(void *arg) { return arg; }
+
+static void *root_zero_timeout(void *arg)
+{
+    (void)arg;
+    void *r = NULL;
+    /* Ready at once: wins, even with a zero timeout. */
+    cr_assert_eq(weft_timeout(weft_async(ready_now, (void *)7), 0, &r), 0);
+    cr_assert_eq((intptr_t)r, 7);
+    weft_sender *tx;
+    weft_receiver *rx;
+    cr_assert_eq(weft_channel(sizeof(int), &tx, &rx), 0);
+    int v = 5, got = 0;
+    weft_send(tx, &v);
+    cr_assert_eq(weft_timeout(weft_recv_future(rx, &got), 0, NULL), 1);
+    cr_assert_eq(got, 5);
+    /* Not ready: fails at once, without suspending, consuming nothing. */
+    uint64_t t0 = weft_now();
+    cr_assert_eq(weft_timeout(weft_recv_future(rx, &got), 0, NULL),
+                 -ETIMEDOUT);
+    cr_assert_eq(weft_now(), t0);
+    v = 6;
+    weft_send(tx, &v);
+    cr_assert_eq(weft_try_recv(rx, &got), 1);
+    cr_assert_eq(got, 6);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(hardening, zero_timeouts)
+{
+    run_virtual(root_zero_timeout, NULL);
+}
+
+/* ---- a million timeouts leave nothing behind --------------------------- */
+
+static void *root_million(void *arg)
+{
+    (void)arg;
+    int n = getenv("WEFT_TEST_VALGRIND") ? 20000 : 1000000;
+    weft_stats before, after;
+    weft_sender *tx;
+    weft_receiver *rx;
+    cr_assert_eq(weft_channel(sizeof(int), &tx, &rx), 0);
+    int v = 0;
+    /* Warm up: the timer heap and the pools reach their working size. */
+    for (int i = 0; i < 1000; i++)
+        weft_timeout(weft_recv_future(rx, &v), WEFT_SEC(1 + i % 7), NULL);
+    cr_assert_eq(weft_runtime_stats(&before), 0);
+    struct mallinfo2 m0 = mallinfo2();
+    for (int i = 0; i < n; i++) {
+        /* Created, armed and cancelled: the receive wins every time. */
+        weft_send(tx, &i);
+        cr_assert_eq(weft_timeout(weft_recv_future(rx, &v),
+                                  WEFT_SEC(1 + i % 7), NULL),
+                     1);
+    }
+    struct mallinfo2 m1 = mallinfo2();
+    cr_assert_eq(weft_runtime_stats(&after), 0);
+    cr_assert_eq(after.timers, before.timers, "timers %zu -> %zu",
+                 before.timers, after.timers);
+    cr_assert_eq(after.timers, 0);
+    long grown = (long)m1.uordblks - (long)m0.uordblks;
+    cr_assert_lt(labs(grown), 64 * 1024, "heap in use changed by %ld bytes",
+                 grown);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(hardening, million_timeouts_leave_nothing)
+{
+    run_virtual(root_million, NULL);
+}
+
+/* ---- fairness under load ------------------------------------------------- */
+
+static atomic_int stop_spinning;
+
+/* Two tasks that wake each other forever through a pair of channels. */
+typedef struct spinner {
+    weft_sender *tx;
+    weft_receiver *rx;
+    int first;
+} spinner;
+
+static void *spin(void *arg)
+{
+    spinner *s = arg;
+    int v = 0;
+    if (s->first)
+        weft_send(s->tx, &v);
+    while (!atomic_load(&stop_spinning) && weft_recv(s->rx, &v) > 0)
+        if (weft_send(s->tx, &v) < 0)
+            break;
+    return NULL;
+}
+
+static void *cross_sender(void *arg)
+{
+    weft_sender *tx = arg;
+    thread_sleep_ms(20);
+    uint64_t at = real_now_ns();
+    weft_send(tx, &at);
+    weft_sender_drop(tx);
+    return NULL;
+}
+
+static void *root_fairness(void *arg)
+{
+    (void)arg;
+    spinner a = {.first = 1}, b = {0};
+    cr_assert_eq(weft_channel(sizeof(int), &a.tx, &b.rx), 0);
+    cr_assert_eq(weft_channel(sizeof(int), &b.tx, &a.rx), 0);
+    atomic_store(&stop_spinning, 0);
+    weft_task *ta = weft_spawn(spin, &a), *tb = weft_spawn(spin, &b);
+    weft_yield(); /* the spinners now keep the run queue busy forever */
+
+    uint64_t worst = 0;
+    for (int i = 0; i < 20; i++) {
+        uint64_t t0 = weft_now();
+        cr_assert_eq(weft_sleep(WEFT_MS(2)), 0);
+        uint64_t late = weft_now() - t0 - WEFT_MS(2);
+        if (late > worst)
+            worst = late;
+    }
+    cr_assert_lt(worst, slow_ns(WEFT_MS(5)),
+                 "a sleeper was delayed %llu ns by busy tasks",
+                 (unsigned long long)worst);
+
+    /* A wake from another thread is serviced too. */
+    weft_sender *xtx;
+    weft_receiver *xrx;
+    cr_assert_eq(weft_channel(sizeof(uint64_t), &xtx, &xrx), 0);
+    weft_sender_share(xtx);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, cross_sender, xtx), 0);
+    uint64_t sent_at;
+    cr_assert_eq(weft_recv(xrx, &sent_at), 1);
+    uint64_t delay = real_now_ns() - sent_at;
+    pthread_join(th, NULL);
+    cr_assert_lt(delay, slow_ns(WEFT_MS(5)),
+                 "a cross-thread wake waited %llu ns behind busy tasks",
+                 (unsigned long long)delay);
+    weft_receiver_drop(xrx);
+
+    atomic_store(&stop_spinning, 1);
+    weft_task_abort(ta);
+    weft_task_abort(tb);
+    weft_task_join(ta, NULL);
+    weft_task_join(tb, NULL);
+    weft_sender_drop(a.tx);
+    weft_sender_drop(b.tx);
+    weft_receiver_drop(a.rx);
+    weft_receiver_drop(b.rx);
+    return NULL;
+}
+
+Test(hardening, busy_tasks_do_not_starve_timers_or_wakes)
+{
+    run_real(root_fairness, NULL);
+}
