@@ -53,10 +53,10 @@ extern "C" {
 #define WEFT_VERSION_PATCH 0
 
 /* Durations in nanoseconds. */
-#define WEFT_NS(n) ((uint64_t)(n))
-#define WEFT_US(n) ((uint64_t)(n) * UINT64_C(1000))
-#define WEFT_MS(n) ((uint64_t)(n) * UINT64_C(1000000))
-#define WEFT_SEC(n) ((uint64_t)(n) * UINT64_C(1000000000))
+#define WEFT_NS(n)  ((uint64_t)(n))
+#define WEFT_US(n)  ((uint64_t)(n)*UINT64_C(1000))
+#define WEFT_MS(n)  ((uint64_t)(n)*UINT64_C(1000000))
+#define WEFT_SEC(n) ((uint64_t)(n)*UINT64_C(1000000000))
 
 /* Returns "MAJOR.MINOR.PATCH" of the library linked in.  [any thread] */
 WEFT_API const char *weft_version(void);
@@ -101,7 +101,7 @@ typedef struct weft_config {
 } weft_config;
 
 #define WEFT_STACK_DEFAULT ((size_t)256 * 1024)
-#define WEFT_STACK_MIN ((size_t)16 * 1024)
+#define WEFT_STACK_MIN     ((size_t)16 * 1024)
 
 /*
  * weft_run - run main(arg) as the root task on the calling thread and block
@@ -157,8 +157,8 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  * Returns as weft_run, plus -EINVAL for an unknown clock or deadlock value.
  * [any thread, one runtime each]
  */
-WEFT_API int weft_run_with(const weft_config *config, weft_fn *main,
-                           void *arg, void **result);
+WEFT_API int weft_run_with(const weft_config *config, weft_fn *main, void *arg,
+                           void **result);
 
 /*
  * weft_now - the current instant on the runtime's clock, in ns: the
@@ -169,11 +169,11 @@ WEFT_API uint64_t weft_now(void);
 
 /* Counters of the calling task's runtime, for tests and monitoring. */
 typedef struct weft_stats {
-    size_t tasks;          /* tasks spawned and not yet freed (root too) */
-    size_t timers;         /* timers armed now */
-    size_t stacks_in_use;  /* stacks held by running or parked coroutines */
-    size_t stacks_pooled;  /* stacks carved and free for reuse */
-    size_t blocking_jobs;  /* weft_spawn_blocking jobs not yet finished */
+    size_t tasks;         /* tasks spawned and not yet freed (root too) */
+    size_t timers;        /* timers armed now */
+    size_t stacks_in_use; /* stacks held by running or parked coroutines */
+    size_t stacks_pooled; /* stacks carved and free for reuse */
+    size_t blocking_jobs; /* weft_spawn_blocking jobs not yet finished */
 } weft_stats;
 
 /* weft_runtime_stats - fills *out with the runtime's counters.  Returns 0,
@@ -193,7 +193,8 @@ typedef struct weft_spawn_opts {
     /* Bytes of stack; 0 = the runtime's default (weft_config.stack_size). */
     size_t stack_size;
     /* Called exactly once with arg if the body never runs (cancelled before
-     * it started, or the spawn/combinator failed), so nothing arg owns leaks. */
+     * it started, or the spawn/combinator failed), so nothing arg owns leaks.
+     */
     void (*drop_arg)(void *arg);
 } weft_spawn_opts;
 
@@ -310,8 +311,8 @@ WEFT_API int weft_is_cancelled(void);
 WEFT_API weft_future *weft_async(weft_fn *fn, void *arg);
 
 /* weft_async with options (name, stack size, drop_arg; opts may be NULL). */
-WEFT_API weft_future *weft_async_with(const weft_spawn_opts *opts,
-                                      weft_fn *fn, void *arg);
+WEFT_API weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
+                                      void *arg);
 
 /*
  * weft_await - run the future to completion inside the calling task (`.await`).
@@ -518,8 +519,9 @@ WEFT_API int weft_try_send(weft_sender *tx, const void *item);
  * or weft_receiver_close called) and drained, at once and every time
  * thereafter; -ECANCELED (no item consumed); -EINVAL (NULL rx or item);
  * -EPERM outside a runtime; -EBUSY if another receive on rx is waiting (a
- * channel has one consumer: tokio's Receiver::recv takes &mut self).  Idiom: while (weft_recv(rx, &v) > 0) { ... }.
- * Allocates nothing.  Suspends while the channel is empty and open.  [task]
+ * channel has one consumer: tokio's Receiver::recv takes &mut self).  Idiom:
+ * while (weft_recv(rx, &v) > 0) { ... }. Allocates nothing.  Suspends while the
+ * channel is empty and open.  [task]
  */
 WEFT_API int weft_recv(weft_receiver *rx, void *item);
 
@@ -606,24 +608,21 @@ WEFT_API weft_stream *weft_stream_interval(uint64_t period_ns);
  * period_ns after the late one was taken) or WEFT_MISSED_SKIP (the next tick
  * is the next multiple of the period after now), as tokio's
  * MissedTickBehavior.  EINVAL for another value.  [task] */
-WEFT_API weft_stream *weft_stream_interval_with(uint64_t period_ns,
-                                                int missed);
+WEFT_API weft_stream *weft_stream_interval_with(uint64_t period_ns, int missed);
 
 /* weft_stream_map - each item of s passed through fn(in, out, ctx), which
  * writes an item of out_size bytes; error elements and the end pass through
  * untouched (fn sees only items).  As StreamExt::map.  Consumes s. */
-WEFT_API weft_stream *weft_stream_map(weft_stream *s, size_t out_size,
-                                      void (*fn)(const void *in, void *out,
-                                                 void *ctx),
-                                      void *ctx);
+WEFT_API weft_stream *
+weft_stream_map(weft_stream *s, size_t out_size,
+                void (*fn)(const void *in, void *out, void *ctx), void *ctx);
 
 /* weft_stream_filter - the items of s for which keep(item, ctx) returns
  * non-zero; error elements pass through.  As StreamExt::filter.  Consumes
  * s. */
-WEFT_API weft_stream *weft_stream_filter(weft_stream *s,
-                                         int (*keep)(const void *item,
-                                                     void *ctx),
-                                         void *ctx);
+WEFT_API weft_stream *
+weft_stream_filter(weft_stream *s, int (*keep)(const void *item, void *ctx),
+                   void *ctx);
 
 /* weft_stream_take - the first n elements of s (error elements count), then
  * the end; s is not polled again after the n-th.  take(s, 0) ends at once.

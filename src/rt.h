@@ -68,8 +68,8 @@ static inline void weft__list_remove(weft__link *n)
     n->next->prev = n->prev;
     n->prev = n->next = n; /* removed nodes point at themselves */
 }
-#define weft__container(ptr, type, member)                                    \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define weft__container(ptr, type, member)                                     \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---- cross-thread posts ------------------------------------------------- */
 
@@ -94,12 +94,12 @@ static inline void weft__wake(weft__waker *w) { w->wake(w); }
 enum { WEFT__FRESH, WEFT__RUNNING, WEFT__SUSPENDED, WEFT__DEAD };
 
 struct weft__co {
-    weft__ctx ctx;        /* saved registers while not running */
-    weft__stack *stack;   /* NULL until first run, and after death */
-    weft__co *resumer;    /* who resumed it: where a suspend returns to */
-    weft__co *parent;     /* enclosing coroutine (cancellation), or NULL */
-    weft__waker *waker;   /* current waker, set by whoever polls it */
-    weft_task *task;      /* the task this coroutine belongs to */
+    weft__ctx ctx;      /* saved registers while not running */
+    weft__stack *stack; /* NULL until first run, and after death */
+    weft__co *resumer;  /* who resumed it: where a suspend returns to */
+    weft__co *parent;   /* enclosing coroutine (cancellation), or NULL */
+    weft__waker *waker; /* current waker, set by whoever polls it */
+    weft_task *task;    /* the task this coroutine belongs to */
     weft_fn *fn;
     void *arg;
     void *result;
@@ -109,8 +109,8 @@ struct weft__co {
     const void *wait_obj; /* the combinator frame, for nested reports */
     int wait_kind;        /* WEFT__WAIT_* */
     int state;
-    int cancel;           /* cancellation requested on this coroutine */
-    int status;           /* when DEAD: 0, or -ECANCELED */
+    int cancel; /* cancellation requested on this coroutine */
+    int status; /* when DEAD: 0, or -ECANCELED */
     int saved_errno;
     void *asan_fake_stack;
     void *tsan_fiber;
@@ -126,23 +126,23 @@ enum { WEFT__WAIT_LEAF, WEFT__WAIT_COMBINATOR };
 struct weft_task {
     weft__co co;
     unsigned magic;
-    int queued;             /* on the run queue */
-    int released;           /* handle joined or detached */
-    int joining;            /* a join (or task future) is waiting on it */
+    int queued;   /* on the run queue */
+    int released; /* handle joined or detached */
+    int joining;  /* a join (or task future) is waiting on it */
     weft__rt *rt;
     uint64_t id;
     char *name;
-    weft__waker waker;      /* queues the task */
+    weft__waker waker;       /* queues the task */
     weft__waker *join_waker; /* the coroutine waiting in a join, if any */
-    weft__link runq;        /* in rt->runq while queued; a blocking job:
-                               in the pool's queue until a thread takes it */
-    weft__link all;         /* in rt->tasks from spawn to free */
+    weft__link runq;         /* in rt->runq while queued; a blocking job:
+                                in the pool's queue until a thread takes it */
+    weft__link all;          /* in rt->tasks from spawn to free */
     /* blocking jobs (sched/blocking.c) */
-    int blocking;           /* runs on the blocking pool, not as a coroutine */
-    int job_taken;          /* a pool thread took it (under the pool lock) */
-    int result_taken;       /* a join collected the result */
+    int blocking;     /* runs on the blocking pool, not as a coroutine */
+    int job_taken;    /* a pool thread took it (under the pool lock) */
+    int result_taken; /* a join collected the result */
     void (*drop_result)(void *result); /* frees an uncollected result */
-    weft__remote done;      /* posted by the pool thread when it returns */
+    weft__remote done; /* posted by the pool thread when it returns */
 };
 
 /* ---- timers (time/timer.c) ---------------------------------------------- */
@@ -158,42 +158,42 @@ typedef struct weft__timer {
 /* ---- the runtime -------------------------------------------------------- */
 
 struct weft__rt {
-    weft__co main_co;        /* the scheduler, on the thread's own stack */
-    weft__co *current;       /* the coroutine on the CPU */
+    weft__co main_co;  /* the scheduler, on the thread's own stack */
+    weft__co *current; /* the coroutine on the CPU */
     weft_task *root;
-    weft__link runq;         /* FIFO of queued tasks */
-    weft__link tasks;        /* every task not yet freed */
-    size_t live;             /* tasks not yet DEAD */
+    weft__link runq;  /* FIFO of queued tasks */
+    weft__link tasks; /* every task not yet freed */
+    size_t live;      /* tasks not yet DEAD */
     uint64_t next_id;
     weft_config cfg;
     int shutting_down;
     int deadlocked;
 
     /* clock and timers */
-    uint64_t vnow;           /* virtual clock */
+    uint64_t vnow; /* virtual clock */
     uint64_t timer_seq;
-    weft__timer **heap;      /* 4-ary min-heap on (deadline, seq) */
+    weft__timer **heap; /* 4-ary min-heap on (deadline, seq) */
     size_t heap_len, heap_cap;
 
     /* stacks */
     weft__stack_pool pool;
-    void *main_stack_lo;     /* the thread's stack, for sanitizers */
+    void *main_stack_lo; /* the thread's stack, for sanitizers */
     size_t main_stack_size;
 
     /* cross-thread wakes: work posted by other threads, run here */
     pthread_mutex_t inbox_lock;
-    weft__remote *inbox;     /* LIFO of posted nodes */
-    int inbox_posted;        /* inbox non-empty (under inbox_lock) */
-    int efd;                 /* eventfd written when the inbox fills */
+    weft__remote *inbox;              /* LIFO of posted nodes */
+    int inbox_posted;                 /* inbox non-empty (under inbox_lock) */
+    int efd;                          /* eventfd written when the inbox fills */
     struct weft__pool *pool_blocking; /* spawn_blocking threads, or NULL */
-    size_t blocking_jobs;    /* spawned and not yet finished */
-    weft__link chan_waits;   /* channel sends and receives waiting here */
+    size_t blocking_jobs;             /* spawned and not yet finished */
+    weft__link chan_waits; /* channel sends and receives waiting here */
 
     /* task structs recycled within this runtime */
     weft_task *free_tasks;
     size_t free_task_count;
 
-    void *altstack;          /* signal stack for the overflow report */
+    void *altstack; /* signal stack for the overflow report */
     stack_t old_altstack;
 };
 
@@ -253,10 +253,10 @@ void weft__timers_free(weft__rt *rt);
  * started, unfinished future: it deregisters everything and, for an async
  * block, drives the body until it has returned; it returns 1 when the
  * operation turned out to have completed already (a bounded send whose item
- * a receiver took), with status and result set: nothing is lost then.  cleanup() releases what the
- * future holds (calling drop_arg when an async body never ran, detaching a
- * task that was not joined) without freeing the future itself, so leaf
- * futures can live on the waiting coroutine's stack.
+ * a receiver took), with status and result set: nothing is lost then. cleanup()
+ * releases what the future holds (calling drop_arg when an async body never
+ * ran, detaching a task that was not joined) without freeing the future itself,
+ * so leaf futures can live on the waiting coroutine's stack.
  */
 typedef struct weft__future_ops {
     const char *what; /* for reports: "sleep", "channel receive", ... */

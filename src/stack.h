@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define WEFT__STACK_HOT 64
-#define WEFT__CANARY UINT64_C(0x77656674b10cb10c)
+#define WEFT__CANARY    UINT64_C(0x77656674b10cb10c)
 
 typedef struct weft__stack {
     char *lo;                 /* lowest usable byte */
@@ -31,32 +31,32 @@ typedef struct weft__stack {
     struct weft__stack *next; /* free list */
     struct weft__chunk *chunk;
     unsigned valgrind_id;
-    int hot;                  /* memory still committed */
+    int hot; /* memory still committed */
 } weft__stack;
 
 typedef struct weft__chunk {
     struct weft__chunk *next;
     char *base;
     size_t len;
-    size_t slot;              /* bytes per stack including its guard */
-    size_t count, used;       /* stacks carved so far / in the mapping */
-    weft__stack *stacks;      /* descriptors, count of them */
+    size_t slot;         /* bytes per stack including its guard */
+    size_t count, used;  /* stacks carved so far / in the mapping */
+    weft__stack *stacks; /* descriptors, count of them */
 } weft__chunk;
 
 typedef struct weft__size_pool {
     size_t size;
-    weft__stack *hot, *cold;  /* free stacks */
+    weft__stack *hot, *cold; /* free stacks */
     size_t nhot;
-    weft__chunk *chunk;       /* the chunk being carved */
+    weft__chunk *chunk; /* the chunk being carved */
 } weft__size_pool;
 
 typedef struct weft__stack_pool {
-    weft__chunk *chunks;      /* every chunk, for teardown */
-    weft__size_pool *sizes;   /* one per distinct stack size */
+    weft__chunk *chunks;    /* every chunk, for teardown */
+    weft__size_pool *sizes; /* one per distinct stack size */
     size_t nsizes;
     size_t page;
-    size_t in_use;            /* stacks handed out and not yet returned */
-    size_t total;             /* stacks carved */
+    size_t in_use; /* stacks handed out and not yet returned */
+    size_t total;  /* stacks carved */
 } weft__stack_pool;
 
 void weft__stack_pool_init(weft__stack_pool *p);

@@ -37,13 +37,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SENDER_MAGIC 0x73656e64U   /* "send" */
+#define SENDER_MAGIC   0x73656e64U /* "send" */
 #define RECEIVER_MAGIC 0x72656376U /* "recv" */
 
 struct weft__chan {
     pthread_mutex_t lock;
     size_t item_size;
-    char *buf;             /* ring of cap items */
+    char *buf; /* ring of cap items */
     size_t cap, head, count;
     size_t bound;          /* capacity of a bounded channel; 0 = unbounded */
     weft__link send_waits; /* senders waiting for room, first come first */
@@ -51,7 +51,7 @@ struct weft__chan {
     size_t refs;           /* handles + pending inbox posts */
     int closed;            /* receiver closed or dropped */
     int shared;
-    int wake_posted;       /* on rx_rt's inbox */
+    int wake_posted; /* on rx_rt's inbox */
     void (*drop)(void *item);
     weft__waker *rx_waker; /* the registered receive, if any */
     const void *rx_owner;  /* which receive registered it */
@@ -179,14 +179,14 @@ enum { SW_WAITING, SW_DONE, SW_CLOSED, SW_GONE };
 typedef struct send_waiter {
     weft_future base;
     weft__chan *ch;
-    const void *item;    /* the caller's: copied in when room is made */
-    weft__link link;     /* in ch->send_waits while SW_WAITING */
-    chan_wait wait;      /* in rt->chan_waits while SW_WAITING */
+    const void *item; /* the caller's: copied in when room is made */
+    weft__link link;  /* in ch->send_waits while SW_WAITING */
+    chan_wait wait;   /* in rt->chan_waits while SW_WAITING */
     weft__waker *waker;
     weft__rt *rt;
-    weft__remote post;   /* wake from another thread */
+    weft__remote post; /* wake from another thread */
     int state;
-    int posted;          /* post not yet run (under the lock) */
+    int posted; /* post not yet run (under the lock) */
 } send_waiter;
 
 static void send_waiter_posted(weft__rt *rt, weft__remote *r)
@@ -263,8 +263,7 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         }
         if (ch->closed) {
             status = -EPIPE;
-        } else if (ch->count < ch->bound &&
-                   weft__list_empty(&ch->send_waits)) {
+        } else if (ch->count < ch->bound && weft__list_empty(&ch->send_waits)) {
             push(ch, sw->item);
             status = 0;
             weft__waker *rw = take_waker(ch);
@@ -493,8 +492,8 @@ typedef struct recv_future {
     weft_future base;
     weft__chan *ch;
     void *item;
-    chan_wait wait;  /* in rt->chan_waits while registered */
-    int owns_ref;    /* a heap future keeps the channel alive */
+    chan_wait wait; /* in rt->chan_waits while registered */
+    int owns_ref;   /* a heap future keeps the channel alive */
 } recv_future;
 
 /* Forgets r's registration; the caller holds the lock. */

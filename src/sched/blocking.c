@@ -28,14 +28,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WEFT__POOL_MAX 64
+#define WEFT__POOL_MAX      64
 #define WEFT__POOL_IDLE_SEC 10
 
 typedef struct weft__pool {
     pthread_mutex_t lock;
-    pthread_cond_t work;  /* a job was queued, or stop */
-    pthread_cond_t gone;  /* a thread exited */
-    weft__link queue;     /* jobs not yet taken */
+    pthread_cond_t work; /* a job was queued, or stop */
+    pthread_cond_t gone; /* a thread exited */
+    weft__link queue;    /* jobs not yet taken */
     size_t threads, idle;
     int stop;
     weft__rt *rt;
@@ -246,9 +246,8 @@ static void *read_job_run(void *p)
         return j;
     }
     struct stat st;
-    size_t cap = fstat(fd, &st) == 0 && st.st_size > 0
-                     ? (size_t)st.st_size + 1
-                     : 4096;
+    size_t cap =
+        fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
     for (;;) {
         if (j->len + 1 >= cap || !j->data) {
             if (j->data)
@@ -293,7 +292,8 @@ int weft_read_to_string(const char *path, char **data, size_t *len)
         weft__free(j);
         return -ENOMEM;
     }
-    weft_spawn_opts opts = {.name = "read_to_string", .drop_arg = read_job_free};
+    weft_spawn_opts opts = {.name = "read_to_string",
+                            .drop_arg = read_job_free};
     weft_task *t = weft_spawn_blocking_with(&opts, read_job_run, j);
     if (!t)
         return -errno;

@@ -53,8 +53,7 @@ void weft__report_deadlock(weft__rt *rt)
 {
     size_t blocked = 0;
     for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = l->next)
-        blocked += weft__container(l, weft_task, all)->co.state !=
-                   WEFT__DEAD;
+        blocked += weft__container(l, weft_task, all)->co.state != WEFT__DEAD;
     fprintf(stderr,
             "weft: deadlock: %zu task%s blocked, no timer armed and no wake "
             "source outside the runtime; cancelling every task\n",
@@ -63,8 +62,8 @@ void weft__report_deadlock(weft__rt *rt)
         weft_task *t = weft__container(l, weft_task, all);
         if (t->co.state == WEFT__DEAD)
             continue;
-        fprintf(stderr, "  task '%s' (id %llu) waits on: ",
-                weft__task_name(t), (unsigned long long)t->id);
+        fprintf(stderr, "  task '%s' (id %llu) waits on: ", weft__task_name(t),
+                (unsigned long long)t->id);
         weft__report_co(&t->co, 1);
     }
     fflush(stderr);
@@ -77,7 +76,11 @@ void weft__report_deadlock(weft__rt *rt)
 static struct sigaction old_segv, old_bus;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 
-static void put(const char *s) { ssize_t n = write(2, s, strlen(s)); (void)n; }
+static void put(const char *s)
+{
+    ssize_t n = write(2, s, strlen(s));
+    (void)n;
+}
 
 static void put_num(unsigned long long v, int base)
 {

@@ -106,8 +106,7 @@ void weft__co_resume(weft__rt *rt, weft__co *co)
             co_die_unrun(co, -ENOMEM);
             return;
         }
-        weft__ctx_init(&co->ctx, co->stack->lo, co->stack->size, co_entry,
-                       co);
+        weft__ctx_init(&co->ctx, co->stack->lo, co->stack->size, co_entry, co);
         co->tsan_fiber = WEFT__TSAN_CREATE();
     }
     co->resumer = self;
@@ -285,8 +284,8 @@ static void sched_loop(weft__rt *rt)
         if (rt->blocking_jobs) {
             /* A job will post its end: wait for it, and on the virtual
              * clock do not let time jump past what the job may observe. */
-            idle_wait(rt, rt->cfg.clock == WEFT_CLOCK_VIRTUAL ? UINT64_MAX
-                                                              : next);
+            idle_wait(rt,
+                      rt->cfg.clock == WEFT_CLOCK_VIRTUAL ? UINT64_MAX : next);
             continue;
         }
         if (rt->cfg.clock == WEFT_CLOCK_VIRTUAL && next != UINT64_MAX) {

@@ -142,8 +142,7 @@ int weft__task_check(weft__rt *rt, const weft_task *t)
     return 0;
 }
 
-weft_task *weft_spawn_with(const weft_spawn_opts *opts, weft_fn *fn,
-                           void *arg)
+weft_task *weft_spawn_with(const weft_spawn_opts *opts, weft_fn *fn, void *arg)
 {
     weft__rt *rt = weft__rt_here();
     int err = !fn ? EINVAL : !rt ? EPERM : 0;
@@ -222,8 +221,7 @@ static int task_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     t->join_waker = NULL;
     t->result_taken = 1;
     f->status = t->co.status;
-    f->result = f->status == 0 ? t->co.result
-                               : (void *)(intptr_t)f->status;
+    f->result = f->status == 0 ? t->co.result : (void *)(intptr_t)f->status;
     tf->task = NULL;
     t->joining = 0;
     (void)rt;

@@ -32,8 +32,8 @@
 enum { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
 
 static atomic_int guard_mode = GUARD_UNKNOWN;
-static atomic_long mprotect_guards;     /* guards made with mprotect */
-static long mprotect_budget = -1;       /* a quarter of vm.max_map_count */
+static atomic_long mprotect_guards; /* guards made with mprotect */
+static long mprotect_budget = -1;   /* a quarter of vm.max_map_count */
 
 static long read_max_map_count(void)
 {
@@ -112,9 +112,9 @@ static weft__chunk *chunk_new(weft__stack_pool *p, size_t size)
     if (!c->stacks)
         goto free_chunk;
     c->len = slot * count;
-    c->base = weft__mmap(NULL, c->len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                   -1, 0);
+    c->base = weft__mmap(
+        NULL, c->len, PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (c->base == MAP_FAILED)
         goto free_stacks;
     c->slot = slot;
@@ -223,8 +223,8 @@ void weft__stack_pool_destroy(weft__stack_pool *p)
         weft__chunk *next = c->next;
         for (size_t i = 0; i < c->used; i++) {
             WEFT__VG_DEREGISTER(c->stacks[i].valgrind_id);
-            if (c->stacks[i].guard && atomic_load(&guard_mode) ==
-                                          GUARD_MPROTECT)
+            if (c->stacks[i].guard &&
+                atomic_load(&guard_mode) == GUARD_MPROTECT)
                 atomic_fetch_sub(&mprotect_guards, 1);
         }
         munmap(c->base, c->len);

@@ -109,8 +109,7 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 }
 
 /* Arms t for deadline with waker w unless already armed for it. */
-static int arm(weft__rt *rt, weft__timer *t, uint64_t deadline,
-               weft__waker *w)
+static int arm(weft__rt *rt, weft__timer *t, uint64_t deadline, weft__waker *w)
 {
     if (t->index != SIZE_MAX && t->deadline == deadline) {
         t->waker = w;
@@ -127,8 +126,8 @@ typedef struct array_stream {
     size_t n, next;
 } array_stream;
 
-static int array_poll(weft_stream *s, weft__rt *rt, weft__waker *w,
-                      void *item, int *status)
+static int array_poll(weft_stream *s, weft__rt *rt, weft__waker *w, void *item,
+                      int *status)
 {
     array_stream *a = (array_stream *)s;
     (void)rt;
@@ -204,8 +203,7 @@ static void recv_stream_destroy(weft_stream *s)
     weft_receiver_drop(r->rx);
 }
 
-static const stream_ops recv_stream_ops = {recv_stream_poll,
-                                           recv_stream_cancel,
+static const stream_ops recv_stream_ops = {recv_stream_poll, recv_stream_cancel,
                                            recv_stream_destroy};
 
 weft_stream *weft_stream_from_receiver(weft_receiver *rx)
@@ -441,8 +439,8 @@ typedef struct merge_stream {
     int first; /* which side is polled first this time: alternates */
 } merge_stream;
 
-static int merge_poll(weft_stream *s, weft__rt *rt, weft__waker *w,
-                      void *item, int *status)
+static int merge_poll(weft_stream *s, weft__rt *rt, weft__waker *w, void *item,
+                      int *status)
 {
     merge_stream *m = (merge_stream *)s;
     int first = m->first;

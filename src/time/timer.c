@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARITY 4
+#define ARITY     4
 #define NOT_ARMED SIZE_MAX
 
 static int before(const weft__timer *a, const weft__timer *b)
@@ -206,10 +206,7 @@ static weft_future *sleep_future_new(uint64_t ns, int relative)
     return &f->base;
 }
 
-weft_future *weft_sleep_future(uint64_t ns)
-{
-    return sleep_future_new(ns, 1);
-}
+weft_future *weft_sleep_future(uint64_t ns) { return sleep_future_new(ns, 1); }
 
 weft_future *weft_sleep_until_future(uint64_t deadline_ns)
 {

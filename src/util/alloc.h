@@ -52,16 +52,16 @@ WEFT_API long weft_fault_live_allocations(void);
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
-#define weft__malloc malloc
-#define weft__calloc calloc
-#define weft__realloc realloc
-#define weft__strdup strdup
-#define weft__free free
+#define weft__malloc           malloc
+#define weft__calloc           calloc
+#define weft__realloc          realloc
+#define weft__strdup           strdup
+#define weft__free             free
 #define weft__alloc_handoff(p) ((void)(p))
-#define weft__mmap mmap
-#define weft__mprotect mprotect
-#define weft__eventfd eventfd
-#define weft__pthread_create pthread_create
+#define weft__mmap             mmap
+#define weft__mprotect         mprotect
+#define weft__eventfd          eventfd
+#define weft__pthread_create   pthread_create
 
 #endif
 #endif

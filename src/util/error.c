@@ -7,7 +7,7 @@
 #include <errno.h>
 
 #define WEFT__STR2(x) #x
-#define WEFT__STR(x) WEFT__STR2(x)
+#define WEFT__STR(x)  WEFT__STR2(x)
 
 const char *weft_version(void)
 {
@@ -15,19 +15,19 @@ const char *weft_version(void)
         WEFT_VERSION_MINOR) "." WEFT__STR(WEFT_VERSION_PATCH);
 }
 
-#define WEFT__ERRORS(X)                                                       \
-    X(0, "success")                                                           \
-    X(EINVAL, "invalid argument")                                             \
-    X(ENOMEM, "out of memory")                                                \
-    X(ECANCELED, "operation cancelled")                                       \
-    X(ETIMEDOUT, "timed out")                                                 \
-    X(EPIPE, "channel closed")                                                \
-    X(EDEADLK, "deadlock: no task can make progress")                         \
-    X(EPERM, "not called from a task of a running runtime")                   \
-    X(EAGAIN, "operation would block")                                        \
-    X(EBUSY, "a runtime is already running on this thread")                   \
-    X(ENOTSUP, "not supported")                                               \
-    X(ENOENT, "no such file or directory")                                    \
+#define WEFT__ERRORS(X)                                                        \
+    X(0, "success")                                                            \
+    X(EINVAL, "invalid argument")                                              \
+    X(ENOMEM, "out of memory")                                                 \
+    X(ECANCELED, "operation cancelled")                                        \
+    X(ETIMEDOUT, "timed out")                                                  \
+    X(EPIPE, "channel closed")                                                 \
+    X(EDEADLK, "deadlock: no task can make progress")                          \
+    X(EPERM, "not called from a task of a running runtime")                    \
+    X(EAGAIN, "operation would block")                                         \
+    X(EBUSY, "a runtime is already running on this thread")                    \
+    X(ENOTSUP, "not supported")                                                \
+    X(ENOENT, "no such file or directory")                                     \
     X(EACCES, "permission denied")
 
 const char *weft_strerror(int err)
@@ -35,8 +35,8 @@ const char *weft_strerror(int err)
     if (err < 0)
         err = -err;
     switch (err) {
-#define WEFT__CASE(code, text)                                                \
-    case code:                                                                \
+#define WEFT__CASE(code, text)                                                 \
+    case code:                                                                 \
         return text;
         WEFT__ERRORS(WEFT__CASE)
 #undef WEFT__CASE

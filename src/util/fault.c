@@ -102,8 +102,7 @@ void weft__alloc_handoff(void *p)
         atomic_fetch_sub(&live, 1);
 }
 
-void *weft__mmap(void *addr, size_t len, int prot, int flags, int fd,
-                 off_t off)
+void *weft__mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     if (fail_now()) {
         errno = ENOMEM;
