@@ -607,7 +607,9 @@ WEFT_API weft_stream *weft_stream_interval(uint64_t period_ns);
  * missed ticks: WEFT_MISSED_BURST, WEFT_MISSED_DELAY (the next tick is
  * period_ns after the late one was taken) or WEFT_MISSED_SKIP (the next tick
  * is the next multiple of the period after now), as tokio's
- * MissedTickBehavior.  EINVAL for another value.  [task] */
+ * MissedTickBehavior.  As in tokio, a tick is missed when it is taken more
+ * than 5 ms after its instant; an on-time tick keeps the schedule.  EINVAL
+ * for another value.  [task] */
 WEFT_API weft_stream *weft_stream_interval_with(uint64_t period_ns, int missed);
 
 /* weft_stream_map - each item of s passed through fn(in, out, ctx), which

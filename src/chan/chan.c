@@ -140,10 +140,11 @@ static int reserve(weft__chan *ch)
     char *buf = weft__malloc(cap * ch->item_size);
     if (!buf)
         return -ENOMEM;
-    for (size_t i = 0; i < ch->count; i++)
-        memcpy(buf + i * ch->item_size,
-               ch->buf + ((ch->head + i) % ch->cap) * ch->item_size,
-               ch->item_size);
+    if (ch->count) { /* full: the items run from head, then wrap around */
+        size_t sz = ch->item_size, first = ch->cap - ch->head;
+        memcpy(buf, ch->buf + ch->head * sz, first * sz);
+        memcpy(buf + first * sz, ch->buf, (ch->count - first) * sz);
+    }
     weft__free(ch->buf);
     ch->buf = buf;
     ch->cap = cap;

@@ -316,6 +316,8 @@ static int group_run(weft__rt *rt, slot *slots, size_t n, int mode,
     }
 finish:
     cancel_unfinished(rt, &g);
+    for (size_t i = 0; i < n; i++)
+        slots[i].g = NULL; /* g dies with this frame */
     return rc;
 }
 

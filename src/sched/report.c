@@ -71,7 +71,7 @@ void weft__report_deadlock(weft__rt *rt)
 
 /* ---- stack overflow ----------------------------------------------------- */
 
-#define ALTSTACK_SIZE (64 * 1024)
+#define ALTSTACK_SIZE ((size_t)64 * 1024)
 
 static struct sigaction old_segv, old_bus;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;

@@ -32,7 +32,8 @@ static void task_wake(weft__waker *w)
     weft__list_push(&t->rt->runq, &t->runq);
 }
 
-static void task_free(weft__rt *rt, weft_task *t)
+/* Takes t off the task list and releases what it owns but the struct. */
+static void task_retire(weft_task *t)
 {
     if (t->drop_result && !t->result_taken && t->co.state == WEFT__DEAD &&
         t->co.status == 0)
@@ -41,6 +42,11 @@ static void task_free(weft__rt *rt, weft_task *t)
     weft__free(t->name);
     t->name = NULL;
     t->magic = WEFT__TASK_FREED;
+}
+
+static void task_free(weft__rt *rt, weft_task *t)
+{
+    task_retire(t);
     if (rt->free_task_count < TASK_CACHE) {
         t->co.arg = rt->free_tasks; /* reuse a field as the list link */
         rt->free_tasks = t;
@@ -121,9 +127,12 @@ void weft__task_finished(weft__rt *rt, weft_task *t)
 
 void weft__task_free_all(weft__rt *rt)
 {
-    while (!weft__list_empty(&rt->tasks)) {
-        weft_task *t = weft__container(rt->tasks.next, weft_task, all);
-        task_free(rt, t);
+    weft__link *next;
+    for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = next) {
+        next = l->next;
+        weft_task *t = weft__container(l, weft_task, all);
+        task_retire(t);
+        weft__free(t);
     }
     while (rt->free_tasks) {
         weft_task *t = rt->free_tasks;
