@@ -4,6 +4,8 @@
 #   make demo           build, then run the chapter 17 listings in order
 #                       (LISTINGS="17_08 17_13" to pick some)
 #   make test           every step below, in order, stopping at the first failure:
+#     make test-format    make check-format
+#     make test-lint      make lint
 #     make test-native    build/native, WEFT_WERROR=ON, ctest
 #     make test-asan      build/asan, WEFT_SANITIZE=address,undefined, ctest
 #     make test-valgrind  the build/native suite under valgrind (ctest -C Valgrind -L valgrind)
@@ -12,6 +14,9 @@
 #     make test-tsan      build/tsan, WEFT_SANITIZE=thread: the cross-thread scenarios
 #     make test-fault     build/fault, WEFT_FAULT_INJECTION=ON with ASan+UBSan: the failure walk
 #   make bench          build/bench (Release, LTO) and run the benchmarks (BENCH=regex picks some)
+#   make check-format   clang-format --dry-run over every C file (fails on a difference)
+#   make format         clang-format -i over every C file
+#   make lint           clang-tidy (.clang-tidy) and cppcheck over the library
 #   make clean          remove build/
 #
 # Variables: JOBS (2), BUILD_TYPE (RelWithDebInfo), CMAKE_ARGS (added to every
@@ -42,7 +47,7 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := native asan valgrind ucontext aarch64 tsan fault
+TEST_STEPS := format lint native asan valgrind ucontext aarch64 tsan fault
 
 # $(call configure,DIR,CMAKE OPTIONS)
 define configure
@@ -64,7 +69,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault bench clean help
+.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-format test-lint bench check-format format lint clean help
 
 all: build
 
@@ -92,7 +97,9 @@ test:
 	done
 	passed=0; failed=0
 	for step in $(TEST_STEPS); do
-	    line=$$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' $(LOGS)/test-$$step.log | tail -1)
+	    [ -f $(LOGS)/test-$$step.log ] || continue   # format, lint: no ctest
+	    line=$$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' $(LOGS)/test-$$step.log | tail -1 || true)
+	    [ -n "$$line" ] || continue
 	    total=$$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$$line")
 	    bad=$$(sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/' <<<"$$line")
 	    passed=$$(( passed + total - bad )); failed=$$(( failed + bad ))
@@ -143,6 +150,26 @@ test-fault:
 	scripts/deps.sh asan
 	$(call configure,$(B)/fault,-DWEFT_FAULT_INJECTION=ON -DWEFT_SANITIZE=address$(,)undefined -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=OFF)
 	$(call ctest,$(B)/fault,fault,-R '^test_fault$$')
+
+test-format: check-format
+test-lint: lint
+
+C_FILES = $$(git ls-files '*.c' '*.h' | grep -v '^bench/peers/')
+
+check-format:
+	@$(call banner,check-format: clang-format --dry-run --Werror)
+	clang-format --dry-run --Werror $(C_FILES)
+	echo "check-format: ok"
+
+format:
+	clang-format -i $(C_FILES)
+
+lint:
+	@$(call banner,lint: clang-tidy + cppcheck)
+	$(CMAKE) -S . -B $(B)/lint -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_EXAMPLES=OFF >/dev/null
+	clang-tidy -p $(B)/lint --quiet $$(git ls-files 'src/*.c' | grep -v '^src/arch/ucontext/')
+	cppcheck -q --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -DWEFT_BUILDING=1 -I include -I src src
+	echo "lint: ok"
 
 BENCH ?=
 bench:

@@ -2,9 +2,9 @@
  * bench.h - small shared helpers for the weft benchmarks (header only).
  *
  * Every benchmark prints one line:
- *   name=<bench> runtime=weft n=<N> secs=<s> ns_per_op=<ns> [k=v ...] vmhwm_kib=<KiB>
- * (the format of /work/shared/peers/README.md), and exits non-zero when its
- * result check fails.
+ *   name=<bench> runtime=weft n=<N> secs=<s> ns_per_op=<ns> [k=v ...]
+ * vmhwm_kib=<KiB> (the format of /work/shared/peers/README.md), and exits
+ * non-zero when its result check fails.
  */
 #ifndef WEFT_BENCH_H
 #define WEFT_BENCH_H
@@ -26,8 +26,7 @@
 #define BENCH_UNUSED __attribute__((unused))
 
 /* Reads a decimal count with optional '_' separators ("1_000_000"). */
-static BENCH_UNUSED uint64_t bench_parse_n(int argc, char **argv,
-                                           uint64_t dflt)
+static BENCH_UNUSED uint64_t bench_parse_n(int argc, char **argv, uint64_t dflt)
 {
     if (argc < 2)
         return dflt;
@@ -49,7 +48,8 @@ static BENCH_UNUSED uint64_t bench_parse_n(int argc, char **argv,
         goto usage;
     return (uint64_t)v;
 usage:
-    fprintf(stderr, "usage: %s [N] [variant]  (N > 0, '_' separators allowed)\n",
+    fprintf(stderr,
+            "usage: %s [N] [variant]  (N > 0, '_' separators allowed)\n",
             argv[0]);
     exit(2);
 }
@@ -140,26 +140,26 @@ static BENCH_UNUSED void bench_run(weft_fn *body, void *arg)
         bench_die("weft_run: %s (%d)", weft_strerror(rc), rc);
 }
 
-#define BENCH_CHECK(expr)                                                     \
-    do {                                                                      \
-        if (!(expr))                                                          \
-            bench_die("%s:%d: check failed: %s", __FILE__, __LINE__, #expr);  \
+#define BENCH_CHECK(expr)                                                      \
+    do {                                                                       \
+        if (!(expr))                                                           \
+            bench_die("%s:%d: check failed: %s", __FILE__, __LINE__, #expr);   \
     } while (0)
 
 /* A negative weft status is fatal. */
-#define BENCH_OK(call)                                                        \
-    do {                                                                      \
-        int bench_rc_ = (call);                                               \
-        if (bench_rc_ < 0)                                                    \
-            bench_die("%s:%d: %s: %s (%d)", __FILE__, __LINE__, #call,        \
-                      weft_strerror(bench_rc_), bench_rc_);                   \
+#define BENCH_OK(call)                                                         \
+    do {                                                                       \
+        int bench_rc_ = (call);                                                \
+        if (bench_rc_ < 0)                                                     \
+            bench_die("%s:%d: %s: %s (%d)", __FILE__, __LINE__, #call,         \
+                      weft_strerror(bench_rc_), bench_rc_);                    \
     } while (0)
 
-#define BENCH_NONNULL(expr)                                                   \
-    do {                                                                      \
-        if (!(expr))                                                          \
-            bench_die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,             \
-                      strerror(errno));                                       \
+#define BENCH_NONNULL(expr)                                                    \
+    do {                                                                       \
+        if (!(expr))                                                           \
+            bench_die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,              \
+                      strerror(errno));                                        \
     } while (0)
 
 #endif

@@ -99,8 +99,10 @@ int main(int argc, char **argv)
     else if (strcmp(variant, "4p-b1024") == 0)
         c.p = 4, c.capacity = 1024;
     else {
-        fprintf(stderr, "chan_throughput: unknown variant '%s' "
-                        "(1p|4p|1p-b1024|4p-b1024)\n", variant);
+        fprintf(stderr,
+                "chan_throughput: unknown variant '%s' "
+                "(1p|4p|1p-b1024|4p-b1024)\n",
+                variant);
         return 2;
     }
     if (c.capacity) {
@@ -122,9 +124,9 @@ int main(int argc, char **argv)
     uint64_t want = c.n * (c.n - 1) / 2;
     if (c.count != c.n || c.sum != want)
         bench_die("chan_throughput: count = %llu sum = %llu, expected %llu "
-                  "and %llu", (unsigned long long)c.count,
-                  (unsigned long long)c.sum, (unsigned long long)c.n,
-                  (unsigned long long)want);
+                  "and %llu",
+                  (unsigned long long)c.count, (unsigned long long)c.sum,
+                  (unsigned long long)c.n, (unsigned long long)want);
     bench_report("chan_throughput", c.n, c.secs, (double)c.n,
                  " variant=%s msgs_per_sec=%.0f", variant,
                  (double)c.n / c.secs);

@@ -163,14 +163,16 @@ int main(int argc, char **argv)
 {
     micro m = {.n = bench_parse_n(argc, argv, 1000000),
                .which = bench_variant(argc, argv, "all")};
-    static const char *const known[] = {"all", "switch", "spawn", "timer",
-                                        "timeout", "chan"};
+    static const char *const known[] = {"all",   "switch",  "spawn",
+                                        "timer", "timeout", "chan"};
     int ok = 0;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         ok |= strcmp(m.which, known[i]) == 0;
     if (!ok) {
-        fprintf(stderr, "micro: unknown variant '%s' "
-                        "(all|switch|spawn|timer|timeout|chan)\n", m.which);
+        fprintf(stderr,
+                "micro: unknown variant '%s' "
+                "(all|switch|spawn|timer|timeout|chan)\n",
+                m.which);
         return 2;
     }
     bench_run(body, &m);

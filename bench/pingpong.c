@@ -99,8 +99,8 @@ int main(int argc, char **argv)
     }
     bench_run(body, &p);
     if (p.v != p.n)
-        bench_die("pingpong: v = %llu, expected %llu",
-                  (unsigned long long)p.v, (unsigned long long)p.n);
+        bench_die("pingpong: v = %llu, expected %llu", (unsigned long long)p.v,
+                  (unsigned long long)p.n);
     bench_report("pingpong", p.n, p.secs, (double)p.n, " variant=%s", variant);
     return 0;
 }

@@ -79,8 +79,7 @@ int main(int argc, char **argv)
         bench_die("skynet: sum = %llu tasks = %llu, expected %llu and %llu",
                   (unsigned long long)s.sum, (unsigned long long)g_tasks,
                   (unsigned long long)want, (unsigned long long)want_tasks);
-    bench_report("skynet", s.n, s.secs, (double)g_tasks,
-                 " tasks=%llu sum=%llu", (unsigned long long)g_tasks,
-                 (unsigned long long)s.sum);
+    bench_report("skynet", s.n, s.secs, (double)g_tasks, " tasks=%llu sum=%llu",
+                 (unsigned long long)g_tasks, (unsigned long long)s.sum);
     return 0;
 }

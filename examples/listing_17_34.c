@@ -102,8 +102,7 @@ static void *async_main(void *arg)
     (void)arg;
     /* let mut messages =
      *     pin!(get_messages().timeout(Duration::from_millis(200))); */
-    weft_stream *messages =
-        weft_stream_timeout(get_messages(), WEFT_MS(200));
+    weft_stream *messages = weft_stream_timeout(get_messages(), WEFT_MS(200));
     if (messages == NULL)
         panic("timeout", -errno);
 

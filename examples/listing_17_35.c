@@ -78,10 +78,7 @@ static void panic(const char *what, int err)
 }
 
 /* Drops a task's captured sender if the task never runs. */
-static void drop_sender(void *tx)
-{
-    weft_sender_drop(tx);
-}
+static void drop_sender(void *tx) { weft_sender_drop(tx); }
 
 /* trpl::spawn_task(async move { ... })  (owns tx) */
 static void *send_messages(void *arg)
@@ -124,8 +121,7 @@ static weft_stream *get_messages(void)
         panic("channel", rc);
 
     /* trpl::spawn_task(async move { ... });  (the handle is dropped) */
-    weft_spawn_opts opts = {.name = "get_messages",
-                            .drop_arg = drop_sender};
+    weft_spawn_opts opts = {.name = "get_messages", .drop_arg = drop_sender};
     weft_task *task = weft_spawn_with(&opts, send_messages, tx);
     if (task == NULL)
         panic("spawn_task", -errno); /* tx was dropped by drop_arg */
@@ -144,8 +140,7 @@ static void *async_main(void *arg)
     (void)arg;
     /* let mut messages =
      *     pin!(get_messages().timeout(Duration::from_millis(200))); */
-    weft_stream *messages =
-        weft_stream_timeout(get_messages(), WEFT_MS(200));
+    weft_stream *messages = weft_stream_timeout(get_messages(), WEFT_MS(200));
     if (messages == NULL)
         panic("timeout", -errno);
 

@@ -74,10 +74,7 @@ static void panic(const char *what, int err)
 }
 
 /* Drops a task's captured sender if the task never runs. */
-static void drop_sender(void *tx)
-{
-    weft_sender_drop(tx);
-}
+static void drop_sender(void *tx) { weft_sender_drop(tx); }
 
 /* trpl::spawn_task(async move { ... }) in get_messages  (owns tx) */
 static void *send_messages(void *arg)
@@ -120,8 +117,7 @@ static weft_stream *get_messages(void)
         panic("channel", rc);
 
     /* trpl::spawn_task(async move { ... });  (the handle is dropped) */
-    weft_spawn_opts opts = {.name = "get_messages",
-                            .drop_arg = drop_sender};
+    weft_spawn_opts opts = {.name = "get_messages", .drop_arg = drop_sender};
     weft_task *task = weft_spawn_with(&opts, send_messages, tx);
     if (task == NULL)
         panic("spawn_task", -errno); /* tx was dropped by drop_arg */
@@ -169,8 +165,7 @@ static weft_stream *get_intervals(void)
         panic("channel", rc);
 
     /* trpl::spawn_task(async move { ... });  (the handle is dropped) */
-    weft_spawn_opts opts = {.name = "get_intervals",
-                            .drop_arg = drop_sender};
+    weft_spawn_opts opts = {.name = "get_intervals", .drop_arg = drop_sender};
     weft_task *task = weft_spawn_with(&opts, send_intervals, tx);
     if (task == NULL)
         panic("spawn_task", -errno); /* tx was dropped by drop_arg */
@@ -199,8 +194,7 @@ static void *async_main(void *arg)
     size_t limit = *(const size_t *)arg;
 
     /* let messages = get_messages().timeout(Duration::from_millis(200)); */
-    weft_stream *messages =
-        weft_stream_timeout(get_messages(), WEFT_MS(200));
+    weft_stream *messages = weft_stream_timeout(get_messages(), WEFT_MS(200));
     if (messages == NULL)
         panic("timeout", -errno);
 
@@ -257,8 +251,8 @@ int main(int argc, char **argv)
         char *end;
         errno = 0;
         unsigned long long v = strtoull(argv[1], &end, 10);
-        if (errno != 0 || end == argv[1] || *end != '\0' ||
-            argv[1][0] == '-' || v >= SIZE_MAX) {
+        if (errno != 0 || end == argv[1] || *end != '\0' || argv[1][0] == '-' ||
+            v >= SIZE_MAX) {
             fprintf(stderr, "usage: %s [elements]\n", argv[0]);
             return 2;
         }

@@ -95,10 +95,7 @@ static void panic(const char *what, int err)
 }
 
 /* Drops a task's captured sender if the task never runs. */
-static void drop_sender(void *tx)
-{
-    weft_sender_drop(tx);
-}
+static void drop_sender(void *tx) { weft_sender_drop(tx); }
 
 /* trpl::spawn_task(async move { ... }) in get_messages  (owns tx) */
 static void *send_messages(void *arg)
@@ -124,8 +121,8 @@ static void *send_messages(void *arg)
         int send_error = weft_send(tx, &m);
         if (send_error < 0) {
             /* eprintln!("Cannot send message '{message}': {send_error}"); */
-            fprintf(stderr, "Cannot send message '%s': %s\n",
-                    messages[index], weft_strerror(send_error));
+            fprintf(stderr, "Cannot send message '%s': %s\n", messages[index],
+                    weft_strerror(send_error));
             /* break; */
             break;
         }
@@ -147,8 +144,7 @@ static weft_stream *get_messages(void)
         panic("channel", rc);
 
     /* trpl::spawn_task(async move { ... });  (the handle is dropped) */
-    weft_spawn_opts opts = {.name = "get_messages",
-                            .drop_arg = drop_sender};
+    weft_spawn_opts opts = {.name = "get_messages", .drop_arg = drop_sender};
     weft_task *task = weft_spawn_with(&opts, send_messages, tx);
     if (task == NULL)
         panic("spawn_task", -errno); /* tx was dropped by drop_arg */
@@ -192,8 +188,8 @@ static void *send_intervals(void *arg)
         int send_error = weft_send(tx, &count);
         if (send_error < 0) {
             /* eprintln!("Could not send interval {count}: {send_error}"); */
-            fprintf(stderr, "Could not send interval %" PRIu32 ": %s\n",
-                    count, weft_strerror(send_error));
+            fprintf(stderr, "Could not send interval %" PRIu32 ": %s\n", count,
+                    weft_strerror(send_error));
             /* break; */
             break;
         }
@@ -248,8 +244,7 @@ static void *async_main(void *arg)
     (void)arg;
 
     /* let messages = get_messages().timeout(Duration::from_millis(200)); */
-    weft_stream *messages =
-        weft_stream_timeout(get_messages(), WEFT_MS(200));
+    weft_stream *messages = weft_stream_timeout(get_messages(), WEFT_MS(200));
     if (messages == NULL)
         panic("timeout", -errno);
 

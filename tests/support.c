@@ -63,10 +63,7 @@ static uint64_t slow_factor(void)
     return 1;
 }
 
-uint64_t slow_ns(uint64_t ns)
-{
-    return ns * slow_factor();
-}
+uint64_t slow_ns(uint64_t ns) { return ns * slow_factor(); }
 
 void thread_sleep_ms(unsigned ms)
 {
@@ -101,8 +98,8 @@ char *capture_stderr_end(stderr_capture *c)
     cr_assert_not_null(text);
     size_t got = 0;
     while (got < (size_t)size) {
-        ssize_t n = pread(c->file_fd, text + got, (size_t)size - got,
-                          (off_t)got);
+        ssize_t n =
+            pread(c->file_fd, text + got, (size_t)size - got, (off_t)got);
         if (n <= 0)
             break;
         got += (size_t)n;

@@ -59,8 +59,8 @@ char *capture_stderr_end(stderr_capture *c);
 
 typedef struct child_proc {
     pid_t pid;
-    int err_fd;  /* read end of the pipe that is the child's stderr */
-    char *out;   /* what was read from it so far (NUL-terminated) */
+    int err_fd; /* read end of the pipe that is the child's stderr */
+    char *out;  /* what was read from it so far (NUL-terminated) */
     size_t len;
 } child_proc;
 

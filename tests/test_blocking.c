@@ -160,8 +160,7 @@ static void *root_shutdown(void *arg)
     (void)arg;
     weft_spawn_opts o = {.drop_arg = count_drop};
     for (int i = 0; i < 66; i++)
-        weft_task_detach(
-            weft_spawn_blocking_with(&o, gated_counted_job, NULL));
+        weft_task_detach(weft_spawn_blocking_with(&o, gated_counted_job, NULL));
     while (atomic_load(&gated_started) < 64) /* all 64 threads busy */
         thread_sleep_ms(1);
     return NULL; /* shutdown: 2 jobs are still queued */

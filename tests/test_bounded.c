@@ -50,10 +50,7 @@ static void *root_capacity(void *arg)
     return NULL;
 }
 
-Test(bounded, capacity_is_exact)
-{
-    run_virtual(root_capacity, NULL);
-}
+Test(bounded, capacity_is_exact) { run_virtual(root_capacity, NULL); }
 
 /* ---- a full channel suspends the sender; FIFO among waiting senders ------ */
 
@@ -222,9 +219,9 @@ static void *root_ready_and_cancelled(void *arg)
     cr_assert_eq(weft_send(TX, &v), 0);
     blocked_rc = 1;
     weft_task *t = weft_spawn(blocked_sender, NULL);
-    weft_yield(); /* blocked with 99 */
+    weft_yield();                           /* blocked with 99 */
     cr_assert_eq(weft_try_recv(RX, &x), 1); /* 99 moves in */
-    weft_task_abort(t);                      /* before it runs again */
+    weft_task_abort(t);                     /* before it runs again */
     weft_task_join(t, NULL);
     cr_assert_eq(blocked_rc, 0, "the item was taken: the send succeeded");
     cr_assert_eq(weft_try_recv(RX, &x), 1);
@@ -292,7 +289,4 @@ static void *root_cross(void *arg)
     return NULL;
 }
 
-Test(bounded, sender_on_another_runtime)
-{
-    run_real(root_cross, NULL);
-}
+Test(bounded, sender_on_another_runtime) { run_real(root_cross, NULL); }

@@ -45,10 +45,7 @@ static void *fifo_root(void *arg)
     return NULL;
 }
 
-Test(chan, fifo)
-{
-    run_virtual(fifo_root, NULL);
-}
+Test(chan, fifo) { run_virtual(fifo_root, NULL); }
 
 struct big {
     uint64_t a;
@@ -92,10 +89,7 @@ static void *by_value_root(void *arg)
     return NULL;
 }
 
-Test(chan, items_are_copied_by_value)
-{
-    run_virtual(by_value_root, NULL);
-}
+Test(chan, items_are_copied_by_value) { run_virtual(by_value_root, NULL); }
 
 static int other_ran;
 
@@ -750,8 +744,8 @@ static void *cross_thread_root(void *arg)
     while ((rc = weft_recv(rx, &n)) > 0) {
         cr_assert_lt(n.producer, PRODUCERS);
         cr_assert_eq(n.seq, next[n.producer],
-                     "producer %u: got item %u, expected %u", n.producer,
-                     n.seq, next[n.producer]);
+                     "producer %u: got item %u, expected %u", n.producer, n.seq,
+                     next[n.producer]);
         next[n.producer]++;
         total++;
     }
@@ -766,10 +760,7 @@ static void *cross_thread_root(void *arg)
     return NULL;
 }
 
-Test(chan, four_threads_send_100k_each)
-{
-    run_real(cross_thread_root, NULL);
-}
+Test(chan, four_threads_send_100k_each) { run_real(cross_thread_root, NULL); }
 
 Test(chan, four_threads_send_100k_each_virtual_clock)
 {
@@ -872,7 +863,4 @@ static void *two_runtime_root(void *arg)
     return NULL;
 }
 
-Test(chan, sender_in_another_runtime)
-{
-    run_real(two_runtime_root, NULL);
-}
+Test(chan, sender_in_another_runtime) { run_real(two_runtime_root, NULL); }

@@ -36,11 +36,11 @@
 #error "WEFT_EXAMPLES_DIR must name the directory of the example binaries"
 #endif
 
-#define RUN_TIMEOUT_S 20.0  /* a child running longer is killed: failure  */
-#define VIRTUAL_MAX_S 2.0   /* a virtual-clock run must finish faster      */
-#define MAX_LINES 64
-#define MAX_LINE_LEN 256
-#define MAX_ERR_LEN 16384
+#define RUN_TIMEOUT_S 20.0 /* a child running longer is killed: failure  */
+#define VIRTUAL_MAX_S 2.0  /* a virtual-clock run must finish faster      */
+#define MAX_LINES     64
+#define MAX_LINE_LEN  256
+#define MAX_ERR_LEN   16384
 
 /* ------------------------------------------------------------------------ */
 /* Running a child and capturing its output                                  */
@@ -63,10 +63,10 @@ struct run {
     char err[MAX_ERR_LEN]; /* all of stderr, NUL-terminated */
     size_t err_len;
 
-    int exited;     /* 1: exited normally, exit_code valid */
+    int exited; /* 1: exited normally, exit_code valid */
     int exit_code;
-    int signal;     /* terminating signal, or 0 */
-    int timed_out;  /* killed after RUN_TIMEOUT_S */
+    int signal;       /* terminating signal, or 0 */
+    int timed_out;    /* killed after RUN_TIMEOUT_S */
     double elapsed_s; /* fork to reaping */
 };
 
@@ -274,8 +274,7 @@ static void assert_finished(const char *name, const struct run *r)
 {
     cr_assert(!r->timed_out, "%s still running after %.0f s: killed%s", name,
               RUN_TIMEOUT_S * slow_factor(), dump(r));
-    cr_assert(r->exited, "%s killed by signal %d%s", name, r->signal,
-              dump(r));
+    cr_assert(r->exited, "%s killed by signal %d%s", name, r->signal, dump(r));
     cr_assert(strstr(r->err, "Sanitizer") == NULL &&
                   strstr(r->err, "runtime error: ") == NULL,
               "%s: sanitizer report on stderr%s", name, dump(r));
@@ -342,7 +341,7 @@ static void assert_fast(const char *name, const struct run *r)
 /* Expected outputs                                                          */
 /* ------------------------------------------------------------------------ */
 
-#define FIRST(i) "hi number " #i " from the first task!"
+#define FIRST(i)  "hi number " #i " from the first task!"
 #define SECOND(i) "hi number " #i " from the second task!"
 
 /*
@@ -367,8 +366,8 @@ static const char *const out_17_07[] = {
 
 /* 17-8: the book's order, every time (join is fair, fut1 polled first). */
 static const char *const out_17_08[] = {
-    FIRST(1), SECOND(1), FIRST(2), SECOND(2), FIRST(3), SECOND(3), FIRST(4),
-    SECOND(4), FIRST(5), FIRST(6), FIRST(7), FIRST(8), FIRST(9),
+    FIRST(1),  SECOND(1), FIRST(2), SECOND(2), FIRST(3), SECOND(3), FIRST(4),
+    SECOND(4), FIRST(5),  FIRST(6), FIRST(7),  FIRST(8), FIRST(9),
 };
 
 static const char *const out_17_09[] = {"received 'hi'"};
@@ -384,9 +383,9 @@ static const char *const out_hi_future[] = {
 /* 17-13: the book's order; 'messages' (tx's timer, armed at 0 s) comes
  * before 'future' (tx1's timer, armed at 1.0 s), both due at 1.5 s. */
 static const char *const out_17_13[] = {
-    "received 'hi'",     "received 'more'", "received 'from'",
-    "received 'the'",    "received 'messages'", "received 'future'",
-    "received 'for'",    "received 'you'",
+    "received 'hi'",  "received 'more'",     "received 'from'",
+    "received 'the'", "received 'messages'", "received 'future'",
+    "received 'for'", "received 'you'",
 };
 static const double times_17_13[] = {0.0, 0.0, 0.5, 1.0, 1.5, 1.5, 3.0, 4.5};
 
@@ -444,7 +443,7 @@ static const char *const out_17_27_10[] = {
 /* 17-26: the two timing lines. */
 #define SLEEP_PREFIX "'sleep' version finished after "
 #define YIELD_PREFIX "'yield' version finished after "
-#define SECS_SUFFIX " seconds."
+#define SECS_SUFFIX  " seconds."
 
 /*
  * Parses prefix + S + suffix, where S is a number of seconds as Rust's
@@ -492,16 +491,16 @@ static void assert_17_26_lines(const struct run *r)
     unsigned long long sleep_ns, yield_ns;
     cr_assert(r->n_lines == 2, "listing_17_26: expected 2 lines, got %zu%s",
               r->n_lines, dump(r));
-    cr_assert(parse_secs_line(r->lines[0].text, SLEEP_PREFIX, SECS_SUFFIX,
-                              &sleep_ns),
-              "listing_17_26 line 1: expected \"" SLEEP_PREFIX
-              "<seconds>" SECS_SUFFIX "\", got \"%s\"%s",
-              r->lines[0].text, dump(r));
-    cr_assert(parse_secs_line(r->lines[1].text, YIELD_PREFIX, SECS_SUFFIX,
-                              &yield_ns),
-              "listing_17_26 line 2: expected \"" YIELD_PREFIX
-              "<seconds>" SECS_SUFFIX "\", got \"%s\"%s",
-              r->lines[1].text, dump(r));
+    cr_assert(
+        parse_secs_line(r->lines[0].text, SLEEP_PREFIX, SECS_SUFFIX, &sleep_ns),
+        "listing_17_26 line 1: expected \"" SLEEP_PREFIX "<seconds>" SECS_SUFFIX
+        "\", got \"%s\"%s",
+        r->lines[0].text, dump(r));
+    cr_assert(
+        parse_secs_line(r->lines[1].text, YIELD_PREFIX, SECS_SUFFIX, &yield_ns),
+        "listing_17_26 line 2: expected \"" YIELD_PREFIX "<seconds>" SECS_SUFFIX
+        "\", got \"%s\"%s",
+        r->lines[1].text, dump(r));
     cr_assert(sleep_ns >= 999,
               "listing_17_26: 999 sleeps of 1 ns took %llu ns%s", sleep_ns,
               dump(r));
@@ -531,8 +530,8 @@ static void assert_17_06_properties(const struct run *r)
             next_second++;
             continue;
         }
-        cr_assert_fail("listing_17_06 line %zu unexpected: \"%s\"%s", i + 1,
-                       l, dump(r));
+        cr_assert_fail("listing_17_06 line %zu unexpected: \"%s\"%s", i + 1, l,
+                       dump(r));
     }
     cr_assert(next_second - 1 == 4,
               "listing_17_06: second task printed %d lines, expected 4%s",
@@ -776,8 +775,8 @@ Test(examples_real, listing_17_13_timing)
     for (size_t i = 0; i < r.n_lines; i++)
         cr_assert(r.lines[i].t_s >= times_17_13[i] - 0.3 &&
                       r.lines[i].t_s <= times_17_13[i] + 0.3,
-                  "listing_17_13: line %zu at %.3f s, expected %.1f s%s",
-                  i + 1, r.lines[i].t_s, times_17_13[i], dump(&r));
+                  "listing_17_13: line %zu at %.3f s, expected %.1f s%s", i + 1,
+                  r.lines[i].t_s, times_17_13[i], dump(&r));
     cr_assert(r.elapsed_s >= 4.5,
               "listing_17_13 took %.3f s, expected at least 4.5 s%s",
               r.elapsed_s, dump(&r));
@@ -807,8 +806,8 @@ Test(examples_real, listing_17_24_order)
     assert_exit_ok("listing_17_24", &r);
     assert_lines("listing_17_24", &r, out_17_24, N(out_17_24));
     cr_assert(r.elapsed_s >= 0.16 && r.elapsed_s < 2.0,
-              "listing_17_24 took %.3f s, expected 0.16 .. 2 s%s",
-              r.elapsed_s, dump(&r));
+              "listing_17_24 took %.3f s, expected 0.16 .. 2 s%s", r.elapsed_s,
+              dump(&r));
 }
 
 /* 17-26 with the real clock: both lines with a number (no speed claim). */
@@ -913,8 +912,8 @@ static void run_example_combined(const char *name, const char *arg,
     r->text = malloc((size_t)size + 1);
     cr_assert(r->text != NULL);
     while (r->len < (size_t)size) {
-        ssize_t n = pread(fd, r->text + r->len, (size_t)size - r->len,
-                          (off_t)r->len);
+        ssize_t n =
+            pread(fd, r->text + r->len, (size_t)size - r->len, (off_t)r->len);
         if (n <= 0)
             break;
         r->len += (size_t)n;
@@ -1092,8 +1091,10 @@ static void assert_combined_lines(const char *name, struct combined_run *r,
     char **lines = split_lines(copy, &n_lines);
     for (size_t i = 0; i < n_lines; i++) {
         if (skip != NULL && skip(lines[i])) {
-            cr_assert(k == n, "%s line %zu: \"%s\" before the consumer "
-                      "stopped%s", name, i + 1, lines[i], combined_head(r));
+            cr_assert(k == n,
+                      "%s line %zu: \"%s\" before the consumer "
+                      "stopped%s",
+                      name, i + 1, lines[i], combined_head(r));
             continue;
         }
         cr_assert(k < n, "%s line %zu: unexpected \"%s\"%s", name, i + 1,
@@ -1183,8 +1184,7 @@ Test(examples_virtual, listing_17_35_order)
     struct combined_run r;
     run_example_combined("listing_17_35", NULL, CLOCK_VIRT, &r);
     assert_combined_ok("listing_17_35", &r, CLOCK_VIRT);
-    assert_combined_lines("listing_17_35", &r, all_17_35, N(all_17_35),
-                          NULL);
+    assert_combined_lines("listing_17_35", &r, all_17_35, N(all_17_35), NULL);
     free(r.text);
 }
 
@@ -1202,11 +1202,11 @@ static void assert_endless(const char *name, size_t n)
         unsigned long t_ms;
         const char *line;
     } events[] = {
-        {100, "Message: 'a'"},  {300, PROBLEM},         {400, "Message: 'b'"},
-        {500, "Message: 'c'"},  {700, PROBLEM},         {800, "Message: 'd'"},
-        {900, "Message: 'e'"},  {1100, PROBLEM},        {1200, "Message: 'f'"},
-        {1300, "Message: 'g'"}, {1500, PROBLEM},        {1600, "Message: 'h'"},
-        {1700, "Message: 'i'"}, {1900, PROBLEM},        {2000, "Message: 'j'"},
+        {100, "Message: 'a'"},  {300, PROBLEM},  {400, "Message: 'b'"},
+        {500, "Message: 'c'"},  {700, PROBLEM},  {800, "Message: 'd'"},
+        {900, "Message: 'e'"},  {1100, PROBLEM}, {1200, "Message: 'f'"},
+        {1300, "Message: 'g'"}, {1500, PROBLEM}, {1600, "Message: 'h'"},
+        {1700, "Message: 'i'"}, {1900, PROBLEM}, {2000, "Message: 'j'"},
     };
     char arg[32];
     snprintf(arg, sizeof arg, "%zu", n);
@@ -1304,8 +1304,7 @@ Test(examples_virtual, listing_17_39)
     run_example("listing_17_39", CLOCK_VIRT, &r);
     assert_exit_zero("listing_17_39", &r);
     assert_lines("listing_17_39", &r, out_17_39, N(out_17_39));
-    assert_stderr("listing_17_39", &r,
-                  PROBLEM "\n" PROBLEM "\n" PROBLEM "\n");
+    assert_stderr("listing_17_39", &r, PROBLEM "\n" PROBLEM "\n" PROBLEM "\n");
     assert_fast("listing_17_39", &r);
 }
 
@@ -1314,8 +1313,7 @@ Test(examples_virtual, listing_17_39_order)
     struct combined_run r;
     run_example_combined("listing_17_39", NULL, CLOCK_VIRT, &r);
     assert_combined_ok("listing_17_39", &r, CLOCK_VIRT);
-    assert_combined_lines("listing_17_39", &r, all_17_39, N(all_17_39),
-                          NULL);
+    assert_combined_lines("listing_17_39", &r, all_17_39, N(all_17_39), NULL);
     free(r.text);
 }
 
@@ -1333,8 +1331,10 @@ Test(examples_virtual, listing_17_40)
     char **lines = split_lines(err, &n);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(lines[i], PROBLEM) == 0) {
-            cr_assert(problems == i, "listing_17_40: a Problem after a "
-                      "failed send%s", dump(&r));
+            cr_assert(problems == i,
+                      "listing_17_40: a Problem after a "
+                      "failed send%s",
+                      dump(&r));
             problems++;
         } else {
             cr_assert(is_failed_send_line(lines[i]),
@@ -1384,9 +1384,10 @@ static void assert_17_41_properties(const struct run *r)
         const char *l = r->lines[i].text;
         char c = message_letter(l);
         if (c != 0) {
-            cr_assert(c == next_message, "listing_17_41 line %zu: \"%s\", "
-                      "expected Message: '%c'%s", i + 1, l, next_message,
-                      dump(r));
+            cr_assert(c == next_message,
+                      "listing_17_41 line %zu: \"%s\", "
+                      "expected Message: '%c'%s",
+                      i + 1, l, next_message, dump(r));
             next_message++;
         } else {
             cr_assert(parse_number_line(l, "Interval: ", "", &k) &&
@@ -1469,6 +1470,6 @@ Test(examples_real, listing_17_42_timing)
                   gap, i, i + 1, dump(&r));
     }
     cr_assert(r.elapsed_s >= 9.7 && r.elapsed_s < 13.0,
-              "listing_17_42 took %.3f s, expected about 10 s%s",
-              r.elapsed_s, dump(&r));
+              "listing_17_42 took %.3f s, expected about 10 s%s", r.elapsed_s,
+              dump(&r));
 }

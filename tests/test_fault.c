@@ -25,8 +25,8 @@
 
 /* What the scenario saw; assertions happen outside the runtime. */
 typedef struct seen {
-    int errors;       /* failures reported by public calls */
-    int bad;          /* a call failed with an unexpected code */
+    int errors; /* failures reported by public calls */
+    int bad;    /* a call failed with an unexpected code */
     char what[128];
 } seen;
 
@@ -42,8 +42,8 @@ static int note(int rc, const char *call)
         return rc;
     int after_failure = S.errors > 0;
     S.errors++;
-    if (rc != -ENOMEM && rc != -EAGAIN && rc != -EMFILE &&
-        rc != -ECANCELED && !(rc == -EINVAL && after_failure) && !S.bad) {
+    if (rc != -ENOMEM && rc != -EAGAIN && rc != -EMFILE && rc != -ECANCELED &&
+        !(rc == -EINVAL && after_failure) && !S.bad) {
         S.bad = 1;
         snprintf(S.what, sizeof S.what, "%s returned %d", call, rc);
     }
@@ -86,8 +86,8 @@ static void *async_joins(void *arg)
     void *results[5];
     weft_future *fs[5];
     for (int i = 0; i < 5; i++)
-        fs[i] = note_null(weft_async(sleeper, (void *)(intptr_t)i),
-                          "weft_async");
+        fs[i] =
+            note_null(weft_async(sleeper, (void *)(intptr_t)i), "weft_async");
     note(weft_join_all(fs, 5, results), "weft_join_all");
     note(weft_join(note_null(weft_async(sleeper, NULL), "weft_async"),
                    note_null(weft_sleep_future(WEFT_MS(2)), "sleep_future")),
@@ -181,12 +181,12 @@ static void *blocking_and_streams(void *arg)
     if (j)
         note(weft_task_join(j, NULL), "weft_task_join");
     int items[] = {1, 2, 3, 4, 5};
-    weft_stream *s = note_null(
-        weft_stream_take(note_null(weft_stream_from_array(items, 5,
-                                                          sizeof(int)),
-                                   "from_array"),
-                         3),
-        "stream_take");
+    weft_stream *s =
+        note_null(weft_stream_take(
+                      note_null(weft_stream_from_array(items, 5, sizeof(int)),
+                                "from_array"),
+                      3),
+                  "stream_take");
     if (s)
         s = note_null(weft_stream_timeout(s, WEFT_MS(5)), "stream_timeout");
     if (s) {
@@ -220,8 +220,7 @@ static walk run_walk(const char *name, weft_fn *scenario, int must_report)
                      "%s, failure at call %lu: %ld allocations left", name, k,
                      weft_fault_live_allocations());
         cr_assert(rc == 0 || rc == -ENOMEM || rc == -EMFILE,
-                  "%s, failure at call %lu: weft_run returned %d", name, k,
-                  rc);
+                  "%s, failure at call %lu: weft_run returned %d", name, k, rc);
         cr_assert(!S.bad, "%s, failure at call %lu: %s", name, k, S.what);
         if (!injected) {
             cr_assert_eq(rc, 0, "%s: the clean run failed", name);

@@ -27,7 +27,10 @@ struct step {
     int cleaned;
 };
 
-#define STEP(n, dur_ms, v) {.name = (n), .ms = (dur_ms), .value = (v)}
+#define STEP(n, dur_ms, v)                                                     \
+    {                                                                          \
+        .name = (n), .ms = (dur_ms), .value = (v)                              \
+    }
 
 static void *step_block(void *arg)
 {
@@ -130,10 +133,7 @@ Test(future, await_returns_the_value)
     run_virtual(await_root, NULL);
 }
 
-static void *inner_block(void *arg)
-{
-    return (void *)((intptr_t)arg + 1);
-}
+static void *inner_block(void *arg) { return (void *)((intptr_t)arg + 1); }
 
 static void *outer_block(void *arg)
 {
@@ -181,9 +181,9 @@ static void *listing_17_8_root(void *arg)
 {
     (void)arg;
     struct counter c1 = {"f", 9}, c2 = {"s", 4};
-    cr_assert_eq(weft_join(weft_async(count_block, &c1),
-                           weft_async(count_block, &c2)),
-                 0);
+    cr_assert_eq(
+        weft_join(weft_async(count_block, &c1), weft_async(count_block, &c2)),
+        0);
     cr_assert_eq(weft_now(), WEFT_MS(4500));
     return NULL;
 }
@@ -246,8 +246,7 @@ static void *join3_root(void *arg)
     cr_assert_eq(weft_join3(step(&a), step(&b), step(&c)), 0);
     cr_assert_eq(weft_now(), WEFT_MS(30));
     cr_assert_eq(a.cleaned + b.cleaned + c.cleaned, 3);
-    cr_assert_str_eq(lg.buf,
-                     "a-start b-start c-start b-end c-end a-end");
+    cr_assert_str_eq(lg.buf, "a-start b-start c-start b-end c-end a-end");
     return NULL;
 }
 
@@ -304,10 +303,7 @@ static void *join_all_zero_root(void *arg)
     return NULL;
 }
 
-Test(future, join_all_of_nothing)
-{
-    run_virtual(join_all_zero_root, NULL);
-}
+Test(future, join_all_of_nothing) { run_virtual(join_all_zero_root, NULL); }
 
 static void *abortee(void *arg)
 {
@@ -560,9 +556,9 @@ static void *timeout_zero_root(void *arg)
 {
     (void)arg;
     void *r = NULL;
-    cr_assert_eq(weft_timeout(weft_async(count_run, (void *)(intptr_t)5), 0,
-                              &r),
-                 0, "a ready inner wins even with a zero timeout");
+    cr_assert_eq(
+        weft_timeout(weft_async(count_run, (void *)(intptr_t)5), 0, &r), 0,
+        "a ready inner wins even with a zero timeout");
     cr_assert_eq((intptr_t)r, 5);
 
     weft_sender *tx;
@@ -577,8 +573,7 @@ static void *timeout_zero_root(void *arg)
 
     /* pending inner, zero timeout: times out, nothing consumed */
     got = 0;
-    cr_assert_eq(weft_timeout(weft_recv_future(rx, &got), 0, &r),
-                 -ETIMEDOUT);
+    cr_assert_eq(weft_timeout(weft_recv_future(rx, &got), 0, &r), -ETIMEDOUT);
     cr_assert_eq(weft_send(tx, &v), 0);
     cr_assert_eq(weft_try_recv(rx, &got), 1);
     cr_assert_eq(got, 77);

@@ -70,8 +70,7 @@ static void *root_no_loss(void *arg)
     for (int i = 0; i < 3000; i++) {
         int rc;
         if (i % 2) {
-            rc = weft_timeout(weft_recv_future(rx, &v), xorshift() % 4,
-                              NULL);
+            rc = weft_timeout(weft_recv_future(rx, &v), xorshift() % 4, NULL);
         } else {
             weft_future *fs[2] = {weft_sleep_future(xorshift() % 4),
                                   weft_recv_future(rx, &v)};
@@ -126,8 +125,7 @@ static void *root_zero_timeout(void *arg)
     cr_assert_eq(got, 5);
     /* Not ready: fails at once, without suspending, consuming nothing. */
     uint64_t t0 = weft_now();
-    cr_assert_eq(weft_timeout(weft_recv_future(rx, &got), 0, NULL),
-                 -ETIMEDOUT);
+    cr_assert_eq(weft_timeout(weft_recv_future(rx, &got), 0, NULL), -ETIMEDOUT);
     cr_assert_eq(weft_now(), t0);
     v = 6;
     weft_send(tx, &v);
@@ -138,10 +136,7 @@ static void *root_zero_timeout(void *arg)
     return NULL;
 }
 
-Test(hardening, zero_timeouts)
-{
-    run_virtual(root_zero_timeout, NULL);
-}
+Test(hardening, zero_timeouts) { run_virtual(root_zero_timeout, NULL); }
 
 /* ---- a million timeouts leave nothing behind --------------------------- */
 
@@ -162,9 +157,9 @@ static void *root_million(void *arg)
     for (int i = 0; i < n; i++) {
         /* Created, armed and cancelled: the receive wins every time. */
         weft_send(tx, &i);
-        cr_assert_eq(weft_timeout(weft_recv_future(rx, &v),
-                                  WEFT_SEC(1 + i % 7), NULL),
-                     1);
+        cr_assert_eq(
+            weft_timeout(weft_recv_future(rx, &v), WEFT_SEC(1 + i % 7), NULL),
+            1);
     }
     struct mallinfo2 m1 = mallinfo2();
     cr_assert_eq(weft_runtime_stats(&after), 0);

@@ -51,13 +51,13 @@ Test(runtime, run_with_passes_result_and_accepts_null_config)
     weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL,
                        .deadlock = WEFT_DEADLOCK_FAIL};
     root_calls = 0;
-    cr_assert_eq(weft_run_with(&cfg, return_arg_plus_one, (void *)(intptr_t)9,
-                               &result),
-                 0);
+    cr_assert_eq(
+        weft_run_with(&cfg, return_arg_plus_one, (void *)(intptr_t)9, &result),
+        0);
     cr_assert_eq((intptr_t)result, 10);
-    cr_assert_eq(weft_run_with(NULL, return_arg_plus_one, (void *)(intptr_t)1,
-                               &result),
-                 0);
+    cr_assert_eq(
+        weft_run_with(NULL, return_arg_plus_one, (void *)(intptr_t)1, &result),
+        0);
     cr_assert_eq((intptr_t)result, 2);
     cr_assert_eq(root_calls, 2);
 }
@@ -67,9 +67,8 @@ Test(runtime, run_sequentially_many_times)
     root_calls = 0;
     for (int i = 0; i < 50; i++) {
         void *result = NULL;
-        cr_assert_eq(weft_run(return_arg_plus_one, (void *)(intptr_t)i,
-                              &result),
-                     0);
+        cr_assert_eq(
+            weft_run(return_arg_plus_one, (void *)(intptr_t)i, &result), 0);
         cr_assert_eq((intptr_t)result, i + 1);
     }
     cr_assert_eq(root_calls, 50);
@@ -88,12 +87,9 @@ Test(runtime, null_main_is_einval)
 Test(runtime, bad_config_is_einval_and_main_never_runs)
 {
     static const weft_config bad[] = {
-        {.clock = 2},
-        {.clock = -1},
-        {.clock = 1000},
-        {.deadlock = 2},
-        {.deadlock = -1},
-        {.clock = WEFT_CLOCK_VIRTUAL, .deadlock = 77},
+        {.clock = 2},     {.clock = -1},
+        {.clock = 1000},  {.deadlock = 2},
+        {.deadlock = -1}, {.clock = WEFT_CLOCK_VIRTUAL, .deadlock = 77},
     };
     root_calls = 0;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -207,8 +203,7 @@ Test(runtime, independent_runtimes_on_two_threads)
     pthread_t tid[2];
     atomic_store(&two_arrived, 0);
     for (int i = 0; i < 2; i++)
-        cr_assert_eq(pthread_create(&tid[i], NULL, two_thread_main, &th[i]),
-                     0);
+        cr_assert_eq(pthread_create(&tid[i], NULL, two_thread_main, &th[i]), 0);
     for (int i = 0; i < 2; i++)
         pthread_join(tid[i], NULL);
     for (int i = 0; i < 2; i++) {
@@ -254,10 +249,7 @@ static void *monotonic_root(void *arg)
     return NULL;
 }
 
-Test(runtime, now_real_is_monotonic)
-{
-    run_real(monotonic_root, NULL);
-}
+Test(runtime, now_real_is_monotonic) { run_real(monotonic_root, NULL); }
 
 static void *sleep_2s(void *arg)
 {
@@ -405,8 +397,7 @@ static void check_all_eperm(void)
     cr_assert_eq(
         weft_join3(counted_future(), counted_future(), counted_future()),
         -EPERM);
-    weft_future *fs[3] = {counted_future(), counted_future(),
-                          counted_future()};
+    weft_future *fs[3] = {counted_future(), counted_future(), counted_future()};
     void *results[3];
     cr_assert_eq(weft_join_all(fs, 3, results), -EPERM);
     weft_future *rs[2] = {counted_future(), counted_future()};
@@ -422,10 +413,7 @@ static void check_all_eperm(void)
     cr_assert(jrc == -EPERM || jrc == -EINVAL, "task_join(NULL): %d", jrc);
 }
 
-Test(runtime, task_calls_outside_runtime_are_eperm)
-{
-    check_all_eperm();
-}
+Test(runtime, task_calls_outside_runtime_are_eperm) { check_all_eperm(); }
 
 static void *noop_root(void *arg)
 {
@@ -470,9 +458,8 @@ Test(runtime, task_calls_from_a_plain_thread_are_eperm)
 
 Test(runtime, strerror_names_every_code)
 {
-    static const int codes[] = {EINVAL,    ENOMEM, ECANCELED, ETIMEDOUT,
-                                EPIPE,     EDEADLK, EPERM,    EAGAIN,
-                                EBUSY,     ENOTSUP};
+    static const int codes[] = {EINVAL,  ENOMEM, ECANCELED, ETIMEDOUT, EPIPE,
+                                EDEADLK, EPERM,  EAGAIN,    EBUSY,     ENOTSUP};
     enum { NC = sizeof codes / sizeof codes[0] };
     const char *s[NC];
     for (int i = 0; i < NC; i++) {
@@ -510,11 +497,11 @@ Test(runtime, version_matches_macros)
 
 struct shutdown_state {
     int started;
-    int first_ecanceled;  /* the parked call returned -ECANCELED */
-    int again_ecanceled;  /* a second suspending call did too, at once */
-    int cleaned;          /* reached the end of the body */
-    int late_body_runs;   /* the never-started task's body */
-    int late_drops;       /* its drop_arg */
+    int first_ecanceled; /* the parked call returned -ECANCELED */
+    int again_ecanceled; /* a second suspending call did too, at once */
+    int cleaned;         /* reached the end of the body */
+    int late_body_runs;  /* the never-started task's body */
+    int late_drops;      /* its drop_arg */
 };
 
 static struct shutdown_state sd;
@@ -523,8 +510,7 @@ static void note_unwind(int rc)
 {
     if (rc == -ECANCELED)
         sd.first_ecanceled++;
-    if (weft_sleep(WEFT_MS(1)) == -ECANCELED &&
-        weft_yield() == -ECANCELED)
+    if (weft_sleep(WEFT_MS(1)) == -ECANCELED && weft_yield() == -ECANCELED)
         sd.again_ecanceled++;
     sd.cleaned++;
 }
@@ -817,8 +803,8 @@ Test(runtime, no_false_deadlock_channel_created_before_run)
     weft_sender *tx;
     weft_receiver *rx;
     cr_assert_eq(weft_channel(sizeof(int), &tx, &rx), 0);
-    struct feeder f = {.tx = tx, .first_delay_ms = 100, .gap_ms = 100,
-                       .count = 3};
+    struct feeder f = {
+        .tx = tx, .first_delay_ms = 100, .gap_ms = 100, .count = 3};
     pthread_t tid;
     cr_assert_eq(pthread_create(&tid, NULL, feeder_thread, &f), 0);
     struct collect c = {.rx = rx};
@@ -837,8 +823,8 @@ Test(runtime, no_false_deadlock_prerun_channel_virtual_clock)
     weft_sender *tx;
     weft_receiver *rx;
     cr_assert_eq(weft_channel(sizeof(int), &tx, &rx), 0);
-    struct feeder f = {.tx = tx, .first_delay_ms = 100, .gap_ms = 100,
-                       .count = 3};
+    struct feeder f = {
+        .tx = tx, .first_delay_ms = 100, .gap_ms = 100, .count = 3};
     pthread_t tid;
     cr_assert_eq(pthread_create(&tid, NULL, feeder_thread, &f), 0);
     struct collect c = {.rx = rx};
@@ -861,10 +847,9 @@ static void *share_root(void *arg)
     weft_sender *tx;
     cr_assert_eq(weft_channel(sizeof(int), &tx, &c->rx), 0);
     cr_assert_eq(weft_sender_share(tx), 0);
-    share_feeder = (struct feeder){.tx = tx, .first_delay_ms = 300,
-                                   .gap_ms = 10, .count = 3};
-    cr_assert_eq(pthread_create(&share_tid, NULL, feeder_thread,
-                                &share_feeder),
+    share_feeder = (struct feeder){
+        .tx = tx, .first_delay_ms = 300, .gap_ms = 10, .count = 3};
+    cr_assert_eq(pthread_create(&share_tid, NULL, feeder_thread, &share_feeder),
                  0);
     collect_root(c);
     weft_receiver_drop(c->rx);

@@ -205,8 +205,8 @@ static void *receiver_end_root(void *arg)
      * sender is dropped at once: the stream ends only when both are gone
      * and the queue is drained */
     static const uint64_t at[] = {50};
-    struct timed_sender ts = {.tx = weft_sender_clone(tx), .at_ms = at,
-                              .n = 1, .keep_open = 1};
+    struct timed_sender ts = {
+        .tx = weft_sender_clone(tx), .at_ms = at, .n = 1, .keep_open = 1};
     cr_assert_not_null(ts.tx);
     weft_task *t = weft_spawn(timed_send, &ts);
     cr_assert_not_null(t);
@@ -294,10 +294,7 @@ static void *map_root(void *arg)
     return NULL;
 }
 
-Test(stream_map, maps_items_and_passes_the_end)
-{
-    run_virtual(map_root, NULL);
-}
+Test(stream_map, maps_items_and_passes_the_end) { run_virtual(map_root, NULL); }
 
 /* A timeout element passes through map untouched, without a call of fn. */
 static void *map_timeout_root(void *arg)
@@ -363,10 +360,7 @@ static void *map_size_root(void *arg)
     return NULL;
 }
 
-Test(stream_map, output_item_size)
-{
-    run_virtual(map_size_root, NULL);
-}
+Test(stream_map, output_item_size) { run_virtual(map_size_root, NULL); }
 
 static void *filter_root(void *arg)
 {
@@ -393,10 +387,7 @@ static void *filter_root(void *arg)
     return NULL;
 }
 
-Test(stream_filter, keeps_matching_items)
-{
-    run_virtual(filter_root, NULL);
-}
+Test(stream_filter, keeps_matching_items) { run_virtual(filter_root, NULL); }
 
 static void *filter_timeout_root(void *arg)
 {
@@ -471,10 +462,7 @@ static void *take_three_root(void *arg)
     return NULL;
 }
 
-Test(stream_take, stops_polling_after_n)
-{
-    run_virtual(take_three_root, NULL);
-}
+Test(stream_take, stops_polling_after_n) { run_virtual(take_three_root, NULL); }
 
 static void *take_short_root(void *arg)
 {
@@ -491,10 +479,7 @@ static void *take_short_root(void *arg)
     return NULL;
 }
 
-Test(stream_take, input_ending_early)
-{
-    run_virtual(take_short_root, NULL);
-}
+Test(stream_take, input_ending_early) { run_virtual(take_short_root, NULL); }
 
 static void *take_errors_root(void *arg)
 {
@@ -519,10 +504,7 @@ static void *take_errors_root(void *arg)
     return NULL;
 }
 
-Test(stream_take, error_elements_count)
-{
-    run_virtual(take_errors_root, NULL);
-}
+Test(stream_take, error_elements_count) { run_virtual(take_errors_root, NULL); }
 
 /* ------------------------------------------------------------------------ */
 /* merge                                                                    */
@@ -533,9 +515,9 @@ static const int hundreds[] = {101, 102, 103};
 static void *merge_ended_root(void *arg)
 {
     (void)arg;
-    weft_stream *m = weft_stream_merge(
-        weft_stream_from_array(NULL, 0, sizeof(int)),
-        weft_stream_from_array(NULL, 0, sizeof(int)));
+    weft_stream *m =
+        weft_stream_merge(weft_stream_from_array(NULL, 0, sizeof(int)),
+                          weft_stream_from_array(NULL, 0, sizeof(int)));
     cr_assert_not_null(m);
     for (int i = 0; i < 3; i++) {
         int v;
@@ -553,9 +535,9 @@ Test(stream_merge, two_ended_streams_end)
 static void *merge_alternate_root(void *arg)
 {
     (void)arg;
-    weft_stream *m = weft_stream_merge(
-        weft_stream_from_array(one_to_ten, 3, sizeof(int)),
-        weft_stream_from_array(hundreds, 3, sizeof(int)));
+    weft_stream *m =
+        weft_stream_merge(weft_stream_from_array(one_to_ten, 3, sizeof(int)),
+                          weft_stream_from_array(hundreds, 3, sizeof(int)));
     cr_assert_not_null(m);
     struct elem e[10];
     size_t n = collect(m, e, 10);
@@ -606,8 +588,8 @@ static void *merge_waits_root(void *arg)
 {
     (void)arg;
     weft_sender *tx1, *tx2;
-    weft_stream *m = weft_stream_merge(int_channel_stream(&tx1),
-                                       int_channel_stream(&tx2));
+    weft_stream *m =
+        weft_stream_merge(int_channel_stream(&tx1), int_channel_stream(&tx2));
     cr_assert_not_null(m);
     static const uint64_t at1[] = {10, 30}, at2[] = {20, 40, 50};
     struct timed_sender ts1 = {.tx = tx1, .at_ms = at1, .n = 2};
@@ -623,10 +605,7 @@ static void *merge_waits_root(void *arg)
     return NULL;
 }
 
-Test(stream_merge, items_as_they_come)
-{
-    run_virtual(merge_waits_root, NULL);
-}
+Test(stream_merge, items_as_they_come) { run_virtual(merge_waits_root, NULL); }
 
 static void *merge_sizes_root(void *arg)
 {
@@ -679,8 +658,8 @@ static void *throttle_channel_root(void *arg)
 {
     (void)arg;
     weft_sender *tx;
-    weft_stream *s = weft_stream_throttle(int_channel_stream(&tx),
-                                          WEFT_MS(100));
+    weft_stream *s =
+        weft_stream_throttle(int_channel_stream(&tx), WEFT_MS(100));
     cr_assert_not_null(s);
     static const uint64_t at[] = {10, 20, 30, 450};
     struct timed_sender ts = {.tx = tx, .at_ms = at, .n = 4};
@@ -706,8 +685,7 @@ static void *timeout_rearm_root(void *arg)
 {
     (void)arg;
     weft_sender *tx;
-    weft_stream *s = weft_stream_timeout(int_channel_stream(&tx),
-                                         WEFT_MS(200));
+    weft_stream *s = weft_stream_timeout(int_channel_stream(&tx), WEFT_MS(200));
     cr_assert_not_null(s);
     static const uint64_t at[] = {50, 100, 350};
     struct timed_sender ts = {.tx = tx, .at_ms = at, .n = 3};
@@ -733,8 +711,7 @@ static void *timeout_first_deadline_root(void *arg)
 {
     (void)arg;
     weft_sender *tx;
-    weft_stream *s = weft_stream_timeout(int_channel_stream(&tx),
-                                         WEFT_MS(200));
+    weft_stream *s = weft_stream_timeout(int_channel_stream(&tx), WEFT_MS(200));
     cr_assert_not_null(s);
     cr_assert_eq(weft_sleep(WEFT_MS(150)), 0);
     int v;
@@ -815,11 +792,12 @@ static void *interval_root(void *arg)
         missed == WEFT_MISSED_BURST ? "110@360 210@360 310@360 410@410 "
                                       "510@510 610@610"
         /* the late tick, then each a full period after the previous */
-        : missed == WEFT_MISSED_DELAY ? "110@360 460@460 560@560 660@660 "
-                                        "760@760 860@860"
-        /* the late tick, then the schedule's next instant after now */
-                                      : "110@360 410@410 510@510 610@610 "
-                                        "710@710 810@810";
+        : missed == WEFT_MISSED_DELAY
+            ? "110@360 460@460 560@560 660@660 "
+              "760@760 860@860"
+            /* the late tick, then the schedule's next instant after now */
+            : "110@360 410@410 510@510 610@610 "
+              "710@710 810@810";
     cr_assert_str_eq(got, want, "ticks: got \"%s\", expected \"%s\"", got,
                      want);
     return NULL;
@@ -1064,8 +1042,8 @@ static void *cancel_root(void *arg)
         w.s = weft_stream_interval(WEFT_SEC(1));
         break;
     case WAIT_THROTTLE: /* item 1 at once, then a timer at 1 s */
-        w.s = weft_stream_throttle(
-            weft_stream_from_array(two, 2, sizeof(int)), WEFT_SEC(1));
+        w.s = weft_stream_throttle(weft_stream_from_array(two, 2, sizeof(int)),
+                                   WEFT_SEC(1));
         break;
     case WAIT_TIMEOUT: /* an empty channel and a deadline at 1 s */
         w.s = weft_stream_timeout(int_channel_stream(&tx), WEFT_SEC(1));
@@ -1082,8 +1060,7 @@ static void *cancel_root(void *arg)
     weft_task_abort(t);
     cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(w.rcs[i], -ECANCELED, "call %d returned %d", i,
-                     w.rcs[i]);
+        cr_assert_eq(w.rcs[i], -ECANCELED, "call %d returned %d", i, w.rcs[i]);
     cr_assert_eq(weft_now(), WEFT_MS(10));
 
     /* deadlock: our own sender is alive and no timer may be armed */

@@ -72,10 +72,7 @@ static void *join_root(void *arg)
     return NULL;
 }
 
-Test(task, join_returns_the_result)
-{
-    run_virtual(join_root, NULL);
-}
+Test(task, join_returns_the_result) { run_virtual(join_root, NULL); }
 
 /* ------------------------------------------------------------------------ */
 /* Abort                                                                    */
@@ -121,10 +118,7 @@ static void *abort_root(void *arg)
     return NULL;
 }
 
-Test(task, join_of_aborted_task_is_ecanceled)
-{
-    run_virtual(abort_root, NULL);
-}
+Test(task, join_of_aborted_task_is_ecanceled) { run_virtual(abort_root, NULL); }
 
 static void *return_seven(void *arg)
 {
@@ -213,10 +207,7 @@ static void *idempotent_root(void *arg)
     return NULL;
 }
 
-Test(task, abort_is_idempotent)
-{
-    run_virtual(idempotent_root, NULL);
-}
+Test(task, abort_is_idempotent) { run_virtual(idempotent_root, NULL); }
 
 static void *cancel_points_task(void *arg)
 {
@@ -283,10 +274,7 @@ static void *is_finished_root(void *arg)
     return NULL;
 }
 
-Test(task, is_finished)
-{
-    run_virtual(is_finished_root, NULL);
-}
+Test(task, is_finished) { run_virtual(is_finished_root, NULL); }
 
 static int detached_done;
 
@@ -352,10 +340,7 @@ static void *nulls_root(void *arg)
     return NULL;
 }
 
-Test(task, null_handles_are_einval)
-{
-    run_virtual(nulls_root, NULL);
-}
+Test(task, null_handles_are_einval) { run_virtual(nulls_root, NULL); }
 
 /* ------------------------------------------------------------------------ */
 /* Names and stacks                                                         */
@@ -538,9 +523,9 @@ Test(task, stack_overflow_is_reported)
         child_kill(&c);
     char *err = child_stderr(&c);
     cr_assert(ended, "the overflowing child hung; stderr: %s", err);
-    cr_assert(WIFSIGNALED(status) || (WIFEXITED(status) &&
-                                      WEXITSTATUS(status) != 0 &&
-                                      WEXITSTATUS(status) < 4),
+    cr_assert(WIFSIGNALED(status) ||
+                  (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+                   WEXITSTATUS(status) < 4),
               "the child must die (status %#x); stderr: %s", status, err);
     if (WIFSIGNALED(status))
         cr_assert_eq(WTERMSIG(status), SIGABRT,

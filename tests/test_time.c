@@ -208,7 +208,7 @@ static void *record_ms(void *arg)
 {
     cr_assert_eq(weft_sleep(WEFT_MS((intptr_t)arg)), 0);
     tlog_add(&lg, "%ld@%llu", (long)(intptr_t)arg,
-              (unsigned long long)(weft_now() / WEFT_MS(1)));
+             (unsigned long long)(weft_now() / WEFT_MS(1)));
     return NULL;
 }
 
@@ -251,9 +251,8 @@ static void *looper_body(void *arg)
 static void *interleave_root(void *arg)
 {
     int use_sleep0 = (int)(intptr_t)arg;
-    struct looper l[3] = {{'A', 3, use_sleep0},
-                          {'B', 3, use_sleep0},
-                          {'C', 3, use_sleep0}};
+    struct looper l[3] = {
+        {'A', 3, use_sleep0}, {'B', 3, use_sleep0}, {'C', 3, use_sleep0}};
     weft_task *ts[3];
     for (int i = 0; i < 3; i++)
         ts[i] = weft_spawn(looper_body, &l[i]);
