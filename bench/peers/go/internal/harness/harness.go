@@ -72,8 +72,8 @@ func StatusKiB(key string) uint64 {
 	sc := bufio.NewScanner(f)
 	prefix := key + ":"
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			fields := strings.Fields(rest)
+		if line := sc.Text(); strings.HasPrefix(line, prefix) {
+			fields := strings.Fields(line[len(prefix):])
 			if len(fields) > 0 {
 				v, _ := strconv.ParseUint(fields[0], 10, 64)
 				return v
