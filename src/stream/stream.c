@@ -309,6 +309,25 @@ weft_stream *weft_stream_interval(uint64_t period_ns)
     return weft_stream_interval_with(period_ns, WEFT_MISSED_BURST);
 }
 
+/* ---- adapters with one input --------------------------------------------- */
+
+/* Every one-input adapter starts with this: base, then its input. */
+typedef struct one_input {
+    weft_stream base;
+    weft_stream *in;
+} one_input;
+
+static void one_input_cancel(weft_stream *s, weft__rt *rt)
+{
+    weft_stream *in = ((one_input *)s)->in;
+    in->ops->cancel(in, rt);
+}
+
+static void one_input_destroy(weft_stream *s)
+{
+    weft_stream_drop(((one_input *)s)->in);
+}
+
 /* ---- map and filter ------------------------------------------------------ */
 
 typedef struct map_stream {
@@ -339,19 +358,8 @@ static int map_poll(weft_stream *s, weft__rt *rt, weft__waker *w, void *item,
     }
 }
 
-static void map_cancel(weft_stream *s, weft__rt *rt)
-{
-    weft_stream *in = ((map_stream *)s)->in;
-    in->ops->cancel(in, rt);
-}
-
-/* Adapters with one input: drop it with them. */
-static void one_input_destroy(weft_stream *s)
-{
-    weft_stream_drop(((map_stream *)s)->in);
-}
-
-static const stream_ops map_ops = {map_poll, map_cancel, one_input_destroy};
+static const stream_ops map_ops = {map_poll, one_input_cancel,
+                                   one_input_destroy};
 
 weft_stream *weft_stream_map(weft_stream *s, size_t out_size,
                              void (*fn)(const void *in, void *out, void *ctx),
@@ -408,18 +416,8 @@ static int take_poll(weft_stream *s, weft__rt *rt, weft__waker *w, void *item,
     return 1;
 }
 
-static void take_cancel(weft_stream *s, weft__rt *rt)
-{
-    weft_stream *in = ((take_stream *)s)->in;
-    in->ops->cancel(in, rt);
-}
-
-static void take_destroy(weft_stream *s)
-{
-    weft_stream_drop(((take_stream *)s)->in);
-}
-
-static const stream_ops take_ops = {take_poll, take_cancel, take_destroy};
+static const stream_ops take_ops = {take_poll, one_input_cancel,
+                                    one_input_destroy};
 
 weft_stream *weft_stream_take(weft_stream *s, size_t n)
 {
@@ -527,16 +525,11 @@ static void throttle_cancel(weft_stream *s, weft__rt *rt)
 {
     throttle_stream *t = (throttle_stream *)s;
     weft__timer_cancel(rt, &t->timer);
-    t->in->ops->cancel(t->in, rt);
-}
-
-static void throttle_destroy(weft_stream *s)
-{
-    weft_stream_drop(((throttle_stream *)s)->in);
+    one_input_cancel(s, rt);
 }
 
 static const stream_ops throttle_ops = {throttle_poll, throttle_cancel,
-                                        throttle_destroy};
+                                        one_input_destroy};
 
 weft_stream *weft_stream_throttle(weft_stream *s, uint64_t period_ns)
 {
@@ -595,16 +588,11 @@ static void timeout_cancel(weft_stream *s, weft__rt *rt)
 {
     timeout_stream *t = (timeout_stream *)s;
     weft__timer_cancel(rt, &t->timer);
-    t->in->ops->cancel(t->in, rt);
-}
-
-static void timeout_destroy(weft_stream *s)
-{
-    weft_stream_drop(((timeout_stream *)s)->in);
+    one_input_cancel(s, rt);
 }
 
 static const stream_ops timeout_ops = {timeout_poll, timeout_cancel,
-                                       timeout_destroy};
+                                       one_input_destroy};
 
 weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns)
 {
