@@ -14,6 +14,7 @@
 #     make test-tsan      build/tsan, WEFT_SANITIZE=thread: the cross-thread scenarios
 #     make test-fault     build/fault, WEFT_FAULT_INJECTION=ON with ASan+UBSan: the failure walk
 #   make bench          build/bench (Release, LTO) and run the benchmarks (BENCH=regex picks some)
+#   make bench-compare  weft vs Go/Tokio ports, medians table (BENCH=regex, ROUNDS=3, QUICK=1)
 #   make check-format   clang-format --dry-run over every C file (fails on a difference)
 #   make format         clang-format -i over every C file
 #   make lint           clang-tidy (.clang-tidy) and cppcheck over the library
@@ -69,7 +70,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-format test-lint bench check-format format lint clean help
+.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-format test-lint bench bench-compare check-format format lint clean help
 
 all: build
 
@@ -174,6 +175,9 @@ lint:
 BENCH ?=
 bench:
 	@bench/run.sh "$(BENCH)"
+
+bench-compare:
+	@bench/compare.sh "$(BENCH)"
 
 clean:
 	rm -rf $(B)

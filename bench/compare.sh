@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Run weft's benchmarks side by side with their Go and Tokio ports
+# (bench/peers/) and print a table of medians.
+#
+#   bench/compare.sh               every workload
+#   bench/compare.sh REGEX         only the rows whose id matches REGEX
+#                                  (grep -E); ids are <bench>/<variant>,
+#                                  e.g. pingpong, 'chan_throughput/4p$', skynet
+#
+# Environment:
+#   ROUNDS=3       runs of every configuration (the table shows medians)
+#   QUICK=1        every N divided by 10 (smoke test: about 40 s, figures
+#                  too noisy to compare)
+#   NOBUILD=1      skip every build (weft, Go, Tokio): reuse the last ones
+#   CARGO=PATH     cargo to build the Tokio ports with (default: cargo on
+#                  PATH, else /usr/bin/cargo; Debian's cargo 1.65 with its
+#                  rustc 1.63 builds them too)
+#   RAW=FILE       also keep every raw result line there (default
+#                  build/compare/raw-<UTC time>.txt)
+#   RUN_TIMEOUT=S  kill a single run after S seconds (default 300)
+#
+# What it does:
+#   1. Checks for Go, GNU time, Debian's tokio crates, cargo, gcc and cmake.
+#      Missing ones are installed with apt-get when run as root; otherwise
+#      the exact apt-get line is printed and the script exits 1.
+#   2. Builds weft's benchmarks (bench/run.sh, which also runs a quick
+#      pingpong as a smoke test), the Go ports (GOPROXY=off) and the Tokio
+#      ports (cargo --offline against /usr/share/cargo/registry).
+#   3. For each row (workload/variant), ROUNDS times: runs weft (bench/run.sh
+#      with NOBUILD=1), go1, go2, tokio-ct and tokio-mt one after the other,
+#      rotating the starting runtime every round, so that every runtime sees
+#      the same machine conditions.
+#   4. Prints the raw lines as they come, then the tables: the key metric of
+#      every row (median over the rounds), the best peer and
+#      weft / best peer (< 1: weft is better, whatever the metric's
+#      direction), then wall time (secs), peak RSS (vmhwm_kib) and the
+#      timers' lateness percentiles.
+#   A full default run takes about 2 minutes of runs plus the builds (about
+#   1 minute for the Tokio ports from scratch) on a 2-core machine.
+#
+# Rows and the peers' counterparts:
+#   pingpong/unbounded   weft unbounded channel; Go make(chan, 0) "unbuf";
+#                        Tokio mpsc::unbounded_channel
+#   pingpong/buf1        capacity-1 channels everywhere (Tokio: mpsc::channel(1),
+#                        a variant that /work/shared/peers does not have)
+#   chan_throughput/1p, 4p              weft and Tokio unbounded; Go's
+#                                       channel is always make(chan, 1024)
+#   chan_throughput/1p-b1024, 4p-b1024  capacity 1024 everywhere
+#
+# Raw lines carry maxrss_kib (GNU time) too; for weft it is measured around
+# bench/run.sh, so a few MiB of bash can show in it: the tables use the
+# programs' own vmhwm_kib.
+#
+# Exit status: 0 when every run succeeded, 1 when a build or a run failed
+# (2: bad arguments).
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+peers=$root/bench/peers
+filter=${1:-}
+rounds=${ROUNDS:-3}
+quick=${QUICK:-0}
+[[ $quick == 1 ]] || quick=0
+run_timeout=${RUN_TIMEOUT:-300}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: ROUNDS must be a positive integer" >&2; exit 2; }
+
+say() { echo "# $*"; }
+die() { echo "compare.sh: $*" >&2; exit 1; }
+
+# ------------------------------------------------------------------ rows
+# id  bench  N  weft-run.sh-id  go-variant  tokio-variant  metric
+# metric: the key field of the result line.
+rows=(
+    "pingpong/unbounded       pingpong         1000000  pingpong                  unbuf  unbounded  ns_per_op"
+    "pingpong/buf1            pingpong         1000000  pingpong/buf1             buf1   buf1       ns_per_op"
+    "spawn_join               spawn_join       1000000  spawn_join                -      -          ns_per_op"
+    "chan_throughput/1p       chan_throughput  10000000 chan_throughput/1p        1p     1p         msgs_per_sec"
+    "chan_throughput/4p       chan_throughput  10000000 chan_throughput/4p        4p     4p         msgs_per_sec"
+    "chan_throughput/1p-b1024 chan_throughput  10000000 chan_throughput/1p-b1024  1p     1p-b1024   msgs_per_sec"
+    "chan_throughput/4p-b1024 chan_throughput  10000000 chan_throughput/4p-b1024  4p     4p-b1024   msgs_per_sec"
+    "timers                   timers           100000   timers                    -      -          late_mean_ms"
+    "skynet                   skynet           1000000  skynet                    -      -          ns_per_op"
+    "idle_tasks               idle_tasks       100000   idle_tasks                -      -          kib_per_task"
+)
+runtimes=(weft go1 go2 tokio-ct tokio-mt)
+benches="pingpong spawn_join chan_throughput timers skynet idle_tasks"
+
+selected=()
+for r in "${rows[@]}"; do
+    read -r id _ <<<"$r"
+    if [[ -z $filter ]] || grep -qE -- "$filter" <<<"$id"; then
+        selected+=("$r")
+    fi
+done
+[[ ${#selected[@]} -gt 0 ]] || { echo "compare.sh: no row matches '$filter'" >&2; exit 2; }
+
+# ------------------------------------------------------------------ deps
+find_cargo() {
+    if [[ -n ${CARGO:-} ]]; then
+        command -v "$CARGO" && return 0
+        return 1
+    fi
+    command -v cargo && return 0
+    [[ -x ${HOME:-/root}/.cargo/bin/cargo ]] && { echo "${HOME:-/root}/.cargo/bin/cargo"; return 0; }
+    [[ -x /usr/bin/cargo ]] && { echo /usr/bin/cargo; return 0; }
+    return 1
+}
+
+installed() {
+    [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
+}
+
+# Real packages are asked of dpkg; the librust-tokio+<feature>-dev ones are
+# virtual (provided by librust-tokio-dev), so the crates they stand for are
+# looked for in the registry directory itself.
+deb_pkgs=(gcc make cmake libc6-dev golang-go time)
+tokio_pkgs=(librust-tokio-dev librust-tokio+rt-dev librust-tokio+rt-multi-thread-dev
+    librust-tokio+sync-dev librust-tokio+time-dev)
+registry=/usr/share/cargo/registry
+missing=()
+for p in "${deb_pkgs[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+if ! installed librust-tokio-dev || ! compgen -G "$registry/tokio-1.*" >/dev/null ||
+    ! compgen -G "$registry/num_cpus-*" >/dev/null; then
+    missing+=("${tokio_pkgs[@]}")
+fi
+# Debian's own cargo (and rustc) only when there is no cargo at all.
+find_cargo >/dev/null || missing+=(cargo)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    line="apt-get install -y --no-install-recommends ${missing[*]}"
+    if [[ $(id -u) != 0 ]]; then
+        echo "compare.sh: missing packages: ${missing[*]}" >&2
+        echo "compare.sh: not root; run:" >&2
+        echo "    sudo apt-get update && sudo $line" >&2
+        exit 1
+    fi
+    say "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -q && $line; } >&2 || die "apt-get failed"
+fi
+cargo_bin=$(find_cargo) || die "no cargo (set CARGO=...)"
+# Debian's cargo must use Debian's rustc, not a rustup proxy found on PATH.
+if [[ $cargo_bin == /usr/bin/cargo && -z ${RUSTC:-} ]]; then
+    export RUSTC=/usr/bin/rustc
+fi
+go_bin=$(command -v go || echo /usr/lib/go/bin/go)
+
+# ------------------------------------------------------------------ build
+if [[ ${NOBUILD:-} != 1 ]]; then
+    say "building weft's benchmarks (bench/run.sh; a quick pingpong as smoke test)"
+    if ! out=$(env -u NOBUILD QUICK=1 REPS=1 "$root/bench/run.sh" '^pingpong$' 2>&1); then
+        echo "$out" >&2
+        die "weft benchmark build (bench/run.sh) failed"
+    fi
+
+    say "building the Go ports ($("$go_bin" version))"
+    mkdir -p "$peers/go/bin"
+    for b in $benches; do
+        (cd "$peers/go" &&
+            GOPROXY=off GOFLAGS=-mod=mod GOCACHE=${GOCACHE:-$root/build/go-cache} \
+                "$go_bin" build -o "bin/$b" "./cmd/$b") || die "go build $b failed"
+    done
+
+    say "building the Tokio ports ($("$cargo_bin" --version), ${RUSTC:-rustc} $("${RUSTC:-rustc}" --version 2>/dev/null | awk '{print $2}'))"
+    # Cargo.lock is git-ignored and pins nothing (the Debian registry holds
+    # one version of each crate); a stale one written by another cargo
+    # version may not parse, so it is regenerated every time.
+    rm -f "$peers/tokio/Cargo.lock"
+    (cd "$peers/tokio" && CARGO_TARGET_DIR="$peers/tokio/target" \
+        "$cargo_bin" build --release --offline --bins -q) ||
+        die "cargo build failed"
+fi
+for b in $benches; do
+    [[ -x $peers/go/bin/$b ]] || die "missing $peers/go/bin/$b (run without NOBUILD)"
+    [[ -x $peers/tokio/target/release/$b ]] || die "missing $peers/tokio/target/release/$b (run without NOBUILD)"
+done
+
+# ------------------------------------------------------------------ run
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+raw=${RAW:-$root/build/compare/raw-$(date -u +%Y%m%dT%H%M%SZ).txt}
+mkdir -p "$(dirname "$raw")"
+: >"$raw"
+failed=0
+
+# run_one ROW-ID RUNTIME BENCH N WEFT-ID GO-VARIANT TOKIO-VARIANT
+# Appends "ROW-ID RUNTIME <result line> maxrss_kib=..." to the raw file.
+run_one() {
+    local id=$1 rt=$2 b=$3 n=$4 wid=$5 gv=$6 tv=$7 cmd out rc line
+    [[ $gv == - ]] && gv=
+    [[ $tv == - ]] && tv=
+    case $rt in
+    weft)
+        # bench/run.sh divides N itself when QUICK is set (to anything).
+        if [[ $quick == 1 ]]; then
+            cmd=(env NOBUILD=1 REPS=1 QUICK=1 "$root/bench/run.sh" "^$wid\$")
+        else
+            cmd=(env -u QUICK NOBUILD=1 REPS=1 "$root/bench/run.sh" "^$wid\$")
+        fi ;;
+    go1 | go2)
+        cmd=(env -u GOGC -u GOMEMLIMIT -u GODEBUG GOMAXPROCS="${rt#go}"
+            "$peers/go/bin/$b" "$n" ${gv:+"$gv"}) ;;
+    tokio-ct | tokio-mt)
+        cmd=("$peers/tokio/target/release/$b" "${rt#tokio-}" "$n" ${tv:+"$tv"}) ;;
+    esac
+    out=$(timeout "$run_timeout" /usr/bin/time -f %M -o "$tmp/rss" "${cmd[@]}" 2>"$tmp/err")
+    rc=$?
+    line=$(grep -m1 -E '^(name=|# skipped)' <<<"$out")
+    if [[ $line == '# skipped'* ]]; then
+        echo "$line"
+        echo "$id $rt skipped" >>"$raw"
+    elif [[ $rc -ne 0 || -z $line ]]; then
+        echo "# FAIL $id $rt (exit $rc): $(tail -n 3 "$tmp/err" | tr '\n' ' ')"
+        echo "$id $rt failed" >>"$raw"
+        failed=1
+    else
+        line="$line maxrss_kib=$(tail -n 1 "$tmp/rss")"
+        echo "$line"
+        echo "$id $rt $line" >>"$raw"
+    fi
+}
+
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -n $(git -C "$root" status --porcelain -- src include 2>/dev/null) ]] && commit="$commit+dirty"
+say "compare: rounds=$rounds quick=$quick filter='$filter' nproc=$(nproc) commit=$commit date=$(date -u +%Y-%m-%dT%H:%MZ)"
+say "raw lines: $raw"
+say "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
+t_start=$(date +%s)
+for r in "${selected[@]}"; do
+    read -r id b n wid gv tv metric <<<"$r"
+    [[ $quick == 1 ]] && n=$((n / 10))
+    for ((round = 0; round < rounds; round++)); do
+        k=${#runtimes[@]}
+        for ((j = 0; j < k; j++)); do
+            rt=${runtimes[$(((j + round) % k))]}
+            run_one "$id" "$rt" "$b" "$n" "$wid" "$gv" "$tv"
+        done
+    done
+done
+say "runs took $(($(date +%s) - t_start)) s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ------------------------------------------------------------------ tables
+# The raw file: "<row> <runtime> <line>" or "<row> <runtime> skipped|failed".
+metric_of() {
+    local r
+    for r in "${selected[@]}"; do
+        read -r id _ _ _ _ _ metric <<<"$r"
+        echo "$id $metric"
+    done
+}
+metric_of >"$tmp/metrics"
+
+echo
+echo "## Medians of $rounds rounds$([[ $quick == 1 ]] && echo ' (QUICK=1: N/10)')"
+echo
+echo "Key metric per row; ratio = weft / best peer for lower-is-better metrics and"
+echo "best peer / weft for higher-is-better ones (msgs/s), so ratio < 1 always means"
+echo "weft is better."
+echo
+awk -v runtimes="${runtimes[*]}" '
+    FNR == NR { metric[$1] = $2; rows[++nrows] = $1; next }
+    {
+        id = $1; r = $2
+        if ($3 == "skipped" || $3 == "failed") { status[id, r] = $3; next }
+        for (i = 3; i <= NF; i++) {
+            eq = index($i, "=")
+            k = substr($i, 1, eq - 1); v = substr($i, eq + 1)
+            if (k == metric[id]) { c = ++cnt[id, r, "m"]; val[id, r, "m", c] = v + 0 }
+            if (k == "secs") { c = ++cnt[id, r, "s"]; val[id, r, "s", c] = v + 0 }
+            if (k == "vmhwm_kib") { c = ++cnt[id, r, "r"]; val[id, r, "r", c] = v + 0 }
+            if (k ~ /^late_(p50|p99|max)_ms$/) { c = ++cnt[id, r, k]; val[id, r, k, c] = v + 0 }
+        }
+    }
+    function median(id, rt, f,    c, a, j, k, t) {
+        c = cnt[id, rt, f]
+        for (j = 1; j <= c; j++) a[j] = val[id, rt, f, j]
+        for (j = 2; j <= c; j++)
+            for (k = j; k > 1 && a[k - 1] > a[k]; k--) { t = a[k]; a[k] = a[k - 1]; a[k - 1] = t }
+        return c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+    }
+    function unit(m) {
+        if (m == "ns_per_op") return "ns/op"
+        if (m == "msgs_per_sec") return "M msgs/s (higher is better)"
+        if (m == "late_mean_ms") return "mean lateness, ms"
+        if (m == "kib_per_task") return "KiB per parked task"
+        return m
+    }
+    function show(m, v) {
+        if (m == "msgs_per_sec") return sprintf("%.2f", v / 1e6)
+        if (m == "ns_per_op") return sprintf("%.1f", v)
+        return sprintf("%.3f", v)
+    }
+    function cell(id, rt, f, m) {
+        if (cnt[id, rt, f] > 0) return show(m, median(id, rt, f))
+        if ((id, rt) in status) return status[id, rt]
+        return "n/a"
+    }
+    END {
+        nrt = split(runtimes, rt, " ")
+        hdr = "| row | metric |"; sep = "|---|---|"
+        for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " |"; sep = sep "---:|" }
+        print hdr " best peer | weft / best peer |"
+        print sep "---|---:|"
+        for (i = 1; i <= nrows; i++) {
+            id = rows[i]; m = metric[id]; hib = (m == "msgs_per_sec")
+            line = "| " id " | " unit(m) " |"
+            best = ""; bv = 0
+            for (j = 1; j <= nrt; j++) {
+                line = line " " cell(id, rt[j], "m", m) " |"
+                if (rt[j] == "weft" || cnt[id, rt[j], "m"] == 0) continue
+                v = median(id, rt[j], "m")
+                if (best == "" || (hib ? v > bv : v < bv)) { best = rt[j]; bv = v }
+            }
+            ratio = "n/a"
+            if (best != "" && cnt[id, "weft", "m"] > 0) {
+                w = median(id, "weft", "m")
+                if (hib && w > 0) ratio = sprintf("%.2f", bv / w)
+                else if (!hib && bv > 0) ratio = sprintf("%.2f", w / bv)
+            }
+            print line " " (best == "" ? "n/a" : best " " show(m, bv)) " | " ratio " |"
+        }
+        print ""
+        print "Wall time of the measured part (secs, median) | peak RSS (MiB, median of vmhwm_kib):"
+        print ""
+        hdr = "| row |"; sep = "|---|"
+        for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " s |"; sep = sep "---:|" }
+        for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " MiB |"; sep = sep "---:|" }
+        print hdr; print sep
+        for (i = 1; i <= nrows; i++) {
+            id = rows[i]; line = "| " id " |"
+            for (j = 1; j <= nrt; j++)
+                line = line " " (cnt[id, rt[j], "s"] ? sprintf("%.3f", median(id, rt[j], "s")) : "n/a") " |"
+            for (j = 1; j <= nrt; j++)
+                line = line " " (cnt[id, rt[j], "r"] ? sprintf("%.1f", median(id, rt[j], "r") / 1024) : "n/a") " |"
+            print line
+        }
+        if (!cnt["timers", "weft", "late_p50_ms"] && !cnt["timers", "tokio-ct", "late_p50_ms"]) exit
+        print ""
+        print "timers, lateness in ms (medians): p50 / p99 / max"
+        print ""
+        hdr = "| row |"; sep = "|---|"
+        for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " |"; sep = sep "---:|" }
+        print hdr; print sep
+        line = "| timers |"
+        for (j = 1; j <= nrt; j++) {
+            c = ""
+            split("late_p50_ms late_p99_ms late_max_ms", ks, " ")
+            for (q = 1; q <= 3; q++)
+                c = c (q > 1 ? " / " : "") (cnt["timers", rt[j], ks[q]] ? sprintf("%.2f", median("timers", rt[j], ks[q])) : "n/a")
+            line = line " " c " |"
+        }
+        print line
+    }' "$tmp/metrics" "$raw"
+
+[[ $failed == 0 ]] || echo "# some runs FAILED (see above)"
+exit $failed
