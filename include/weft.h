@@ -31,6 +31,16 @@
  *  - Each task (and async block) keeps its own errno and its own
  *    floating-point control state (rounding mode, exception masks) across
  *    suspensions.
+ *  - Out of memory (or of threads, mappings, file descriptors): the call
+ *    that needed the resource fails with -ENOMEM (NULL, errno ENOMEM; or
+ *    the failing call's errno: EAGAIN for a thread, EMFILE for the eventfd)
+ *    and leaves nothing half-built: a failed spawn or constructor creates
+ *    nothing and calls drop_arg; a failed send keeps the item the caller's;
+ *    a failed weft_run runs nothing.  A task or async block whose stack
+ *    cannot be had never runs: it joins/awaits with -ENOMEM.  A wait that
+ *    needs memory (a timer heap that must grow) returns -ENOMEM from the
+ *    waiting call.  Every one of these paths runs in the failure-injection
+ *    test build (tests/test_fault.c).
  */
 #ifndef WEFT_H
 #define WEFT_H
