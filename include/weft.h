@@ -235,10 +235,13 @@ WEFT_API weft_task *weft_spawn_with(const weft_spawn_opts *opts, weft_fn *fn,
  * -ECANCELED if the task was aborted before it returned (it returned because
  * of cancellation, or never ran).  A task that had returned before
  * weft_task_abort was called joins with 0.  Consumes task, except when the
- * call returns -EINVAL (NULL task), -EPERM (outside a runtime or another
- * runtime's task) or -ECANCELED because the joining task itself was
- * cancelled while waiting: then the handle is still the caller's (the joined
- * task keeps running).  Suspends.  [task]
+ * call returns -EINVAL (NULL task, or a handle already joined or detached)
+ * or -EPERM (outside a runtime or another runtime's task).  When the joining
+ * task is itself cancelled while waiting, the join returns -ECANCELED and
+ * the handle is consumed all the same: the joined task is detached and
+ * keeps running, as a JoinHandle dropped with the future awaiting it in
+ * tokio.  -EDEADLK if task is the caller itself (or the root task).
+ * Suspends.  [task]
  */
 WEFT_API int weft_task_join(weft_task *task, void **result);
 

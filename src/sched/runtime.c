@@ -238,7 +238,8 @@ static void idle_wait(weft__rt *rt, uint64_t deadline)
 }
 
 /*
- * Services the inbox and the timers.  When tasks are still queued (a batch
+ * Services the inbox, the timers and the tasks that yielded.  When tasks are
+ * still queued (a batch
  * ended) every expired timer fires, so none waits behind a busy queue for
  * long.  When the queue is empty, only the first expired timer fires: its
  * consequences run before the next timer fires, as they would if the two
@@ -250,9 +251,16 @@ static void service(weft__rt *rt)
 {
     if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
         weft__inbox_drain(rt);
+    int idle = weft__list_empty(&rt->runq) && weft__list_empty(&rt->yielded);
     if (rt->heap_len)
-        weft__timers_fire(rt, weft__clock_now(rt),
-                          weft__list_empty(&rt->runq) ? 1 : SIZE_MAX);
+        weft__timers_fire(rt, weft__clock_now(rt), idle ? 1 : SIZE_MAX);
+    /* Tasks that yielded go behind everything the timers and the inbox
+     * made runnable: a yield services expired timers. */
+    while (!weft__list_empty(&rt->yielded)) {
+        weft__link *l = rt->yielded.next;
+        weft__list_remove(l);
+        weft__list_push(&rt->runq, l);
+    }
 }
 
 static void run_task(weft__rt *rt, weft_task *t)
@@ -322,6 +330,7 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
     if (cfg)
         rt->cfg = *cfg;
     weft__list_init(&rt->runq);
+    weft__list_init(&rt->yielded);
     weft__list_init(&rt->tasks);
     weft__list_init(&rt->chan_waits);
     weft__stack_pool_init(&rt->pool);

@@ -29,7 +29,10 @@ static void task_wake(weft__waker *w)
     if (t->queued || t->co.state == WEFT__DEAD || t->blocking)
         return;
     t->queued = 1;
-    weft__list_push(&t->rt->runq, &t->runq);
+    /* A yielding task goes behind what the timers wake (tokio defers
+     * yield_now's wake the same way). */
+    weft__list_push(t->rt->defer_wakes ? &t->rt->yielded : &t->rt->runq,
+                    &t->runq);
 }
 
 /* Takes t off the task list and releases what it owns but the struct. */

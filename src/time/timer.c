@@ -242,8 +242,10 @@ int weft_sleep_until(uint64_t deadline_ns)
 }
 
 /* Queues the caller behind every runnable task: its waker is called at once
- * (for a task: back of the run queue; for an async block: its slot is marked
- * and the owner woken), then it suspends, as tokio's yield_now. */
+ * (for an async block: its slot is marked and the owner woken), and the
+ * task is queued after the runtime next services timers and the inbox,
+ * then it suspends, as tokio's yield_now (which defers its wake until the
+ * driver has been polled). */
 int weft_yield(void)
 {
     weft__rt *rt = weft__rt_here();
@@ -252,7 +254,9 @@ int weft_yield(void)
     weft__co *co = rt->current;
     if (weft__cancelled(co))
         return -ECANCELED;
+    rt->defer_wakes = 1; /* the task lands in rt->yielded */
     weft__wake(co->waker);
+    rt->defer_wakes = 0;
     co->wait = "yield";
     co->wait_kind = WEFT__WAIT_LEAF;
     weft__co_suspend(rt);
