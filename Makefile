@@ -13,6 +13,7 @@
 #     make test-aarch64   build/aarch64, cmake/toolchain-aarch64.cmake, ctest under qemu-aarch64
 #     make test-tsan      build/tsan, WEFT_SANITIZE=thread: the cross-thread scenarios
 #     make test-fault     build/fault, WEFT_FAULT_INJECTION=ON with ASan+UBSan: the failure walk
+#     make test-fuzz      libFuzzer over the model-based test (FUZZ_RUNS=20000)
 #   make bench          build/bench (Release, LTO) and run the benchmarks (BENCH=regex picks some)
 #   make bench-compare  weft vs Go/Tokio ports, medians table (BENCH=regex, ROUNDS=3, QUICK=1)
 #   make check-format   clang-format --dry-run over every C file (fails on a difference)
@@ -48,7 +49,7 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := format lint native asan valgrind ucontext aarch64 tsan fault
+TEST_STEPS := format lint native asan valgrind ucontext aarch64 tsan fault fuzz
 
 # $(call configure,DIR,CMAKE OPTIONS)
 define configure
@@ -70,7 +71,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-format test-lint bench bench-compare check-format format lint clean help
+.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint bench bench-compare check-format format lint clean help
 
 all: build
 
@@ -159,6 +160,7 @@ C_FILES = $$(git ls-files '*.c' '*.h' | grep -v '^bench/peers/')
 
 check-format:
 	@$(call banner,check-format: clang-format --dry-run --Werror)
+	scripts/deps.sh lint
 	clang-format --dry-run --Werror $(C_FILES)
 	echo "check-format: ok"
 
@@ -167,10 +169,25 @@ format:
 
 lint:
 	@$(call banner,lint: clang-tidy + cppcheck)
+	scripts/deps.sh lint
 	$(CMAKE) -S . -B $(B)/lint -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_EXAMPLES=OFF >/dev/null
 	clang-tidy -p $(B)/lint --quiet $$(git ls-files 'src/*.c' | grep -v '^src/arch/ucontext/')
 	cppcheck -q --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -DWEFT_BUILDING=1 -I include -I src src
 	echo "lint: ok"
+
+# The model-based test's generator driven by libFuzzer (tests/fuzz_model.c),
+# the library compiled in with ASan+UBSan so its switches are annotated.
+FUZZ_RUNS ?= 20000
+FUZZ_ARCH = $$(case "$$(uname -m)" in aarch64|arm64) echo aarch64;; *) echo x86_64;; esac)
+test-fuzz:
+	@$(call banner,test-fuzz: libFuzzer over the model ($(FUZZ_RUNS) runs))
+	scripts/deps.sh fuzz
+	mkdir -p $(B)/fuzz/corpus
+	clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -D_GNU_SOURCE -DWEFT_BUILDING=1 -Iinclude -Isrc -Itests tests/fuzz_model.c \
+	    $$(git ls-files 'src/*.c' | grep -v '^src/arch/') src/arch/$(FUZZ_ARCH)/switch.S \
+	    -lpthread -o $(B)/fuzz/fuzz_model
+	$(B)/fuzz/fuzz_model -runs=$(FUZZ_RUNS) -seed=1 $(B)/fuzz/corpus 2>&1 | tail -3
 
 BENCH ?=
 bench:

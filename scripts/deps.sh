@@ -35,6 +35,8 @@ aarch64=0
 base=(gcc make cmake libc6-dev)
 native=("${base[@]}" pkg-config libcriterion-dev)
 cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-user-binfmt binfmt-support)
+lint=(clang-format clang-tidy cppcheck)
+fuzz=(clang libclang-rt-14-dev)
 for group in "$@"; do
     case "$group" in
     build)    pkgs+=("${base[@]}") ;;
@@ -42,9 +44,11 @@ for group in "$@"; do
     asan)     pkgs+=("${native[@]}") ;;
     valgrind) pkgs+=("${native[@]}" valgrind) ;;
     aarch64)  pkgs+=("${native[@]}" "${cross[@]}"); aarch64=1 ;;
-    all)      pkgs+=("${native[@]}" valgrind "${cross[@]}"); aarch64=1 ;;
+    lint)     pkgs+=("${base[@]}" "${lint[@]}") ;;
+    fuzz)     pkgs+=("${base[@]}" "${fuzz[@]}") ;;
+    all)      pkgs+=("${native[@]}" valgrind "${cross[@]}" "${lint[@]}" "${fuzz[@]}"); aarch64=1 ;;
     -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "deps.sh: unknown group '$group' (build native asan valgrind aarch64 all)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown group '$group' (build native asan valgrind aarch64 lint fuzz all)" >&2; exit 2 ;;
     esac
 done
 
