@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -271,13 +273,15 @@ Test(blocking, read_to_string_empty_file)
 }
 
 /* A reader cancelled while its read is running: -ECANCELED, and the buffer
- * the job produces is freed by the runtime (valgrind/ASan see no leak). */
+ * the job produces is freed by the runtime (valgrind/ASan see no leak).
+ * The file is a FIFO, so the job is held in open() until the test writes:
+ * the read cannot finish before the cancellation. */
+static int reader_rc = 1;
+static char *reader_data = (char *)"untouched";
+
 static void *reader(void *arg)
 {
-    char *d = NULL;
-    int rc = weft_read_to_string(arg, &d, NULL);
-    cr_assert_eq(rc, -ECANCELED);
-    cr_assert_null(d);
+    reader_rc = weft_read_to_string(arg, &reader_data, NULL);
     return NULL;
 }
 
@@ -288,10 +292,23 @@ static void *root_read_cancel(void *arg)
     weft_task_abort(t);
     /* It returned because of the cancellation. */
     cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
-    return NULL;
+    cr_assert_eq(reader_rc, -ECANCELED);
+    int fd = open(arg, O_WRONLY); /* meets the job's open, then EOF */
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "late data", 9), 9);
+    close(fd);
+    return NULL; /* shutdown waits for the job, which frees its buffer */
 }
 
 Test(blocking, read_to_string_cancelled_frees_everything)
 {
-    run_real(root_read_cancel, (void *)"/etc/passwd");
+    char dir[] = "/tmp/weft-fifo-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    run_real(root_read_cancel, path);
+    cr_assert_str_eq(reader_data, "untouched");
+    unlink(path);
+    rmdir(dir);
 }
