@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <pthread.h>
@@ -311,4 +312,40 @@ Test(blocking, read_to_string_cancelled_frees_everything)
     cr_assert_str_eq(reader_data, "untouched");
     unlink(path);
     rmdir(dir);
+}
+
+/* ---- no pool thread outlives weft_run ------------------------------------ */
+
+static int count_threads(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    cr_assert_not_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void *quick_job(void *arg) { return arg; }
+
+static void *root_many_jobs(void *arg)
+{
+    (void)arg;
+    weft_task *t[64];
+    for (int i = 0; i < 64; i++)
+        t[i] = weft_spawn_blocking(quick_job, NULL);
+    for (int i = 0; i < 64; i++)
+        cr_assert_eq(weft_task_join(t[i], NULL), 0);
+    return NULL;
+}
+
+Test(blocking, pool_threads_are_joined_by_weft_run)
+{
+    int before = count_threads();
+    for (int round = 0; round < 5; round++) {
+        run_real(root_many_jobs, NULL);
+        cr_assert_eq(count_threads(), before,
+                     "pool threads still alive after weft_run returned");
+    }
 }

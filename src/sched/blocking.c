@@ -15,7 +15,7 @@
  * The runtime counts its unfinished jobs (rt->blocking_jobs): while any
  * exists it is not deadlocked, and the virtual clock does not jump.  It
  * ends only after every job has finished, then stops the idle threads and
- * waits until each has exited.
+ * joins each of them: no pool thread outlives weft_run.
  */
 #include "util/alloc.h"
 #include "rt.h"
@@ -31,19 +31,30 @@
 #define WEFT__POOL_MAX      64
 #define WEFT__POOL_IDLE_SEC 10
 
+/* A pool thread's slot: joinable threads, joined when their slot is reused
+ * or when the pool is destroyed, so none outlives weft_run. */
+enum { SLOT_FREE, SLOT_RUNNING, SLOT_EXITED };
+
+typedef struct pool_slot {
+    pthread_t thread;
+    int state;
+    struct weft__pool *pool;
+} pool_slot;
+
 typedef struct weft__pool {
     pthread_mutex_t lock;
     pthread_cond_t work; /* a job was queued, or stop */
-    pthread_cond_t gone; /* a thread exited */
     weft__link queue;    /* jobs not yet taken */
     size_t threads, idle;
     int stop;
     weft__rt *rt;
+    pool_slot slots[WEFT__POOL_MAX];
 } weft__pool;
 
 static void *pool_thread(void *p)
 {
-    weft__pool *pool = p;
+    pool_slot *slot = p;
+    weft__pool *pool = slot->pool;
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         while (weft__list_empty(&pool->queue) && !pool->stop) {
@@ -69,9 +80,32 @@ static void *pool_thread(void *p)
     }
 out:
     pool->threads--;
-    pthread_cond_signal(&pool->gone);
+    slot->state = SLOT_EXITED; /* joined by whoever reuses the slot */
     pthread_mutex_unlock(&pool->lock);
     return NULL;
+}
+
+/* Starts a pool thread in a free slot (joining an exited one first).  The
+ * pool lock is held.  0 or -errno. */
+static int thread_start(weft__pool *pool)
+{
+    pool_slot *slot = NULL;
+    for (size_t i = 0; i < WEFT__POOL_MAX && !slot; i++)
+        if (pool->slots[i].state != SLOT_RUNNING)
+            slot = &pool->slots[i];
+    if (!slot)
+        return -EAGAIN;
+    if (slot->state == SLOT_EXITED) {
+        pthread_join(slot->thread, NULL); /* it is past its last unlock */
+        slot->state = SLOT_FREE;
+    }
+    slot->pool = pool;
+    int rc = weft__pthread_create(&slot->thread, NULL, pool_thread, slot);
+    if (rc)
+        return -rc;
+    slot->state = SLOT_RUNNING;
+    pool->threads++;
+    return 0;
 }
 
 /* Runs on the runtime's thread: the job's body has returned. */
@@ -98,15 +132,11 @@ static weft__pool *pool_get(weft__rt *rt)
         goto free_pool;
     if (pthread_cond_init(&pool->work, &attr) != 0)
         goto free_lock;
-    if (pthread_cond_init(&pool->gone, NULL) != 0)
-        goto free_work;
     pthread_condattr_destroy(&attr);
     weft__list_init(&pool->queue);
     pool->rt = rt;
     rt->pool_blocking = pool;
     return pool;
-free_work:
-    pthread_cond_destroy(&pool->work);
 free_lock:
     pthread_mutex_destroy(&pool->lock);
 free_pool:
@@ -123,15 +153,8 @@ int weft__blocking_submit(weft__rt *rt, weft_task *t)
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
     if (pool->idle == 0 && pool->threads < WEFT__POOL_MAX) {
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = -weft__pthread_create(&th, &attr, pool_thread, pool);
-        pthread_attr_destroy(&attr);
-        if (rc == 0)
-            pool->threads++;
-        else if (pool->threads > 0)
+        rc = thread_start(pool);
+        if (rc && pool->threads > 0)
             rc = 0; /* the running threads will get to it */
     }
     if (rc == 0) {
@@ -170,13 +193,18 @@ void weft__blocking_destroy(weft__rt *rt)
     weft__pool *pool = rt->pool_blocking;
     if (!pool)
         return;
+    /* Every job has ended (the runtime had no live task): each thread is
+     * idle or exiting; join them all so none outlives weft_run. */
+    int started[WEFT__POOL_MAX];
     pthread_mutex_lock(&pool->lock);
     pool->stop = 1;
     pthread_cond_broadcast(&pool->work);
-    while (pool->threads)
-        pthread_cond_wait(&pool->gone, &pool->lock);
+    for (size_t i = 0; i < WEFT__POOL_MAX; i++)
+        started[i] = pool->slots[i].state != SLOT_FREE;
     pthread_mutex_unlock(&pool->lock);
-    pthread_cond_destroy(&pool->gone);
+    for (size_t i = 0; i < WEFT__POOL_MAX; i++)
+        if (started[i])
+            pthread_join(pool->slots[i].thread, NULL);
     pthread_cond_destroy(&pool->work);
     pthread_mutex_destroy(&pool->lock);
     weft__free(pool);
