@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "support.h"
 #include "weft.h"
@@ -519,4 +520,43 @@ static void *sleep_cancel_root(void *arg)
 Test(time, cancelled_sleep_returns_ecanceled_at_once_every_time)
 {
     run_virtual(sleep_cancel_root, NULL);
+}
+
+/* ---- a saturated deadline is still a timer ------------------------------ */
+
+static void *sleep_forever(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)weft_sleep(UINT64_MAX);
+}
+
+Test(time, sleep_of_uint64_max_completes_on_virtual_clock)
+{
+    void *r = (void *)1;
+    weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL};
+    /* Not a deadlock: the clock jumps to the (saturated) deadline. */
+    cr_assert_eq(weft_run_with(&cfg, sleep_forever, NULL, &r), 0);
+    cr_assert_eq((intptr_t)r, 0);
+}
+
+static void run_lone_sleep(void *arg)
+{
+    (void)arg;
+    int rc = weft_run(sleep_forever, NULL, NULL);
+    _exit(rc == 0 ? 0 : 3); /* never reached: it sleeps */
+}
+
+Test(time, lone_sleep_of_uint64_max_is_not_a_deadlock)
+{
+    child_proc c;
+    child_start(&c, run_lone_sleep, NULL);
+    int status;
+    int ended = child_wait(&c, 300, &status);
+    if (!ended)
+        child_kill(&c);
+    char *err = child_stderr(&c);
+    cr_assert(!ended, "the runtime gave up on a pending sleep: status %d, %s",
+              status, err);
+    cr_assert_null(strstr(err, "deadlock"), "stderr: %s", err);
+    free(err);
 }

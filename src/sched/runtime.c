@@ -296,12 +296,15 @@ static void sched_loop(weft__rt *rt)
                       rt->cfg.clock == WEFT_CLOCK_VIRTUAL ? UINT64_MAX : next);
             continue;
         }
-        if (rt->cfg.clock == WEFT_CLOCK_VIRTUAL && next != UINT64_MAX) {
+        /* A timer armed for UINT64_MAX (a saturated deadline) is still a
+         * timer: test the heap, not the sentinel. */
+        int timers = rt->heap_len > 0;
+        if (rt->cfg.clock == WEFT_CLOCK_VIRTUAL && timers) {
             if (next > rt->vnow)
                 rt->vnow = next; /* time jumps */
             continue;
         }
-        if (next == UINT64_MAX && !weft__external_waits(rt)) {
+        if (!timers && !weft__external_waits(rt)) {
             /* Re-check the inbox: a wake may have raced the test above. */
             if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
                 continue;
