@@ -76,8 +76,10 @@ WEFT_API const char *weft_version(void);
  *
  * Accepts the negative values this library returns (and positive errno values
  * alike), e.g. "channel closed" for -EPIPE, "operation cancelled" for
- * -ECANCELED, "deadlock: no task can make progress" for -EDEADLK.  Unknown
- * codes give "unknown error".  The string is static; never free it.
+ * -ECANCELED, "deadlock: no task can make progress" for -EDEADLK; other
+ * errno values (e.g. -EISDIR from weft_read_to_string) get the C library's
+ * description; unknown codes and INT_MIN give "unknown error".  The string
+ * is static; never free it.
  * [any thread]; modelled on libuv's uv_strerror.
  */
 WEFT_API const char *weft_strerror(int err);

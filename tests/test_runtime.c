@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
 #include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
@@ -481,6 +482,10 @@ Test(runtime, strerror_names_every_code)
                      "deadlock: no task can make progress");
     cr_assert_str_eq(weft_strerror(-987654), "unknown error");
     cr_assert_str_eq(weft_strerror(987654), "unknown error");
+    cr_assert_str_eq(weft_strerror(INT_MIN), "unknown error");
+    /* Errors passed on from the system (weft_read_to_string) are named. */
+    cr_assert_str_neq(weft_strerror(-EISDIR), "unknown error");
+    cr_assert_str_neq(weft_strerror(-EIO), "unknown error");
 }
 
 Test(runtime, version_matches_macros)

@@ -1,10 +1,15 @@
 /*
  * error.c - error strings and the version, as libuv's uv_strerror: one
- * table, negative and positive codes alike.
+ * table for the codes weft gives a meaning of its own, the C library's
+ * description (strerrordesc_np: static, thread-safe) for the others, such
+ * as the errors weft_read_to_string passes on; negative and positive codes
+ * alike.
  */
 #include "weft.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
 
 #define WEFT__STR2(x) #x
 #define WEFT__STR(x)  WEFT__STR2(x)
@@ -32,6 +37,8 @@ const char *weft_version(void)
 
 const char *weft_strerror(int err)
 {
+    if (err == INT_MIN)
+        return "unknown error"; /* -INT_MIN does not exist */
     if (err < 0)
         err = -err;
     switch (err) {
@@ -41,5 +48,6 @@ const char *weft_strerror(int err)
         WEFT__ERRORS(WEFT__CASE)
 #undef WEFT__CASE
     }
-    return "unknown error";
+    const char *libc = strerrordesc_np(err);
+    return libc ? libc : "unknown error";
 }
