@@ -105,6 +105,7 @@ struct weft__co {
     void *result;
     void (*drop_arg)(void *);
     size_t stack_size;    /* 0 = the runtime's default */
+    const char *name;     /* an async block's name (reports), or NULL */
     const char *wait;     /* what it waits on while suspended (reports) */
     const void *wait_obj; /* the combinator frame, for nested reports */
     int wait_kind;        /* WEFT__WAIT_* */

@@ -123,6 +123,7 @@ static void async_cleanup(weft_future *f)
     a->co.state = WEFT__DEAD;
     weft__free(a->name);
     a->name = NULL;
+    a->co.name = NULL;
 }
 
 static const weft__future_ops async_ops = {
@@ -150,6 +151,7 @@ weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
         goto fail_nomem;
     if (opts && opts->name && !(a->name = weft__strdup(opts->name)))
         goto fail_nomem;
+    a->co.name = a->name;
     a->base.ops = &async_ops;
     a->base.magic = WEFT__FUTURE_MAGIC;
     a->co.fn = fn;

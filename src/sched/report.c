@@ -105,8 +105,11 @@ void weft__report_overflow(const weft__co *co, const void *addr)
         put_num(t->id, 10);
         put(")");
     }
-    if (t && co != &t->co)
-        put(" (in an async block it polls)");
+    if (t && co != &t->co) {
+        put(" (in async block '");
+        put(co->name ? co->name : "");
+        put("')");
+    }
     put(": stack size ");
     put_num(co->stack ? co->stack->size : 0, 10);
     put(" bytes");
@@ -122,7 +125,6 @@ void weft__report_overflow(const weft__co *co, const void *addr)
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
-    (void)uc;
     weft__rt *rt = weft__tls_rt;
     const weft__co *co = rt ? rt->current : NULL;
     if (co && co->stack && co->stack->guard) {
@@ -130,7 +132,17 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         if (a < lo && a >= lo - co->stack->guard)
             weft__report_overflow(co, a);
     }
-    sigaction(sig, sig == SIGSEGV ? &old_segv : &old_bus, NULL);
+    /* Not ours: the previous handler decides, and ours stays installed.
+     * A default or ignored disposition is restored for the fault to
+     * happen again as it would have without weft. */
+    const struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+    if (old->sa_flags & SA_SIGINFO) {
+        old->sa_sigaction(sig, si, uc);
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+    } else {
+        sigaction(sig, old, NULL);
+    }
 }
 
 static void install_handler(void)
