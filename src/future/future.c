@@ -11,9 +11,10 @@
  * the slot and wakes the owner.  Each round polls, in argument order, every
  * unfinished child whose slot was woken (all of them in the first round):
  * that is futures::join's fairness and select's bias without polling idle
- * children.  When the owner is cancelled, the unfinished children are
- * cancelled in order, each driven until it has returned, before the call
- * returns: children never outlive the call, so they may use its locals.
+ * children, and a round costs O(k log n) for k woken children.  When the owner
+ * is cancelled, the unfinished children are cancelled in order, each driven
+ * until it has returned, before the call returns: children never outlive the
+ * call, so they may use its locals.
  */
 #include "util/alloc.h"
 #include "rt.h"
@@ -233,24 +234,72 @@ typedef struct slot {
     weft__waker waker; /* first: the waker is the slot */
     struct group *g;
     weft_future *f;
+    size_t index;
     int woken;
     int done;
 } slot;
 
+/*
+ * The woken slots are kept by index, so a round costs O(k log n) for k
+ * woken children rather than a scan of all n: `heap` holds, as a min-heap,
+ * the slots still to poll in this round (index >= next_min); `later` the
+ * ones woken outside a round or for an index already passed, polled next
+ * round.  Both arrays have room for n (a slot is on at most one, once).
+ */
 typedef struct group {
     weft__co *owner;
     slot *slots;
     size_t n;
     const char *what;
+    size_t *heap, hlen;
+    size_t *later, nlater;
+    size_t next_min;
+    int in_round;
 } group;
 
 enum { JOIN, RACE };
 
+static void heap_push(group *g, size_t v)
+{
+    size_t i = g->hlen++;
+    while (i > 0 && g->heap[(i - 1) / 2] > v) {
+        g->heap[i] = g->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    g->heap[i] = v;
+}
+
+static size_t heap_pop(group *g)
+{
+    size_t top = g->heap[0], v = g->heap[--g->hlen], i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= g->hlen)
+            break;
+        if (c + 1 < g->hlen && g->heap[c + 1] < g->heap[c])
+            c++;
+        if (g->heap[c] >= v)
+            break;
+        g->heap[i] = g->heap[c];
+        i = c;
+    }
+    if (g->hlen)
+        g->heap[i] = v;
+    return top;
+}
+
 static void slot_wake(weft__waker *w)
 {
     slot *s = (slot *)w;
-    s->woken = 1;
-    weft__wake(s->g->owner->waker);
+    group *g = s->g;
+    if (!s->woken) {
+        s->woken = 1;
+        if (g->in_round && s->index >= g->next_min)
+            heap_push(g, s->index); /* still ahead in this round */
+        else
+            g->later[g->nlater++] = s->index;
+    }
+    weft__wake(g->owner->waker);
 }
 
 static void cancel_unfinished(weft__rt *rt, group *g)
@@ -275,26 +324,41 @@ static void cancel_unfinished(weft__rt *rt, group *g)
  * rest; returns the winner's index.  Either: -ECANCELED when the owner is
  * cancelled (children cancelled and unwound first).  Futures are not freed.
  */
-static int group_run(weft__rt *rt, slot *slots, size_t n, int mode,
-                     const char *what)
+static int group_run(weft__rt *rt, slot *slots, size_t n, size_t *work,
+                     int mode, const char *what)
 {
     weft__co *self = rt->current;
-    group g = {.owner = self, .slots = slots, .n = n, .what = what};
+    group g = {.owner = self,
+               .slots = slots,
+               .n = n,
+               .what = what,
+               .heap = work,
+               .later = work + n};
     size_t remaining = n;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         slots[i].waker.wake = slot_wake;
         slots[i].g = &g;
+        slots[i].index = i;
         slots[i].woken = 1; /* everyone gets a first poll */
         slots[i].done = 0;
+        g.later[g.nlater++] = i;
     }
     for (;;) {
         if (weft__cancelled(self)) {
             rc = -ECANCELED;
             break;
         }
-        for (size_t i = 0; i < n; i++) {
+        /* One round: the woken children, in argument order. */
+        for (size_t k = 0; k < g.nlater; k++)
+            heap_push(&g, g.later[k]);
+        g.nlater = 0;
+        g.next_min = 0;
+        g.in_round = 1;
+        while (g.hlen) {
+            size_t i = heap_pop(&g);
             slot *s = &slots[i];
+            g.next_min = i + 1;
             if (s->done || !s->woken)
                 continue;
             s->woken = 0;
@@ -308,6 +372,7 @@ static int group_run(weft__rt *rt, slot *slots, size_t n, int mode,
                 goto finish;
             }
         }
+        g.in_round = 0;
         if (remaining == 0)
             break;
         self->wait = what;
@@ -367,7 +432,13 @@ static int combine(weft_future **fs, size_t n, int mode, void **results,
     if (n == 0)
         return mode == RACE ? -EINVAL : 0;
     slot small[4];
-    slot *slots = n <= 4 ? small : weft__malloc(n * sizeof *slots);
+    size_t small_work[8];
+    slot *slots = small;
+    size_t *work = small_work;
+    if (n > 4) { /* slots, then 2n indices for the round bookkeeping */
+        slots = weft__malloc(n * (sizeof *slots + 2 * sizeof *work));
+        work = slots ? (size_t *)(void *)(slots + n) : NULL;
+    }
     if (!slots) {
         for (size_t i = 0; i < n; i++)
             weft_future_drop(fs[i]);
@@ -378,7 +449,7 @@ static int combine(weft_future **fs, size_t n, int mode, void **results,
     char what[48];
     snprintf(what, sizeof what, "%s of %zu futures",
              mode == JOIN ? "join" : "race", n);
-    rc = group_run(rt, slots, n, mode, what);
+    rc = group_run(rt, slots, n, work, mode, what);
     if (mode == JOIN && rc == 0) {
         for (size_t i = 0; i < n && rc == 0; i++)
             if (fs[i]->status < 0)
@@ -438,7 +509,8 @@ int weft_timeout(weft_future *f, uint64_t timeout_ns, void **result)
     weft__sleep_future timer;
     weft__sleep_future_init(&timer, timeout_ns, 1);
     slot slots[2] = {{.f = f}, {.f = &timer.base}};
-    int rc = group_run(rt, slots, 2, RACE, "timeout");
+    size_t work[4];
+    int rc = group_run(rt, slots, 2, work, RACE, "timeout");
     if (rc == 0) {
         rc = f->status;
         if (rc >= 0 && result)
