@@ -25,12 +25,30 @@
  *    owns.
  *  - Handles are owned by the caller until a function that "consumes" them
  *    is called.  NULL handles are rejected with -EINVAL, never dereferenced.
+ *    A consumed handle must not be used again: weft reports such a use
+ *    (-EINVAL) as long as the handle's memory has not been reused by a
+ *    later object (task structs are reused first-freed first-reused, after
+ *    4096 younger ones); the same future given twice to a combinator is
+ *    rejected with -EINVAL.
  *    A function that consumes several handles consumes all of them, also when
  *    it fails (a NULL among them is an -EINVAL, the others are dropped), so
  *    weft_join(weft_async(...), weft_async(...)) never leaks.
  *  - Each task (and async block) keeps its own errno and its own
  *    floating-point control state (rounding mode, exception masks) across
  *    suspensions.
+ *  - Scheduling is cooperative: a task runs until it reaches a suspending
+ *    call that actually waits.  A loop whose operations are always ready
+ *    (receiving from a channel that always has items, an interval that is
+ *    behind) never lets other tasks run; call weft_yield() in such loops.
+ *    (tokio forces a yield after a budget of ready operations; weft does
+ *    not.)
+ *  - Stacks: each task and each concurrently polled async block runs on its
+ *    own stack (weft_config.stack_size, WEFT_STACK_DEFAULT) with a 64 KiB
+ *    guard region below it.  An overflow into the guard is reported on
+ *    stderr (task name, id, stack size) and the process aborts.  A single
+ *    frame larger than the guard can jump over it into a neighbouring
+ *    stack: compile code that uses large local arrays with
+ *    -fstack-clash-protection, which makes such frames touch every page.
  *  - Out of memory (or of threads, mappings, file descriptors): the call
  *    that needed the resource fails with -ENOMEM (NULL, errno ENOMEM; or
  *    the failing call's errno: EAGAIN for a thread, EMFILE for the eventfd)
@@ -126,9 +144,12 @@ typedef struct weft_config {
  *
  * Uses the default configuration, except that the environment variable
  * WEFT_CLOCK=virtual selects the virtual clock (so a program's timing can be
- * tested instantly; WEFT_CLOCK=monotonic or unset keeps real time).
+ * tested instantly; any other value, or none, keeps real time).  Threads
+ * outside the runtime (a pthread that sleeps before it sends) still run in
+ * real time.
  *
- * Returns 0; -EINVAL if main is NULL; -EBUSY if a runtime is already running
+ * Returns 0; -EINVAL if main is NULL or the stack size is over 1 TiB; -EBUSY
+ * if a runtime is already running
  * on this thread (a task calling weft_run); -ENOMEM (or another negative errno)
  * if the runtime could not be set up (nothing runs then); -EDEADLK if the
  * program deadlocked (see weft_run_with), in which case main may not have
@@ -219,9 +240,9 @@ typedef struct weft_spawn_opts {
  * Its stack is taken from the pool when it first runs.  You now own the
  * returned handle: join it or detach it.
  *
- * Returns the handle, or NULL with errno EINVAL (fn NULL), EPERM (outside a
- * runtime) or ENOMEM.  On failure arg is not touched (weft_spawn_with's
- * drop_arg is called).  [task]
+ * Returns the handle, or NULL with errno EINVAL (fn NULL, or a stack size
+ * over 1 TiB), EPERM (outside a runtime) or ENOMEM.  On failure arg is not
+ * touched (weft_spawn_with's drop_arg is called).  [task]
  */
 WEFT_API weft_task *weft_spawn(weft_fn *fn, void *arg);
 
@@ -300,7 +321,8 @@ WEFT_API weft_task *weft_spawn_blocking_with(const weft_spawn_opts *opts,
  */
 WEFT_API int weft_read_to_string(const char *path, char **data, size_t *len);
 
-/* 1 if the task has returned (or was cancelled before it ran), else 0;
+/* 1 if the task has returned, else 0 (a task aborted before it started
+ * counts as finished once the scheduler has dropped it, at its next turn);
  * -EINVAL for NULL.  As JoinHandle::is_finished.  [task] */
 WEFT_API int weft_task_is_finished(const weft_task *task);
 

@@ -193,7 +193,8 @@ struct weft__rt {
     weft__link chan_waits; /* channel sends and receives waiting here */
 
     /* task structs recycled within this runtime */
-    weft_task *free_tasks;
+    weft_task *free_tasks;      /* oldest first: reused first-in first-out */
+    weft_task *free_tasks_tail; /* newest */
     size_t free_task_count;
 
     void *altstack; /* signal stack for the overflow report */
@@ -274,6 +275,7 @@ struct weft_future {
     const weft__future_ops *ops;
     unsigned magic;
     int started; /* polled at least once */
+    int claimed; /* seen by a combinator's argument check */
     int done;
     int status;
     void *result;

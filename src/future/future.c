@@ -402,16 +402,47 @@ void weft__report_group(const void *gp, int depth)
 
 /* Validates fs[0..n): on a NULL (or already consumed) entry every valid one
  * is dropped and -EINVAL returned. */
+/* Validates fs[0..n): a NULL, consumed or repeated entry makes the call
+ * fail with -EINVAL after every distinct valid future was dropped once. */
 static int check_all(weft_future **fs, size_t n)
 {
     size_t bad = 0;
-    for (size_t i = 0; i < n; i++)
-        bad += !future_ok(fs[i]);
-    if (!bad)
+    for (size_t i = 0; i < n; i++) {
+        if (!future_ok(fs[i]) || fs[i]->claimed)
+            bad++;
+        else
+            fs[i]->claimed = 1;
+    }
+    if (!bad) {
+        for (size_t i = 0; i < n; i++)
+            fs[i]->claimed = 0;
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (future_ok(fs[i]))
+    }
+    /* Collect the distinct futures before freeing any: a later repeat
+     * must not be read once its future is gone. */
+    weft_future **uniq = weft__malloc((n ? n : 1) * sizeof *uniq);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!future_ok(fs[i]) || fs[i]->claimed != 1)
+            continue;
+        fs[i]->claimed = 0;
+        if (uniq) {
+            uniq[k++] = fs[i];
+            continue;
+        }
+        /* Out of memory: drop it now unless a repeat of it is still ahead
+         * (then that repeat, which reads it first, drops it). */
+        size_t j = i + 1;
+        while (j < n && fs[j] != fs[i])
+            j++;
+        if (j == n)
             weft_future_drop(fs[i]);
+        else
+            fs[i]->claimed = 1;
+    }
+    for (size_t i = 0; i < k; i++)
+        weft_future_drop(uniq[i]);
+    weft__free(uniq);
     return -EINVAL;
 }
 

@@ -8,9 +8,10 @@
  * dead; a task woken while running is queued too, so it runs again after it
  * next suspends, as a tokio task woken during its own poll is re-polled.
  *
- * Freed task structs are kept on a per-runtime list for reuse, with their
+ * Freed task structs are kept on a per-runtime queue for reuse, with their
  * magic poisoned, so that joining a handle twice is reported (-EINVAL)
- * rather than followed.
+ * rather than followed -- until the struct is reused, which the queue
+ * delays for as long as it can (first freed, first reused).
  */
 #include "util/alloc.h"
 #include "rt.h"
@@ -51,8 +52,14 @@ static void task_free(weft__rt *rt, weft_task *t)
 {
     task_retire(t);
     if (rt->free_task_count < TASK_CACHE) {
-        t->co.arg = rt->free_tasks; /* reuse a field as the list link */
-        rt->free_tasks = t;
+        /* Queued at the tail, reused from the head: a stale handle's
+         * struct is reused only after TASK_CACHE younger ones. */
+        t->co.arg = NULL; /* reuse a field as the list link */
+        if (rt->free_tasks_tail)
+            rt->free_tasks_tail->co.arg = t;
+        else
+            rt->free_tasks = t;
+        rt->free_tasks_tail = t;
         rt->free_task_count++;
     } else {
         weft__free(t);
@@ -76,6 +83,8 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
         goto fail_nomem;
     if (t) {
         rt->free_tasks = t->co.arg;
+        if (!rt->free_tasks)
+            rt->free_tasks_tail = NULL;
         rt->free_task_count--;
     } else if (!(t = weft__malloc(sizeof *t))) {
         weft__free(name);
@@ -142,6 +151,7 @@ void weft__task_free_all(weft__rt *rt)
         rt->free_tasks = t->co.arg;
         weft__free(t);
     }
+    rt->free_tasks_tail = NULL;
     rt->free_task_count = 0;
 }
 

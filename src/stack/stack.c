@@ -27,7 +27,8 @@
 #endif
 
 #define CHUNK_BYTES ((size_t)64 << 20) /* reserved per chunk */
-#define GUARD_PAGES 4
+#define GUARD_PAGES                                                            \
+    16 /* 64 KiB: bigger frames jump it (use -fstack-clash-protection) */
 
 enum { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
 
