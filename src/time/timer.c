@@ -71,9 +71,7 @@ int weft__timer_arm(weft__rt *rt, weft__timer *t, uint64_t deadline,
         weft__timer_cancel(rt, t);
     if (rt->heap_len == rt->heap_cap) {
         size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
-        /* An array of pointers: sizeof *h is a pointer's size. */
-        weft__timer **h = weft__realloc(
-            rt->heap, cap * sizeof *h); // NOLINT(bugprone-sizeof-expression)
+        weft__timer **h = weft__realloc(rt->heap, cap * sizeof *h);
         if (!h)
             return -ENOMEM;
         rt->heap = h;
