@@ -194,7 +194,8 @@ WEFT_API int weft_run_with(const weft_config *config, weft_fn *main, void *arg,
                            void **result);
 
 /*
- * weft_now - the current instant on the runtime's clock, in ns: the
+ * weft_now - the current instant on the runtime's clock, in ns (as
+ * tokio::time::Instant::now, which follows tokio's paused clock too): the
  * CLOCK_MONOTONIC reading (real clock) or the virtual time since the runtime
  * started.  Outside a runtime: 0 with errno = EPERM.  [task]
  */
@@ -209,7 +210,8 @@ typedef struct weft_stats {
     size_t blocking_jobs; /* weft_spawn_blocking jobs not yet finished */
 } weft_stats;
 
-/* weft_runtime_stats - fills *out with the runtime's counters.  Returns 0,
+/* weft_runtime_stats - fills *out with the runtime's counters (in the
+ * spirit of tokio's RuntimeMetrics; counts, no units).  Returns 0,
  * -EINVAL (NULL out) or -EPERM outside a runtime.  [task] */
 WEFT_API int weft_runtime_stats(weft_stats *out);
 
@@ -327,6 +329,8 @@ WEFT_API int weft_read_to_string(const char *path, char **data, size_t *len);
 WEFT_API int weft_task_is_finished(const weft_task *task);
 
 /* 1 if cancellation was requested for the calling task or for any future
+ * (Rust has no such query: a dropped future just stops being polled; this
+ * is libdill's view, where a cancelled coroutine observes ECANCELED)
  * enclosing the caller, else 0 (also outside a runtime).  [task] */
 WEFT_API int weft_is_cancelled(void);
 
@@ -363,7 +367,8 @@ WEFT_API weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
 WEFT_API int weft_await(weft_future *f, void **result);
 
 /*
- * weft_future_drop - dispose of a future that will not be awaited.  If it
+ * weft_future_drop - dispose of a future that will not be awaited, as
+ * dropping a Rust future (drop(fut)).  If it
  * has started, it is cancelled and driven until its body returns; if it never
  * ran, its drop_arg is called.  Consumes f; NULL is ignored.  [task if the
  * future has started; any thread otherwise]
@@ -432,7 +437,8 @@ WEFT_API int weft_timeout(weft_future *f, uint64_t timeout_ns, void **result);
  */
 WEFT_API int weft_sleep(uint64_t ns);
 
-/* weft_sleep_until - as weft_sleep, until the instant deadline_ns on the
+/* weft_sleep_until - as weft_sleep (tokio::time::sleep_until), until the
+ * instant deadline_ns on the
  * runtime clock (weft_now()); a past deadline yields.  [task] */
 WEFT_API int weft_sleep_until(uint64_t deadline_ns);
 
@@ -445,7 +451,8 @@ WEFT_API int weft_sleep_until(uint64_t deadline_ns);
 WEFT_API int weft_yield(void);
 
 /*
- * Future forms of the leaf operations, so they can be joined, raced or given
+ * Future forms of the leaf operations (trpl::sleep(d), rx.recv() and a
+ * JoinHandle used as futures), so they can be joined, raced or given
  * a timeout.  Each returns a new future that you own, or NULL with errno
  * (EINVAL for a NULL handle, ENOMEM).  Like every future they are lazy: the
  * sleep's deadline is taken when it is first polled.  Its status is what the
@@ -508,13 +515,16 @@ WEFT_API int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
  * after the receiver closed works; sends on it return -EPIPE.  [any thread] */
 WEFT_API weft_sender *weft_sender_clone(weft_sender *tx);
 
-/* weft_sender_drop - drop a sender.  When the last sender is dropped the
+/* weft_sender_drop - drop a sender, as drop(tx) in Rust.  When the last
+ * sender is dropped the
  * channel is closed: queued items stay receivable, then weft_recv returns 0.
  * Consumes tx; NULL is ignored.  [any thread] */
 WEFT_API void weft_sender_drop(weft_sender *tx);
 
 /*
- * weft_sender_share - declare that this channel is (or will be) fed from a
+ * weft_sender_share - (weft's own: tokio waits forever instead of reporting
+ * deadlocks, so it needs no such hint) declare that this channel is (or
+ * will be) fed from a
  * thread outside the receiver's runtime, so that a receiver waiting on it is
  * never reported as deadlocked while a sender exists.  Needed only when a
  * sender is handed to a plain thread that uses it for the first time later;
@@ -562,7 +572,8 @@ WEFT_API int weft_try_send(weft_sender *tx, const void *item);
  */
 WEFT_API int weft_recv(weft_receiver *rx, void *item);
 
-/* weft_try_recv - as weft_recv without suspending: 1 (item), 0 (closed and
+/* weft_try_recv - as weft_recv without suspending, as tokio's
+ * Receiver::try_recv: 1 (item), 0 (closed and
  * drained), -EAGAIN (empty, still open), -EINVAL.  [any thread] */
 WEFT_API int weft_try_recv(weft_receiver *rx, void *item);
 
@@ -571,7 +582,8 @@ WEFT_API int weft_try_recv(weft_receiver *rx, void *item);
  * ignored.  As tokio's Receiver::close.  [any thread] */
 WEFT_API void weft_receiver_close(weft_receiver *rx);
 
-/* weft_receiver_drop - close the channel and discard queued items (each
+/* weft_receiver_drop - as drop(rx) in Rust: close the channel and discard
+ * queued items (each
  * passed once to opts.drop).  Consumes rx; NULL is ignored.  No receive may
  * be in progress on rx.  [any thread] */
 WEFT_API void weft_receiver_drop(weft_receiver *rx);
@@ -611,7 +623,8 @@ enum {
  */
 WEFT_API int weft_stream_next(weft_stream *s, void *item);
 
-/* weft_stream_drop - free s and every input it owns, cancelling timers and
+/* weft_stream_drop - as dropping a Rust stream: free s and every input it
+ * owns, cancelling timers and
  * waits; a from_receiver stream drops its receiver.  NULL is ignored.
  * [the thread of the runtime that polled it] */
 WEFT_API void weft_stream_drop(weft_stream *s);
