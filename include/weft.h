@@ -27,9 +27,10 @@
  *    is called.  NULL handles are rejected with -EINVAL, never dereferenced.
  *    A consumed handle must not be used again: weft reports such a use
  *    (-EINVAL) as long as the handle's memory has not been reused by a
- *    later object (task structs are reused first-freed first-reused, after
- *    4096 younger ones); the same future given twice to a combinator is
- *    rejected with -EINVAL.
+ *    later object (a runtime keeps its task structs until it ends and reuses
+ *    them first-freed first-reused, so a stale task handle is caught until
+ *    every struct freed before it has been reused); the same future given
+ *    twice to a combinator is rejected with -EINVAL.
  *    A function that consumes several handles consumes all of them, also when
  *    it fails (a NULL among them is an -EINVAL, the others are dropped), so
  *    weft_join(weft_async(...), weft_async(...)) never leaks.

@@ -196,6 +196,8 @@ struct weft__rt {
     weft_task *free_tasks;      /* oldest first: reused first-in first-out */
     weft_task *free_tasks_tail; /* newest */
     size_t free_task_count;
+    struct weft__task_slab *task_slabs; /* where task structs come from */
+    size_t slab_used;                   /* structs handed out of the first */
 
     void *altstack; /* signal stack for the overflow report */
     stack_t old_altstack;

@@ -11,7 +11,7 @@
  * Freed task structs are kept on a per-runtime queue for reuse, with their
  * magic poisoned, so that joining a handle twice is reported (-EINVAL)
  * rather than followed -- until the struct is reused, which the queue
- * delays for as long as it can (first freed, first reused).
+ * delays for as long as it can (first freed, first reused; see TASK_SLAB).
  */
 #include "util/alloc.h"
 #include "rt.h"
@@ -20,7 +20,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TASK_CACHE 4096
+/* Task structs come from slabs of TASK_SLAB, never returned to malloc
+ * before the runtime ends: a freed struct is queued for reuse (first freed,
+ * first reused), so spawning costs no malloc once the runtime has seen its
+ * peak number of tasks, and a stale handle meets a poisoned struct for as
+ * long as possible.  The memory of the peak is kept until weft_run
+ * returns. */
+#define TASK_SLAB 64
+
+typedef struct weft__task_slab {
+    struct weft__task_slab *next;
+    weft_task tasks[TASK_SLAB];
+} weft__task_slab;
 
 void weft__shutdown(weft__rt *rt);
 
@@ -51,25 +62,42 @@ static void task_retire(weft_task *t)
 static void task_free(weft__rt *rt, weft_task *t)
 {
     task_retire(t);
-    if (rt->free_task_count < TASK_CACHE) {
-        /* Queued at the tail, reused from the head: a stale handle's
-         * struct is reused only after TASK_CACHE younger ones. */
-        t->co.arg = NULL; /* reuse a field as the list link */
-        if (rt->free_tasks_tail)
-            rt->free_tasks_tail->co.arg = t;
-        else
-            rt->free_tasks = t;
-        rt->free_tasks_tail = t;
-        rt->free_task_count++;
-    } else {
-        weft__free(t);
+    /* Queued at the tail, reused from the head. */
+    t->co.arg = NULL; /* reuse a field as the list link */
+    if (rt->free_tasks_tail)
+        rt->free_tasks_tail->co.arg = t;
+    else
+        rt->free_tasks = t;
+    rt->free_tasks_tail = t;
+    rt->free_task_count++;
+}
+
+/* A task struct: a freed one, or the next of the current slab. */
+static weft_task *task_alloc(weft__rt *rt)
+{
+    weft_task *t = rt->free_tasks;
+    if (t) {
+        rt->free_tasks = t->co.arg;
+        if (!rt->free_tasks)
+            rt->free_tasks_tail = NULL;
+        rt->free_task_count--;
+        return t;
     }
+    if (!rt->task_slabs || rt->slab_used == TASK_SLAB) {
+        weft__task_slab *s = weft__malloc(sizeof *s);
+        if (!s)
+            return NULL;
+        s->next = rt->task_slabs;
+        rt->task_slabs = s;
+        rt->slab_used = 0;
+    }
+    return &rt->task_slabs->tasks[rt->slab_used++];
 }
 
 weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
                           weft_fn *fn, void *arg, int blocking)
 {
-    weft_task *t = rt->free_tasks;
+    weft_task *t;
     char *name = NULL;
     size_t stack_size = 0;
     if (opts && opts->stack_size) {
@@ -81,12 +109,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     }
     if (opts && opts->name && !(name = weft__strdup(opts->name)))
         goto fail_nomem;
-    if (t) {
-        rt->free_tasks = t->co.arg;
-        if (!rt->free_tasks)
-            rt->free_tasks_tail = NULL;
-        rt->free_task_count--;
-    } else if (!(t = weft__malloc(sizeof *t))) {
+    if (!(t = task_alloc(rt))) {
         weft__free(name);
         goto fail_nomem;
     }
@@ -142,16 +165,14 @@ void weft__task_free_all(weft__rt *rt)
     weft__link *next;
     for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = next) {
         next = l->next;
-        weft_task *t = weft__container(l, weft_task, all);
-        task_retire(t);
-        weft__free(t);
+        task_retire(weft__container(l, weft_task, all));
     }
-    while (rt->free_tasks) {
-        weft_task *t = rt->free_tasks;
-        rt->free_tasks = t->co.arg;
-        weft__free(t);
+    while (rt->task_slabs) {
+        weft__task_slab *s = rt->task_slabs;
+        rt->task_slabs = s->next;
+        weft__free(s);
     }
-    rt->free_tasks_tail = NULL;
+    rt->free_tasks = rt->free_tasks_tail = NULL;
     rt->free_task_count = 0;
 }
 
