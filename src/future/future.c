@@ -391,6 +391,10 @@ finish:
 void weft__report_group(const void *gp, int depth)
 {
     const group *g = gp;
+    /* The count is printed here, not formatted on every combinator call. */
+    if (strcmp(g->what, "timeout") != 0)
+        fprintf(stderr, " of %zu futures", g->n);
+    fputc('\n', stderr);
     for (size_t i = 0; i < g->n; i++) {
         fprintf(stderr, "%*s[%zu] ", depth * 2, "", i);
         if (g->slots[i].done)
@@ -477,10 +481,7 @@ static int combine(weft_future **fs, size_t n, int mode, void **results,
     }
     for (size_t i = 0; i < n; i++)
         slots[i].f = fs[i];
-    char what[48];
-    snprintf(what, sizeof what, "%s of %zu futures",
-             mode == JOIN ? "join" : "race", n);
-    rc = group_run(rt, slots, n, work, mode, what);
+    rc = group_run(rt, slots, n, work, mode, mode == JOIN ? "join" : "race");
     if (mode == JOIN && rc == 0) {
         for (size_t i = 0; i < n && rc == 0; i++)
             if (fs[i]->status < 0)

@@ -31,9 +31,11 @@ void weft__report_co(const weft__co *co, int depth)
         fputs("not started\n", stderr);
         return;
     }
-    fprintf(stderr, "%s\n", co->wait ? co->wait : "(running)");
+    fputs(co->wait ? co->wait : "(running)", stderr);
     if (co->wait && co->wait_kind == WEFT__WAIT_COMBINATOR)
-        weft__report_group(co->wait_obj, depth + 1);
+        weft__report_group(co->wait_obj, depth + 1); /* ends the line */
+    else
+        fputc('\n', stderr);
 }
 
 void weft__report_future(const weft_future *f, int depth)
