@@ -227,14 +227,17 @@ void weft__task_detach_internal(weft_task *t);
 weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
                           weft_fn *fn, void *arg, int blocking);
 void weft__task_finished(weft__rt *rt, weft_task *t);
+/* Frees every task struct (at the end of weft_run). */
+void weft__task_free_all(weft__rt *rt);
+/* The root returned: cancel every other task. */
+void weft__shutdown(weft__rt *rt);
+/* The task's name for reports ("" when it has none). */
+const char *weft__task_name(const weft_task *t);
 /* Requests cancellation (abort, shutdown, deadlock). */
 void weft__task_cancel(weft__rt *rt, weft_task *t);
-/* The blocking pool: queue a job, cancel it if not started, tear down. */
-int weft__blocking_submit(weft__rt *rt, weft_task *t);
+/* The blocking pool: cancel a job if not started, tear down. */
 int weft__blocking_cancel(weft__rt *rt, weft_task *t);
 void weft__blocking_destroy(weft__rt *rt);
-/* The handle checks shared by join, abort, detach and task futures. */
-int weft__task_check(weft__rt *rt, const weft_task *t);
 
 /* ---- timers (time/timer.c) ---------------------------------------------- */
 
@@ -289,6 +292,9 @@ struct weft_future {
 int weft__await_leaf(weft__rt *rt, weft_future *f);
 /* Cleans f up and frees it (heap futures). */
 void weft__future_free(weft_future *f);
+/* An async block's name and coroutine, or NULL for other futures. */
+const char *weft__async_name(const weft_future *f);
+const weft__co *weft__async_co(const weft_future *f);
 void weft__report_group(const void *group, int depth);
 
 /* Leaf futures built on the caller's stack by the blocking forms. */
@@ -300,12 +306,6 @@ typedef struct weft__sleep_future {
 } weft__sleep_future;
 void weft__sleep_future_init(weft__sleep_future *f, uint64_t ns, int relative);
 
-typedef struct weft__task_future {
-    weft_future base;
-    weft_task *task;
-} weft__task_future;
-void weft__task_future_init(weft__task_future *f, weft_task *t);
-
 /* ---- channels (chan/chan.c) --------------------------------------------- */
 
 /* Posts r to rt's inbox and wakes rt's thread if it may be waiting.
@@ -313,6 +313,8 @@ void weft__task_future_init(weft__task_future *f, weft_task *t);
 void weft__post(weft__rt *rt, weft__remote *r);
 /* Runs every node posted to rt's inbox.  [rt's thread] */
 void weft__inbox_drain(weft__rt *rt);
+/* The item size of rx's channel, 0 for an invalid receiver. */
+size_t weft__receiver_item_size(const weft_receiver *rx);
 /* 1 if a send or receive waiting in rt may be completed from outside it. */
 int weft__external_waits(weft__rt *rt);
 
@@ -323,6 +325,8 @@ int weft__fault_setup(weft__rt *rt);
 void weft__fault_teardown(weft__rt *rt);
 /* Describes a future for the deadlock report, one line, indented. */
 void weft__report_future(const weft_future *f, int depth);
-void weft__report_co(const weft__co *co, int depth);
+/* Reports a stack overflow of co (addr: the faulting address, or NULL for
+ * an overwritten canary) and aborts. */
+void weft__report_overflow(const weft__co *co, const void *addr);
 
 #endif

@@ -145,7 +145,7 @@ free_pool:
     return NULL;
 }
 
-int weft__blocking_submit(weft__rt *rt, weft_task *t)
+static int blocking_submit(weft__rt *rt, weft_task *t)
 {
     weft__pool *pool = pool_get(rt);
     if (!pool)
@@ -227,7 +227,7 @@ weft_task *weft_spawn_blocking_with(const weft_spawn_opts *opts, weft_fn *fn,
     weft_task *t = weft__task_new(rt, opts, fn, arg, 1);
     if (!t)
         return NULL;
-    int rc = weft__blocking_submit(rt, t);
+    int rc = blocking_submit(rt, t);
     if (rc) {
         /* Never queued: finish it unrun, then drop the handle. */
         t->co.state = WEFT__DEAD;

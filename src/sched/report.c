@@ -19,13 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *weft__task_name(const weft_task *t);
-const char *weft__async_name(const weft_future *f);
-const weft__co *weft__async_co(const weft_future *f);
-
 /* ---- deadlock ----------------------------------------------------------- */
 
-void weft__report_co(const weft__co *co, int depth)
+static void report_co(const weft__co *co, int depth)
 {
     if (co->state == WEFT__FRESH) {
         fputs("not started\n", stderr);
@@ -48,7 +44,7 @@ void weft__report_future(const weft_future *f, int depth)
     const char *name = weft__async_name(f);
     fprintf(stderr, "async block%s%s%s: ", name ? " '" : "", name ? name : "",
             name ? "'" : "");
-    weft__report_co(co, depth);
+    report_co(co, depth);
 }
 
 void weft__report_deadlock(weft__rt *rt)
@@ -66,7 +62,7 @@ void weft__report_deadlock(weft__rt *rt)
             continue;
         fprintf(stderr, "  task '%s' (id %llu) waits on: ", weft__task_name(t),
                 (unsigned long long)t->id);
-        weft__report_co(&t->co, 1);
+        report_co(&t->co, 1);
     }
     fflush(stderr);
 }

@@ -45,8 +45,6 @@ static void stack_bounds(weft__rt *rt, const weft__co *to, void **lo,
     }
 }
 
-void weft__report_overflow(const weft__co *co, const void *addr);
-
 static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
 {
     void *lo;
@@ -198,8 +196,6 @@ void weft__inbox_drain(weft__rt *rt)
 }
 
 /* ---- the loop ----------------------------------------------------------- */
-
-void weft__task_free_all(weft__rt *rt);
 
 static void cancel_all(weft__rt *rt)
 {

@@ -33,8 +33,6 @@ typedef struct weft__task_slab {
     weft_task tasks[TASK_SLAB];
 } weft__task_slab;
 
-void weft__shutdown(weft__rt *rt);
-
 static void task_wake(weft__waker *w)
 {
     weft_task *t = weft__container(w, weft_task, waker);
@@ -176,7 +174,7 @@ void weft__task_free_all(weft__rt *rt)
     rt->free_task_count = 0;
 }
 
-int weft__task_check(weft__rt *rt, const weft_task *t)
+static int task_check(weft__rt *rt, const weft_task *t)
 {
     if (!t || t->magic != WEFT__TASK_MAGIC || t->released)
         return -EINVAL;
@@ -213,7 +211,7 @@ void weft__task_detach_internal(weft_task *t)
 void weft_task_detach(weft_task *task)
 {
     weft__rt *rt = weft__rt_here();
-    if (weft__task_check(rt, task) == 0 && !task->joining)
+    if (task_check(rt, task) == 0 && !task->joining)
         weft__task_detach_internal(task);
 }
 
@@ -232,7 +230,7 @@ void weft__task_cancel(weft__rt *rt, weft_task *t)
 void weft_task_abort(weft_task *task)
 {
     weft__rt *rt = weft__rt_here();
-    if (weft__task_check(rt, task) == 0)
+    if (task_check(rt, task) == 0)
         weft__task_cancel(rt, task);
 }
 
@@ -241,7 +239,7 @@ int weft_task_is_finished(const weft_task *task)
     weft__rt *rt = weft__rt_here();
     if (!rt)
         return -EPERM;
-    int rc = weft__task_check(rt, task);
+    int rc = task_check(rt, task);
     return rc ? rc : task->co.state == WEFT__DEAD;
 }
 
@@ -252,6 +250,11 @@ int weft_is_cancelled(void)
 }
 
 /* ---- joining: the task future ------------------------------------------ */
+
+typedef struct weft__task_future {
+    weft_future base;
+    weft_task *task;
+} weft__task_future;
 
 static int task_poll(weft_future *f, weft__rt *rt, weft__waker *w)
 {
@@ -302,7 +305,7 @@ static const weft__future_ops task_ops = {
     .cleanup = task_cleanup,
 };
 
-void weft__task_future_init(weft__task_future *f, weft_task *t)
+static void task_future_init(weft__task_future *f, weft_task *t)
 {
     memset(f, 0, sizeof *f);
     f->base.ops = &task_ops;
@@ -316,7 +319,7 @@ int weft_task_join(weft_task *task, void **result)
     weft__rt *rt = weft__rt_here();
     if (!rt)
         return -EPERM;
-    int rc = weft__task_check(rt, task);
+    int rc = task_check(rt, task);
     if (rc)
         return rc;
     if (task->joining)
@@ -324,7 +327,7 @@ int weft_task_join(weft_task *task, void **result)
     if (task == rt->current->task || task == rt->root)
         return -EDEADLK; /* it would wait for itself */
     weft__task_future f;
-    weft__task_future_init(&f, task);
+    task_future_init(&f, task);
     rc = weft__await_leaf(rt, &f.base);
     if (rc == 0 && result)
         *result = f.base.result;
@@ -335,7 +338,7 @@ int weft_task_join(weft_task *task, void **result)
 weft_future *weft_task_future(weft_task *task)
 {
     weft__rt *rt = weft__rt_here();
-    int rc = rt ? weft__task_check(rt, task) : -EPERM;
+    int rc = rt ? task_check(rt, task) : -EPERM;
     if (rc == 0 && task->joining)
         rc = -EINVAL;
     if (rc) {
@@ -348,7 +351,7 @@ weft_future *weft_task_future(weft_task *task)
         errno = ENOMEM;
         return NULL;
     }
-    weft__task_future_init(f, task);
+    task_future_init(f, task);
     return &f->base;
 }
 

@@ -169,8 +169,6 @@ weft_stream *weft_stream_from_array(const void *items, size_t n,
 
 /* ---- from_receiver ------------------------------------------------------- */
 
-size_t weft__receiver_item_size(const weft_receiver *rx);
-
 typedef struct recv_stream {
     weft_stream base;
     weft_receiver *rx;
