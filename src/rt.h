@@ -162,11 +162,13 @@ struct weft__rt {
     weft__co main_co;  /* the scheduler, on the thread's own stack */
     weft__co *current; /* the coroutine on the CPU */
     weft_task *root;
-    weft__link runq;    /* FIFO of queued tasks */
-    weft__link yielded; /* tasks that yielded: queued after the timers */
-    int defer_wakes;    /* set while a yield wakes its own task */
-    weft__link tasks;   /* every task not yet freed */
-    size_t live;        /* tasks not yet DEAD */
+    weft__co *back_from; /* the coroutine that last switched away */
+    unsigned batch_left; /* runs left in this batch (see sched_loop) */
+    weft__link runq;     /* FIFO of queued tasks */
+    weft__link yielded;  /* tasks that yielded: queued after the timers */
+    int defer_wakes;     /* set while a yield wakes its own task */
+    weft__link tasks;    /* every task not yet freed */
+    size_t live;         /* tasks not yet DEAD */
     uint64_t next_id;
     weft_config cfg;
     int shutting_down;

@@ -53,6 +53,7 @@ static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
     if (from->stack && weft__stack_smashed(from->stack))
         weft__report_overflow(from, NULL); /* unguarded stack: late check */
     rt->current = to;
+    rt->back_from = from;
     from->saved_errno = errno;
     WEFT__TSAN_SWITCH(to->tsan_fiber);
     WEFT__ASAN_START(final ? NULL : &from->asan_fake_stack, lo, size);
@@ -90,33 +91,76 @@ static void co_die_unrun(weft__co *co, int status)
         co->drop_arg(co->arg);
 }
 
+/* Gives a FRESH coroutine its stack and first context; -ENOMEM when no
+ * stack can be had (it stays FRESH). */
+static int co_prepare(weft__rt *rt, weft__co *co)
+{
+    size_t size = co->stack_size ? co->stack_size : rt->cfg.stack_size;
+    co->stack = weft__stack_get(&rt->pool, size);
+    if (!co->stack)
+        return -ENOMEM;
+    weft__ctx_init(&co->ctx, co->stack->lo, co->stack->size, co_entry, co);
+    co->tsan_fiber = WEFT__TSAN_CREATE();
+    return 0;
+}
+
 void weft__co_resume(weft__rt *rt, weft__co *co)
 {
     weft__co *self = rt->current;
-    if (co->state == WEFT__FRESH) {
+    if (co->state == WEFT__FRESH && !co->stack) {
         if (weft__cancelled(co)) {
             co_die_unrun(co, -ECANCELED); /* never runs, as in tokio */
             return;
         }
-        size_t size = co->stack_size ? co->stack_size : rt->cfg.stack_size;
-        co->stack = weft__stack_get(&rt->pool, size);
-        if (!co->stack) {
+        if (co_prepare(rt, co)) {
             co_die_unrun(co, -ENOMEM);
             return;
         }
-        weft__ctx_init(&co->ctx, co->stack->lo, co->stack->size, co_entry, co);
-        co->tsan_fiber = WEFT__TSAN_CREATE();
     }
     co->resumer = self;
     co->state = WEFT__RUNNING;
     switch_to(rt, self, co, 0);
 }
 
+/*
+ * The task the scheduler would resume next, taken off the run queue so that
+ * a suspending task can switch to it directly: one switch instead of two
+ * (through the scheduler and out again).  The order of runs is the
+ * scheduler's own: the head of the queue, counted against the same batch.
+ * NULL when the scheduler has something to do first: the batch is used up,
+ * the queue is empty, or the head is a fresh task that is cancelled (it
+ * dies unrun) or cannot get a stack (reported by the scheduler).
+ */
+static weft__co *take_next(weft__rt *rt)
+{
+    if (rt->batch_left == 0 || weft__list_empty(&rt->runq))
+        return NULL;
+    weft_task *t = weft__container(rt->runq.next, weft_task, runq);
+    weft__co *co = &t->co;
+    if (co->state == WEFT__FRESH && !co->stack &&
+        (weft__cancelled(co) || co_prepare(rt, co)))
+        return NULL;
+    weft__list_remove(&t->runq);
+    t->queued = 0;
+    rt->batch_left--;
+    co->resumer = &rt->main_co;
+    co->state = WEFT__RUNNING;
+    return co;
+}
+
 void weft__co_suspend(weft__rt *rt)
 {
     weft__co *self = rt->current;
+    weft__co *to = self->resumer;
+    if (to == &rt->main_co) { /* a task: hand over to the next one */
+        weft__co *next = take_next(rt);
+        if (next == self)
+            return; /* woken before it could suspend: runs on */
+        if (next)
+            to = next;
+    }
     self->state = WEFT__SUSPENDED;
-    switch_to(rt, self, self->resumer, 0);
+    switch_to(rt, self, to, 0);
 }
 
 void weft__co_release(weft__rt *rt, weft__co *co)
@@ -259,18 +303,24 @@ static void service(weft__rt *rt)
     }
 }
 
+/* Resumes t; tasks may then hand over to each other (weft__co_suspend)
+ * until one dies or the batch ends, back here.  A task that died is
+ * finished here, off its stack. */
 static void run_task(weft__rt *rt, weft_task *t)
 {
+    rt->back_from = &t->co; /* if it dies unrun, without a switch */
     weft__co_resume(rt, &t->co);
-    if (t->co.state == WEFT__DEAD)
-        weft__task_finished(rt, t);
+    weft__co *back = rt->back_from;
+    if (back->state == WEFT__DEAD)
+        weft__task_finished(rt, back->task);
 }
 
 static void sched_loop(weft__rt *rt)
 {
     for (;;) {
-        unsigned n = 0;
-        while (!weft__list_empty(&rt->runq) && n++ < WEFT__BATCH) {
+        rt->batch_left = WEFT__BATCH;
+        while (!weft__list_empty(&rt->runq) && rt->batch_left > 0) {
+            rt->batch_left--;
             weft__link *l = rt->runq.next;
             weft__list_remove(l);
             weft_task *t = weft__container(l, weft_task, runq);
