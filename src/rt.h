@@ -33,6 +33,7 @@
 #define WEFT_RT_H
 
 #include "arch.h"
+#include "sanitize.h"
 #include "stack.h"
 #include "weft.h"
 
@@ -105,16 +106,21 @@ struct weft__co {
     void *result;
     void (*drop_arg)(void *);
     size_t stack_size;    /* 0 = the runtime's default */
-    const char *name;     /* an async block's name (reports), or NULL */
+    const char *name;     /* the task's or async block's name, or NULL;
+                             a task owns its copy (freed with the task) */
     const char *wait;     /* what it waits on while suspended (reports) */
     const void *wait_obj; /* the combinator frame, for nested reports */
-    int wait_kind;        /* WEFT__WAIT_* */
-    int state;
-    int cancel; /* cancellation requested on this coroutine */
-    int status; /* when DEAD: 0, or -ECANCELED */
+    int status;           /* when DEAD: 0, or -ECANCELED */
     int saved_errno;
+    uint8_t wait_kind; /* WEFT__WAIT_* */
+    uint8_t state;     /* WEFT__FRESH ... */
+    uint8_t cancel;    /* cancellation requested on this coroutine */
+#ifdef WEFT__ASAN
     void *asan_fake_stack;
+#endif
+#ifdef WEFT__TSAN
     void *tsan_fiber;
+#endif
 };
 
 enum { WEFT__WAIT_LEAF, WEFT__WAIT_COMBINATOR };
@@ -124,26 +130,31 @@ enum { WEFT__WAIT_LEAF, WEFT__WAIT_COMBINATOR };
 #define WEFT__TASK_MAGIC 0x7461736bU /* "task" */
 #define WEFT__TASK_FREED 0x64656164U /* "dead" */
 
+/* Kept small: a million parked tasks cost a million of these (flags are
+ * bytes, the name lives in co.name, sanitizer fields only in sanitizer
+ * builds, a blocking job's two links share memory). */
 struct weft_task {
     weft__co co;
     unsigned magic;
-    int queued;   /* on the run queue */
-    int released; /* handle joined or detached */
-    int joining;  /* a join (or task future) is waiting on it */
+    uint8_t queued;   /* on the run queue */
+    uint8_t released; /* handle joined or detached */
+    uint8_t joining;  /* a join (or task future) is waiting on it */
+    /* blocking jobs (sched/blocking.c) */
+    uint8_t blocking;     /* runs on the blocking pool, not as a coroutine */
+    uint8_t job_taken;    /* a pool thread took it (under the pool lock) */
+    uint8_t result_taken; /* a join collected the result */
     weft__rt *rt;
     uint64_t id;
-    char *name;
     weft__waker waker;       /* queues the task */
     weft__waker *join_waker; /* the coroutine waiting in a join, if any */
-    weft__link runq;         /* in rt->runq while queued; a blocking job:
-                                in the pool's queue until a thread takes it */
-    weft__link all;          /* in rt->tasks from spawn to free */
-    /* blocking jobs (sched/blocking.c) */
-    int blocking;     /* runs on the blocking pool, not as a coroutine */
-    int job_taken;    /* a pool thread took it (under the pool lock) */
-    int result_taken; /* a join collected the result */
+    union {
+        weft__link runq;   /* in rt->runq while queued; a blocking job: in
+                              the pool's queue until a thread takes it */
+        weft__remote done; /* a blocking job, once taken: posted by the
+                              pool thread when it returns */
+    };
+    weft__link all;                    /* in rt->tasks from spawn to free */
     void (*drop_result)(void *result); /* frees an uncollected result */
-    weft__remote done; /* posted by the pool thread when it returns */
 };
 
 /* ---- timers (time/timer.c) ---------------------------------------------- */

@@ -51,6 +51,8 @@ typedef struct weft__pool {
     pool_slot slots[WEFT__POOL_MAX];
 } weft__pool;
 
+static void job_done(weft__rt *rt, weft__remote *r);
+
 static void *pool_thread(void *p)
 {
     pool_slot *slot = p;
@@ -75,6 +77,7 @@ static void *pool_thread(void *p)
         t->job_taken = 1; /* co.state is the runtime thread's */
         pthread_mutex_unlock(&pool->lock);
         t->co.result = t->co.fn(t->co.arg);
+        t->done.run = job_done; /* shares memory with t->runq, now unused */
         weft__post(pool->rt, &t->done);
         pthread_mutex_lock(&pool->lock);
     }
@@ -158,7 +161,6 @@ static int blocking_submit(weft__rt *rt, weft_task *t)
             rc = 0; /* the running threads will get to it */
     }
     if (rc == 0) {
-        t->done.run = job_done;
         weft__list_push(&pool->queue, &t->runq);
         rt->blocking_jobs++;
         pthread_cond_signal(&pool->work);

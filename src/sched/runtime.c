@@ -33,6 +33,7 @@ _Thread_local weft__rt *weft__tls_rt;
 
 /* ---- switching ---------------------------------------------------------- */
 
+#ifdef WEFT__ASAN
 static void stack_bounds(weft__rt *rt, const weft__co *to, void **lo,
                          size_t *size)
 {
@@ -44,22 +45,31 @@ static void stack_bounds(weft__rt *rt, const weft__co *to, void **lo,
         *size = to->stack->size;
     }
 }
+#endif
 
 static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
 {
-    void *lo;
-    size_t size;
-    stack_bounds(rt, to, &lo, &size);
     if (from->stack && weft__stack_smashed(from->stack))
         weft__report_overflow(from, NULL); /* unguarded stack: late check */
     rt->current = to;
     rt->back_from = from;
     from->saved_errno = errno;
+#ifdef WEFT__TSAN
     WEFT__TSAN_SWITCH(to->tsan_fiber);
+#endif
+#ifdef WEFT__ASAN
+    void *lo;
+    size_t size;
+    stack_bounds(rt, to, &lo, &size);
     WEFT__ASAN_START(final ? NULL : &from->asan_fake_stack, lo, size);
+#else
+    (void) final;
+#endif
     weft__ctx_switch(&from->ctx, &to->ctx);
     /* Back in from: whoever switched here set rt->current. */
+#ifdef WEFT__ASAN
     WEFT__ASAN_FINISH(from->asan_fake_stack);
+#endif
     errno = from->saved_errno;
 }
 
@@ -100,7 +110,9 @@ static int co_prepare(weft__rt *rt, weft__co *co)
     if (!co->stack)
         return -ENOMEM;
     weft__ctx_init(&co->ctx, co->stack->lo, co->stack->size, co_entry, co);
+#ifdef WEFT__TSAN
     co->tsan_fiber = WEFT__TSAN_CREATE();
+#endif
     return 0;
 }
 
@@ -165,10 +177,12 @@ void weft__co_suspend(weft__rt *rt)
 
 void weft__co_release(weft__rt *rt, weft__co *co)
 {
+#ifdef WEFT__TSAN
     if (co->tsan_fiber) {
         WEFT__TSAN_DESTROY(co->tsan_fiber);
         co->tsan_fiber = NULL;
     }
+#endif
     if (co->stack) {
         weft__stack_put(&rt->pool, co->stack);
         co->stack = NULL;
@@ -389,7 +403,9 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
     rt->next_id = 1;
     rt->current = &rt->main_co;
     rt->main_co.state = WEFT__RUNNING;
+#ifdef WEFT__TSAN
     rt->main_co.tsan_fiber = WEFT__TSAN_CURRENT();
+#endif
 #ifdef WEFT__ASAN
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {

@@ -52,8 +52,8 @@ static void task_retire(weft_task *t)
         t->co.status == 0)
         t->drop_result(t->co.result); /* nobody will collect it */
     weft__list_remove(&t->all);
-    weft__free(t->name);
-    t->name = NULL;
+    weft__free((char *)t->co.name); /* a task owns its name */
+    t->co.name = NULL;
     t->magic = WEFT__TASK_FREED;
 }
 
@@ -115,7 +115,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     t->magic = WEFT__TASK_MAGIC;
     t->rt = rt;
     t->id = rt->next_id++;
-    t->name = name;
+    t->co.name = name;
     t->waker.wake = task_wake;
     t->co.fn = fn;
     t->co.arg = arg;
@@ -357,5 +357,5 @@ weft_future *weft_task_future(weft_task *task)
 
 const char *weft__task_name(const weft_task *t)
 {
-    return t->name ? t->name : "";
+    return t->co.name ? t->co.name : "";
 }
