@@ -35,8 +35,11 @@
  *    it fails (a NULL among them is an -EINVAL, the others are dropped), so
  *    weft_join(weft_async(...), weft_async(...)) never leaks.
  *  - Each task (and async block) keeps its own errno and its own
- *    floating-point control state (rounding mode, exception masks) across
- *    suspensions.
+ *    floating-point control state (rounding mode, exception masks,
+ *    flush-to-zero) across suspensions.  The floating-point exception flags
+ *    (fetestexcept) are not part of it: after a suspending call they may
+ *    hold flags raised by other tasks.  Clear them (feclearexcept) and test
+ *    them with no suspending call in between.
  *  - Scheduling is cooperative: a task runs until it reaches a suspending
  *    call that actually waits.  A loop whose operations are always ready
  *    (receiving from a channel that always has items, an interval that is

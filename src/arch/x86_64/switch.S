@@ -12,8 +12,13 @@
  *    caller always misses the CPU's return-stack predictor, while the jmp's
  *    target is predicted from its own history (tasks that alternate repeat);
  *  - the FP control state is loaded only when it differs from the one being
- *    saved (ldmxcsr and fldcw are slow; the state rarely changes).  The
- *    compare reads the two fields as they were stored: one 8-byte read of
+ *    saved (ldmxcsr and fldcw are slow, slower still when they change the
+ *    register; the control state rarely differs between tasks).  What is
+ *    compared and loaded is the control part: MXCSR bits 6-15 (DAZ, masks,
+ *    rounding, FTZ) and the x87 control word.  MXCSR's exception flags
+ *    (bits 0-5) stay the thread's: any inexact division sets one, and
+ *    restoring them per task would make nearly every switch reload MXCSR.
+ *    The compare reads the fields as they were stored: one 8-byte read of
  *    the pair would miss store-to-load forwarding.
  */
         .text
@@ -45,7 +50,9 @@ weft__ctx_switch:
         movzwl  4(%rsp), %edx
         movq    %rsp, (%rdi)            /* from->sp = rsp */
         movq    (%rsi), %rsp            /* rsp = to->sp: now on the other stack */
-        cmpl    (%rsp), %eax            /* its FP control state, if different */
+        movl    (%rsp), %ecx            /* its FP control state, if different */
+        xorl    %eax, %ecx
+        testl   $0xffc0, %ecx           /* MXCSR control bits (6-15) */
         jne     1f
         cmpw    4(%rsp), %dx
         jne     1f
@@ -58,7 +65,12 @@ weft__ctx_switch:
         popq    %rbp
         popq    %rcx                    /* where it switched away, or the */
         jmp     *%rcx                   /* trampoline on first entry */
-1:      ldmxcsr (%rsp)
+1:      andl    $0x3f, %eax             /* keep the thread's exception */
+        movl    (%rsp), %ecx            /* flags (bits 0-5): they are not */
+        andl    $-0x40, %ecx            /* part of a task's state */
+        orl     %eax, %ecx
+        movl    %ecx, (%rsp)
+        ldmxcsr (%rsp)
         fldcw   4(%rsp)
         jmp     2b
         .cfi_endproc
