@@ -1,8 +1,11 @@
 /*
  * micro - the costs of weft's basic operations, one line each:
  *
+ *   micro_ctx      the bare context switch (src/arch): one resume + one
+ *                  suspend of a coroutine that does nothing else, i.e. two
+ *                  calls of weft__ctx_switch, with no scheduler around it
  *   micro_switch   two tasks yield to each other: ns per task-to-task switch
- *                  (one weft_yield; it passes through the scheduler)
+ *                  (one weft_yield; it passes through the run queue)
  *   micro_spawn    weft_spawn + the task's return + weft_task_join, one task
  *                  at a time (its stack comes from the pool's hot list)
  *   micro_timer    weft_race(sleep_future(1 s), ready recv_future): the
@@ -17,9 +20,11 @@
  * the timed loop.  Each line: name=micro_<op> runtime=weft n=<ops> secs=...
  * ns_per_op=... vmhwm_kib=...
  *
- * usage: micro [N=1_000_000] [all|switch|spawn|timer|timeout|chan]
+ * usage: micro [N=1_000_000] [all|ctx|switch|spawn|timer|timeout|chan]
  */
 #include "bench.h"
+
+#include "arch.h" /* weft__ctx_*: the bare switch, for micro_ctx */
 
 typedef struct {
     uint64_t n;
@@ -29,6 +34,33 @@ typedef struct {
 static int wanted(const micro *m, const char *name)
 {
     return strcmp(m->which, "all") == 0 || strcmp(m->which, name) == 0;
+}
+
+/* ---- bare context switch (internal: src/arch.h) ---------------------------
+ */
+
+static weft__ctx ctx_main, ctx_co;
+
+static void ctx_body(void *arg)
+{
+    (void)arg;
+    for (;;)
+        weft__ctx_switch(&ctx_co, &ctx_main);
+}
+
+static void bench_ctx(uint64_t n)
+{
+    size_t size = 64 * 1024;
+    char *stack = malloc(size);
+    BENCH_NONNULL(stack);
+    weft__ctx_init(&ctx_co, stack, size, ctx_body, NULL);
+    weft__ctx_switch(&ctx_main, &ctx_co); /* first entry, not timed */
+    uint64_t t0 = bench_now();
+    for (uint64_t i = 0; i < n; i++)
+        weft__ctx_switch(&ctx_main, &ctx_co);
+    double secs = bench_secs(t0, bench_now());
+    free(stack); /* ctx_body is parked in it forever: never resumed again */
+    bench_report("micro_ctx", n, secs, (double)n, NULL);
 }
 
 /* ---- switch ------------------------------------------------------------- */
@@ -146,6 +178,8 @@ static void bench_chan(uint64_t n)
 static void *body(void *arg)
 {
     micro *m = arg;
+    if (wanted(m, "ctx"))
+        bench_ctx(m->n);
     if (wanted(m, "switch"))
         bench_switch(m->n);
     if (wanted(m, "spawn"))
@@ -163,7 +197,7 @@ int main(int argc, char **argv)
 {
     micro m = {.n = bench_parse_n(argc, argv, 1000000),
                .which = bench_variant(argc, argv, "all")};
-    static const char *const known[] = {"all",   "switch",  "spawn",
+    static const char *const known[] = {"all",   "ctx",     "switch", "spawn",
                                         "timer", "timeout", "chan"};
     int ok = 0;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
@@ -171,7 +205,7 @@ int main(int argc, char **argv)
     if (!ok) {
         fprintf(stderr,
                 "micro: unknown variant '%s' "
-                "(all|switch|spawn|timer|timeout|chan)\n",
+                "(all|ctx|switch|spawn|timer|timeout|chan)\n",
                 m.which);
         return 2;
     }
