@@ -34,6 +34,7 @@
 
 #include "arch.h"
 #include "sanitize.h"
+#include "util/lock.h"
 #include "stack.h"
 #include "weft.h"
 
@@ -197,7 +198,7 @@ struct weft__rt {
     size_t main_stack_size;
 
     /* cross-thread wakes: work posted by other threads, run here */
-    pthread_mutex_t inbox_lock;
+    weft__lock inbox_lock;
     weft__remote *inbox;              /* LIFO of posted nodes */
     int inbox_posted;                 /* inbox non-empty (under inbox_lock) */
     int efd;                          /* eventfd written when the inbox fills */

@@ -217,7 +217,7 @@ uint64_t weft_now(void)
 
 void weft__post(weft__rt *rt, weft__remote *r)
 {
-    pthread_mutex_lock(&rt->inbox_lock);
+    weft__lock_acquire(&rt->inbox_lock);
     int was_empty = rt->inbox == NULL;
     r->next = rt->inbox;
     rt->inbox = r;
@@ -228,16 +228,16 @@ void weft__post(weft__rt *rt, weft__remote *r)
         ssize_t n = write(rt->efd, &one, sizeof one);
         (void)n; /* a saturated counter still wakes the poll */
     }
-    pthread_mutex_unlock(&rt->inbox_lock);
+    weft__lock_release(&rt->inbox_lock);
 }
 
 void weft__inbox_drain(weft__rt *rt)
 {
-    pthread_mutex_lock(&rt->inbox_lock);
+    weft__lock_acquire(&rt->inbox_lock);
     weft__remote *r = rt->inbox;
     rt->inbox = NULL;
     __atomic_store_n(&rt->inbox_posted, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&rt->inbox_lock);
+    weft__lock_release(&rt->inbox_lock);
     /* Posted newest first: run them in posting order. */
     weft__remote *prev = NULL;
     while (r) {
@@ -416,16 +416,10 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
     rt->efd = weft__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (rt->efd < 0)
         return -errno;
-    int rc = pthread_mutex_init(&rt->inbox_lock, NULL);
-    if (rc) {
+    weft__lock_init(&rt->inbox_lock);
+    int rc = weft__fault_setup(rt);
+    if (rc)
         close(rt->efd);
-        return -rc;
-    }
-    rc = weft__fault_setup(rt);
-    if (rc) {
-        pthread_mutex_destroy(&rt->inbox_lock);
-        close(rt->efd);
-    }
     return rc;
 }
 
@@ -437,7 +431,6 @@ static void rt_destroy(weft__rt *rt)
     weft__timers_free(rt);
     weft__stack_pool_destroy(&rt->pool);
     weft__fault_teardown(rt);
-    pthread_mutex_destroy(&rt->inbox_lock);
     close(rt->efd);
 }
 
