@@ -11,18 +11,27 @@
  * stacks get a canary word at their low end instead, checked when the
  * coroutine switches out (a late, best-effort overflow report).
  *
- * A pool belongs to one runtime (one thread): no locking.  Free stacks of
- * the default size are reused last-in first-out; past WEFT__STACK_HOT free
- * stacks, a returned stack's memory is given back (MADV_DONTNEED).
+ * A pool belongs to one runtime (one thread): no locking.  Free stacks are
+ * kept per size and reused most recently returned first: the first
+ * WEFT__STACK_HOT keep their memory ("hot"); past them, returned stacks
+ * ("warm") also keep it until WEFT__STACK_BATCH have accumulated, and then
+ * the memory of all of them is given back at once (MADV_DONTNEED, one system
+ * call for the batch where the kernel allows) and they turn "cold".  So at
+ * most WEFT__STACK_HOT + WEFT__STACK_BATCH - 1 free stacks of each size hold
+ * memory (each only the pages it touched), and weft__stack_trim brings that
+ * down to WEFT__STACK_HOT.  A stack is handed out hot first, then warm, then
+ * cold, then newly carved.
  */
 #ifndef WEFT_STACK_H
 #define WEFT_STACK_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
-#define WEFT__STACK_HOT 64
-#define WEFT__CANARY    UINT64_C(0x77656674b10cb10c)
+#define WEFT__STACK_HOT   64
+#define WEFT__STACK_BATCH 256
+#define WEFT__CANARY      UINT64_C(0x77656674b10cb10c)
 
 typedef struct weft__stack {
     char *lo;                 /* lowest usable byte */
@@ -45,8 +54,8 @@ typedef struct weft__chunk {
 
 typedef struct weft__size_pool {
     size_t size;
-    weft__stack *hot, *cold; /* free stacks */
-    size_t nhot;
+    weft__stack *hot, *warm, *cold; /* free stacks */
+    size_t nhot, nwarm;
     weft__chunk *chunk; /* the chunk being carved */
 } weft__size_pool;
 
@@ -57,6 +66,9 @@ typedef struct weft__stack_pool {
     size_t page;
     size_t in_use; /* stacks handed out and not yet returned */
     size_t total;  /* stacks carved */
+    /* Room to build one batch of system-call arguments. */
+    weft__stack *scratch[WEFT__STACK_BATCH];
+    struct iovec iov[WEFT__STACK_BATCH];
 } weft__stack_pool;
 
 void weft__stack_pool_init(weft__stack_pool *p);
@@ -65,6 +77,10 @@ void weft__stack_pool_destroy(weft__stack_pool *p);
 /* A stack of at least size bytes, or NULL with errno (ENOMEM). */
 weft__stack *weft__stack_get(weft__stack_pool *p, size_t size);
 void weft__stack_put(weft__stack_pool *p, weft__stack *s);
+/* Gives back the memory of every free stack past the WEFT__STACK_HOT bound
+ * now instead of when a batch is full: for when the runtime goes idle.
+ * Cheap when there is nothing to trim. */
+void weft__stack_trim(weft__stack_pool *p);
 /* Rounds a requested stack size to whole pages, at least WEFT_STACK_MIN. */
 size_t weft__stack_round(const weft__stack_pool *p, size_t size);
 /* 1 if the canary of an unguarded stack was overwritten. */

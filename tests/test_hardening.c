@@ -10,7 +10,9 @@
  *  - a million timeouts created and cancelled leave the timer count and the
  *    memory where they started;
  *  - fairness under load: tasks that keep waking each other forever do not
- *    delay a sleeper, nor a wake from another thread, by more than a few ms.
+ *    delay a sleeper, nor a wake from another thread, by more than a few ms;
+ *  - free stacks past the pool's bound give their memory back (in batches)
+ *    and keep their guards (the stack pool, driven directly).
  * (The pending bounded send that ends other than by success is in
  * test_bounded.c; the floating-point environment per task in
  * test_runtime.c.)
@@ -24,7 +26,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "stack.h"
 #include "support.h"
 #include "weft.h"
 
@@ -282,4 +289,103 @@ static void *root_fairness(void *arg)
 Test(hardening, busy_tasks_do_not_starve_timers_or_wakes)
 {
     run_real(root_fairness, NULL);
+}
+
+/* ---- free stacks past the bound give their memory back ----------------- */
+
+enum { STACKS = WEFT__STACK_HOT + 3 * WEFT__STACK_BATCH / 2, TOUCH = 16384 };
+
+/* How many of the stacks still have a page of their touched top resident. */
+static int resident_stacks(weft__stack **s, size_t page)
+{
+    int n = 0;
+    unsigned char vec[TOUCH / 4096 + 1];
+    for (int i = 0; i < STACKS; i++) {
+        char *top = s[i]->lo + s[i]->size - TOUCH;
+        cr_assert_eq(mincore(top, TOUCH, vec), 0);
+        int any = 0;
+        for (size_t j = 0; j < TOUCH / page; j++)
+            any |= vec[j] & 1;
+        n += any;
+    }
+    return n;
+}
+
+static sigjmp_buf probe_jmp;
+
+static void probe_fault(int sig)
+{
+    (void)sig;
+    siglongjmp(probe_jmp, 1);
+}
+
+/* 1 if the byte at p can be written, 0 if writing it faults (caught here,
+ * in this process: forks are slow under valgrind). */
+static int survives_write(char *p)
+{
+    struct sigaction sa = {.sa_handler = probe_fault}, old;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGSEGV, &sa, &old), 0);
+    volatile int ok = 0;
+    if (sigsetjmp(probe_jmp, 1) == 0) {
+        *(volatile char *)p = 1;
+        ok = 1;
+    }
+    cr_assert_eq(sigaction(SIGSEGV, &old, NULL), 0);
+    return ok;
+}
+
+Test(hardening, free_stacks_past_the_bound_give_memory_back)
+{
+    weft__stack_pool *p = malloc(sizeof *p);
+    weft__stack *s[STACKS];
+    cr_assert_not_null(p);
+    weft__stack_pool_init(p);
+    size_t size = weft__stack_round(p, 0);
+    for (int i = 0; i < STACKS; i++) {
+        s[i] = weft__stack_get(p, size);
+        cr_assert_not_null(s[i]);
+        memset(s[i]->lo + s[i]->size - TOUCH, 1, TOUCH);
+    }
+    /* Emulators may ignore MADV_DONTNEED: only the bookkeeping is checked. */
+    int real = !getenv("WEFT_TEST_EMULATED");
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), STACKS);
+    for (int i = 0; i < STACKS; i++)
+        weft__stack_put(p, s[i]);
+    /* One batch trimmed; the hot stacks and a part batch keep memory. */
+    int kept = WEFT__STACK_HOT + (STACKS - WEFT__STACK_HOT) % WEFT__STACK_BATCH;
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), kept);
+    weft__stack_trim(p);
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), WEFT__STACK_HOT);
+    weft__stack_trim(p); /* nothing left to trim */
+
+    /* Trimmed ranges spanned neighbours' guards: they must still fault. */
+    int guarded = 0;
+    for (int i = 0; i < STACKS; i += 37) {
+        if (!s[i]->guard)
+            continue; /* a canary stack (no guard could be made) */
+        guarded++;
+        cr_assert(!survives_write(s[i]->lo - 1),
+                  "stack %d: the guard below it no longer faults", i);
+        cr_assert(!survives_write(s[i]->lo - s[i]->guard),
+                  "stack %d: the guard's low end no longer faults", i);
+        cr_assert(survives_write(s[i]->lo), "stack %d: its body faults", i);
+    }
+    if (real)
+        cr_assert_gt(guarded, 0);
+
+    /* Every stack comes back (hot, then warm, then cold), usable. */
+    for (int i = 0; i < STACKS; i++) {
+        s[i] = weft__stack_get(p, size);
+        cr_assert_not_null(s[i]);
+        memset(s[i]->lo + s[i]->size - TOUCH, 2, TOUCH);
+    }
+    cr_assert_eq(p->total, (size_t)STACKS, "no stack was carved twice");
+    for (int i = 0; i < STACKS; i++)
+        weft__stack_put(p, s[i]);
+    weft__stack_pool_destroy(p);
+    free(p);
 }
