@@ -9,7 +9,10 @@
  * Otherwise guards are made with mprotect (each splits the mapping: two VMAs
  * per stack) while a budget of a quarter of vm.max_map_count lasts; past it,
  * stacks get a canary word at their low end instead, checked when the
- * coroutine switches out (a late, best-effort overflow report).
+ * coroutine switches out (a late, best-effort overflow report).  Where the
+ * kernel lets a process give itself advice on many ranges in one call
+ * (process_madvise with PIDFD_SELF, Linux 6.14+), guards are installed and
+ * memory is trimmed a batch of stacks at a time.
  *
  * A pool belongs to one runtime (one thread): no locking.  Free stacks are
  * kept per size and reused most recently returned first: the first
@@ -48,7 +51,9 @@ typedef struct weft__chunk {
     char *base;
     size_t len;
     size_t slot;         /* bytes per stack including its guard */
-    size_t count, used;  /* stacks carved so far / in the mapping */
+    size_t count;        /* stacks the mapping has room for */
+    size_t used;         /* stacks carved so far: slots [0, used) */
+    size_t guarded;      /* slots [0, guarded) have their guard already */
     weft__stack *stacks; /* descriptors, count of them */
 } weft__chunk;
 

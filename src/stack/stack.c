@@ -20,6 +20,11 @@
  * Linux 6.18: the guard still faults after the range is zapped), and a
  * canary stack's guard region is plain memory.  mprotect guards are separate
  * mappings, so under GUARD_MPROTECT only bodies are trimmed, one by one.
+ *
+ * Carving is batched the same way: once lightweight guards work, the guards
+ * of the next slots of a chunk (as many as the pool has carved so far, at
+ * most BATCH) are installed by one process_madvise (~0.62 us a guard, vs
+ * ~0.74 us for one madvise each); chunk->guarded marks how far that went.
  */
 #include "util/alloc.h"
 #include "stack.h"
@@ -204,6 +209,32 @@ static weft__size_pool *size_pool(weft__stack_pool *p, size_t size)
     return &n[p->nsizes++];
 }
 
+/*
+ * Installs the guards of the next slots of c in one process_madvise: as
+ * many slots as the pool has carved so far (so a program with few tasks
+ * prepares few), at most WEFT__STACK_BATCH.  Only once lightweight guards
+ * are known to work; on any failure carve falls back to one call a stack.
+ */
+static void guard_ahead(weft__stack_pool *p, weft__chunk *c, size_t size)
+{
+    size_t n = c->count - c->used, len = c->slot - size;
+    if (n > p->total)
+        n = p->total;
+    if (n > WEFT__STACK_BATCH)
+        n = WEFT__STACK_BATCH;
+    if (n < 2 || atomic_load(&guard_mode) != GUARD_MADVISE ||
+        atomic_load(&vector_mode) == VECTOR_NO)
+        return;
+    int saved = errno;
+    for (size_t i = 0; i < n; i++) {
+        p->iov[i].iov_base = c->base + (c->used + i) * c->slot;
+        p->iov[i].iov_len = len;
+    }
+    if (advise_vector(p->iov, n, MADV_GUARD_INSTALL, n * len) == 0)
+        c->guarded = c->used + n;
+    errno = saved;
+}
+
 static weft__stack *carve(weft__stack_pool *p, weft__size_pool *sp)
 {
     weft__chunk *c = sp->chunk;
@@ -213,13 +244,18 @@ static weft__stack *carve(weft__stack_pool *p, weft__size_pool *sp)
             return NULL;
         sp->chunk = c;
     }
+    if (c->guarded <= c->used)
+        guard_ahead(p, c, sp->size);
     weft__stack *s = &c->stacks[c->used];
     char *slot = c->base + c->used * c->slot;
-    c->used++;
     s->chunk = c;
     s->lo = slot + (c->slot - sp->size);
     s->size = sp->size;
-    install_guard(s, slot, c->slot - sp->size);
+    if (c->used < c->guarded)
+        s->guard = c->slot - sp->size;
+    else
+        install_guard(s, slot, c->slot - sp->size);
+    c->used++;
     s->valgrind_id = WEFT__VG_REGISTER(s->lo, s->lo + s->size);
     p->total++;
     return s;
