@@ -12,7 +12,10 @@
  * coroutine switches out (a late, best-effort overflow report).  Where the
  * kernel lets a process give itself advice on many ranges in one call
  * (process_madvise with PIDFD_SELF, Linux 6.14+), guards are installed and
- * memory is trimmed a batch of stacks at a time.
+ * memory is trimmed a batch of stacks at a time; the top page of each stack
+ * of a batch of new ones is committed in the same way, ahead of use, so at
+ * most WEFT__STACK_BATCH - 1 pages per stack size are committed for stacks
+ * not handed out yet.
  *
  * A pool belongs to one runtime (one thread): no locking.  Free stacks are
  * kept per size and reused most recently returned first: the first

@@ -25,6 +25,8 @@
  * of the next slots of a chunk (as many as the pool has carved so far, at
  * most BATCH) are installed by one process_madvise (~0.62 us a guard, vs
  * ~0.74 us for one madvise each); chunk->guarded marks how far that went.
+ * The top page of the same slots, the first that weft__ctx_init touches, is
+ * committed by a second call (MADV_POPULATE_WRITE).
  */
 #include "util/alloc.h"
 #include "stack.h"
@@ -49,6 +51,9 @@
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
 #endif
 #ifndef PIDFD_SELF
 #define PIDFD_SELF (-10000) /* Linux 6.14: the calling process, no fd */
@@ -230,8 +235,19 @@ static void guard_ahead(weft__stack_pool *p, weft__chunk *c, size_t size)
         p->iov[i].iov_base = c->base + (c->used + i) * c->slot;
         p->iov[i].iov_len = len;
     }
-    if (advise_vector(p->iov, n, MADV_GUARD_INSTALL, n * len) == 0)
+    if (advise_vector(p->iov, n, MADV_GUARD_INSTALL, n * len) == 0) {
         c->guarded = c->used + n;
+        /* The top page is the first a coroutine touches (weft__ctx_init):
+         * committing it here, in one call for the batch, is cheaper than a
+         * page fault per stack (~1.3 vs ~1.7 us).  At most BATCH - 1 pages
+         * are committed ahead of use. */
+        for (size_t i = 0; i < n; i++) {
+            p->iov[i].iov_base =
+                c->base + (c->used + i + 1) * c->slot - p->page;
+            p->iov[i].iov_len = p->page;
+        }
+        (void)advise_vector(p->iov, n, MADV_POPULATE_WRITE, n * p->page);
+    }
     errno = saved;
 }
 
