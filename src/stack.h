@@ -35,8 +35,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define WEFT__STACK_HOT   64
-#define WEFT__STACK_BATCH 256
+#define WEFT__STACK_HOT   64 /* free stacks per size that keep memory */
+#define WEFT__STACK_BATCH 64 /* stacks trimmed / guarded per system call */
 #define WEFT__CANARY      UINT64_C(0x77656674b10cb10c)
 
 typedef struct weft__stack {
