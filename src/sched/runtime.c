@@ -275,6 +275,9 @@ void weft__shutdown(weft__rt *rt)
  * limit), on the real clock. */
 static void idle_wait(weft__rt *rt, uint64_t deadline)
 {
+    /* Nothing to run: a good moment to give back the memory of stacks
+     * freed past the pool's hot bound (see stack.h). */
+    weft__stack_trim(&rt->pool);
     struct pollfd pfd = {.fd = rt->efd, .events = POLLIN};
     struct timespec ts, *tsp = NULL;
     if (deadline != UINT64_MAX) {
