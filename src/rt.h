@@ -168,6 +168,12 @@ typedef struct weft__timer {
     int fired;
 } weft__timer;
 
+/* A heap slot: the timer and a copy of its key, compared in place. */
+typedef struct weft__timer_entry {
+    uint64_t deadline, seq;
+    weft__timer *timer;
+} weft__timer_entry;
+
 /* ---- the runtime -------------------------------------------------------- */
 
 struct weft__rt {
@@ -189,7 +195,7 @@ struct weft__rt {
     /* clock and timers */
     uint64_t vnow; /* virtual clock */
     uint64_t timer_seq;
-    weft__timer **heap; /* 4-ary min-heap on (deadline, seq) */
+    weft__timer_entry *heap; /* 4-ary min-heap on (deadline, seq) */
     size_t heap_len, heap_cap;
 
     /* stacks */
