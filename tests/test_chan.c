@@ -354,6 +354,164 @@ Test(chan, cancelled_recv_consumes_nothing)
     run_virtual(cancelled_recv_root, NULL);
 }
 
+/*
+ * An item sent to a parked receive on the same runtime is handed to it (see
+ * chan.c), but until that receive runs again the item is still the
+ * channel's first: whatever takes it first gets it, and a cancelled or
+ * losing receive leaves it queued.
+ */
+
+static void *handed_then_aborted_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    struct parked p = {.rc = 7, .v = -1};
+    make_int_channel(&tx, &p.rx);
+    weft_task *t = weft_spawn(parked_receiver, &p);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    int v = 51;
+    cr_assert_eq(weft_send(tx, &v), 0); /* wakes t; t has not run yet */
+    v = 52;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    weft_task_abort(t);
+    cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+    cr_assert_eq(p.rc, -ECANCELED);
+    cr_assert_eq(p.v, -1, "a cancelled receive writes nothing");
+    int got = 0;
+    cr_assert_eq(weft_try_recv(p.rx, &got), 1, "the first item is queued");
+    cr_assert_eq(got, 51);
+    cr_assert_eq(weft_recv(p.rx, &got), 1);
+    cr_assert_eq(got, 52);
+    cr_assert_eq(weft_try_recv(p.rx, &got), -EAGAIN);
+    weft_sender_drop(tx);
+    weft_receiver_drop(p.rx);
+    return NULL;
+}
+
+Test(chan, item_sent_to_an_aborted_receive_stays_queued)
+{
+    run_virtual(handed_then_aborted_root, NULL);
+}
+
+static int dropped_ints[4], dropped_count;
+
+static void record_int_drop(void *item)
+{
+    if (dropped_count < 4)
+        dropped_ints[dropped_count] = *(int *)item;
+    dropped_count++;
+}
+
+static void *handed_then_dropped_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_channel_opts o = {.drop = record_int_drop};
+    struct parked p = {.rc = 7, .v = -1};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &tx, &p.rx), 0);
+    weft_task *t = weft_spawn(parked_receiver, &p);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    int v = 61;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    v = 62;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    weft_task_abort(t);
+    cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+    weft_sender_drop(tx);
+    dropped_count = 0;
+    weft_receiver_drop(p.rx);
+    cr_assert_eq(dropped_count, 2, "each queued item dropped once");
+    cr_assert_eq(dropped_ints[0], 61);
+    cr_assert_eq(dropped_ints[1], 62);
+    return NULL;
+}
+
+Test(chan, item_sent_to_an_aborted_receive_is_dropped_with_the_receiver)
+{
+    run_virtual(handed_then_dropped_root, NULL);
+}
+
+static void *handed_then_taken_root(void *arg)
+{
+    int by_recv = (int)(intptr_t)arg;
+    weft_sender *tx;
+    struct parked p = {.rc = 7, .v = -1};
+    make_int_channel(&tx, &p.rx);
+    weft_task *t = weft_spawn(parked_receiver, &p);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    int v = 71, got = 0;
+    cr_assert_eq(weft_send(tx, &v), 0); /* wakes t; t has not run yet */
+    /* The woken receive is no longer waiting: not -EBUSY. */
+    if (by_recv)
+        cr_assert_eq(weft_recv(p.rx, &got), 1);
+    else
+        cr_assert_eq(weft_try_recv(p.rx, &got), 1);
+    cr_assert_eq(got, 71, "the first taker gets the first item");
+    cr_assert_eq(weft_yield(), 0); /* t runs, finds nothing, parks again */
+    cr_assert_eq(p.rc, 7, "the receiver is parked again");
+    v = 72;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    cr_assert_eq(p.rc, 1);
+    cr_assert_eq(p.v, 72);
+    weft_sender_drop(tx);
+    weft_receiver_drop(p.rx);
+    return NULL;
+}
+
+Test(chan, item_sent_to_a_woken_receive_goes_to_try_recv_first)
+{
+    run_virtual(handed_then_taken_root, (void *)0);
+}
+
+Test(chan, item_sent_to_a_woken_receive_goes_to_another_recv_first)
+{
+    run_virtual(handed_then_taken_root, (void *)1);
+}
+
+struct send_and_return {
+    weft_sender *tx;
+    int v;
+};
+
+static void *send_and_return(void *arg)
+{
+    struct send_and_return *s = arg;
+    cr_assert_eq(weft_send(s->tx, &s->v), 0); /* wakes the race's receive */
+    return (void *)(intptr_t)5;               /* then wakes its task future */
+}
+
+static void *losing_receive_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    struct send_and_return s = {.tx = tx, .v = 81};
+    weft_task *t = weft_spawn(send_and_return, &s);
+    int got = -1;
+    weft_future *fs[2];
+    fs[0] = weft_task_future(t);
+    fs[1] = weft_recv_future(rx, &got);
+    cr_assert_not_null(fs[0]);
+    cr_assert_not_null(fs[1]);
+    void *res = NULL;
+    /* Both become ready while the race waits; the first argument wins. */
+    cr_assert_eq(weft_race(fs, 2, &res), 0);
+    cr_assert_eq((intptr_t)res, 5);
+    cr_assert_eq(got, -1, "the losing receive wrote nothing");
+    cr_assert_eq(weft_try_recv(rx, &got), 1, "and consumed nothing");
+    cr_assert_eq(got, 81);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, receive_losing_a_race_after_its_item_was_sent_consumes_nothing)
+{
+    run_virtual(losing_receive_root, NULL);
+}
+
 /* Receiver dropped with items queued: the drop callback gets each once. */
 
 static int freed_strings;

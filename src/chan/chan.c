@@ -25,6 +25,19 @@
  * waiter is never freed while its remote node is on an inbox: a cancelled
  * waiter that was already posted drains its runtime's inbox first.
  *
+ * Handoff (unbounded channels): a send on the thread of the parked receive,
+ * finding nothing queued, copies the item into ch->hslot and gives the
+ * receive a ticket (ch->hticket, atomic; 0 = no item in hslot).  The woken
+ * receive claims the item without the lock by moving hticket from its ticket
+ * to HT_CLAIMING with a compare-and-swap, copying hslot out, then storing 0.
+ * Until it is claimed, the item in hslot is the channel's first item: any
+ * receive that takes the lock first (another receive, try_recv, a receive
+ * that was cancelled and polled again) takes it instead ("steals" it with the
+ * same compare-and-swap, from the ticket to 0), and the receive that was
+ * handed it finds nothing to claim and polls as usual.  A cancelled receive
+ * simply forgets its ticket: the item stays first in the channel.  While
+ * hticket is not 0, sends queue in the ring behind it.
+ *
  * A channel is "shared" (a wake source outside the runtime, see weft.h) when
  * it was created outside a runtime or used from a thread other than the one
  * it was created on, or marked with weft_sender_share().
@@ -33,6 +46,7 @@
 #include "rt.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,7 +72,15 @@ struct weft__chan {
     weft__rt *rx_rt;       /* the runtime of that receive */
     weft__rt *home;        /* runtime of the creating thread, or NULL */
     weft__remote post;     /* on rx_rt's inbox while wake_posted */
+    uint64_t hticket;      /* atomic: ticket of the item in hslot, or 0 */
+    uint64_t tickets;      /* last ticket given (under the lock) */
+    _Alignas(max_align_t) char hslot[]; /* one item handed to a receive */
 };
+
+/* hticket while the receive it was handed to copies hslot out. */
+#define HT_CLAIMING UINT64_MAX
+/* Larger items are not handed off: hslot would cost too much memory. */
+#define HANDOFF_MAX 256
 
 struct weft_sender {
     unsigned magic;
@@ -152,18 +174,53 @@ static int reserve(weft__chan *ch)
     return 0;
 }
 
+/* Copies one item: the common small sizes without a call. */
+static inline void copy_item(void *dst, const void *src, size_t size)
+{
+    switch (size) {
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    default:
+        memcpy(dst, src, size);
+        break;
+    }
+}
+
 static void push(weft__chan *ch, const void *item)
 {
-    size_t tail = (ch->head + ch->count) % ch->cap;
-    memcpy(ch->buf + tail * ch->item_size, item, ch->item_size);
+    size_t tail = ch->head + ch->count;
+    if (tail >= ch->cap)
+        tail -= ch->cap;
+    copy_item(ch->buf + tail * ch->item_size, item, ch->item_size);
     ch->count++;
 }
 
 static void pop(weft__chan *ch, void *item)
 {
-    memcpy(item, ch->buf + ch->head * ch->item_size, ch->item_size);
-    ch->head = (ch->head + 1) % ch->cap;
+    copy_item(item, ch->buf + ch->head * ch->item_size, ch->item_size);
+    if (++ch->head == ch->cap)
+        ch->head = 0;
     ch->count--;
+}
+
+/* Takes the item handed to a receive that has not claimed it yet: it is
+ * the channel's first item.  Lock held; 1 if there was one. */
+static int steal(weft__chan *ch, void *item)
+{
+    uint64_t t = __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE);
+    if (t == 0 || t == HT_CLAIMING ||
+        !__atomic_compare_exchange_n(&ch->hticket, &t, 0, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_ACQUIRE))
+        return 0;
+    copy_item(item, ch->hslot, ch->item_size);
+    return 1;
 }
 
 /* A send or receive waiting in a runtime, on its rt->chan_waits list. */
@@ -172,6 +229,48 @@ typedef struct chan_wait {
     weft__chan *ch;
     int sending;
 } chan_wait;
+
+/* A receive; on its runtime's thread only, except for what is under the
+ * channel lock (the registration). */
+typedef struct recv_future {
+    weft_future base;
+    weft__chan *ch;
+    void *item;
+    chan_wait wait;  /* in rt->chan_waits while registered */
+    uint64_t ticket; /* an item was handed to it in hslot (see top) */
+    int owns_ref;    /* a heap future keeps the channel alive */
+} recv_future;
+
+/* A send on the thread of the registered receive, with nothing queued:
+ * item goes to hslot for that receive to claim without the lock.  Lock
+ * held; returns the receive's waker, to call after unlocking. */
+static weft__waker *hand_off(weft__chan *ch, const void *item)
+{
+    recv_future *r = (recv_future *)(uintptr_t)ch->rx_owner;
+    weft__waker *w = ch->rx_waker;
+    copy_item(ch->hslot, item, ch->item_size);
+    r->ticket = ++ch->tickets;
+    __atomic_store_n(&ch->hticket, r->ticket, __ATOMIC_RELEASE);
+    ch->rx_waker = NULL;
+    ch->rx_owner = NULL;
+    weft__list_remove(&r->wait.link); /* this thread's runtime's list */
+    return w;
+}
+
+/* The receive claims the item handed to it, without the lock: 1 if it was
+ * still there (not stolen). */
+static int claim(recv_future *r)
+{
+    weft__chan *ch = r->ch;
+    uint64_t t = r->ticket;
+    r->ticket = 0;
+    if (!__atomic_compare_exchange_n(&ch->hticket, &t, HT_CLAIMING, 0,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return 0;
+    copy_item(r->item, ch->hslot, ch->item_size);
+    __atomic_store_n(&ch->hticket, 0, __ATOMIC_RELEASE);
+    return 1;
+}
 
 /* ---- waiting senders (bounded channels) --------------------------------- */
 
@@ -340,7 +439,8 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     size_t bound = opts ? opts->capacity : 0;
     if (bound && bound > ((size_t)1 << 40) / item_size)
         return -EINVAL;
-    weft__chan *ch = weft__calloc(1, sizeof *ch);
+    size_t hslot = !bound && item_size <= HANDOFF_MAX ? item_size : 0;
+    weft__chan *ch = weft__calloc(1, sizeof *ch + hslot);
     weft_sender *s = weft__malloc(sizeof *s);
     weft_receiver *r = weft__malloc(sizeof *r);
     if (!ch || !s || !r)
@@ -451,8 +551,14 @@ int weft_try_send(weft_sender *tx, const void *item)
         rc = reserve(ch);
     weft__waker *w = NULL;
     if (rc == 0) {
-        push(ch, item);
-        w = take_waker(ch);
+        if (ch->rx_owner && ch->rx_rt == weft__tls_rt && !ch->count &&
+            !ch->bound && ch->item_size <= HANDOFF_MAX &&
+            __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE) == 0)
+            w = hand_off(ch, item);
+        else {
+            push(ch, item);
+            w = take_waker(ch);
+        }
     }
     pthread_mutex_unlock(&ch->lock);
     if (w)
@@ -489,14 +595,6 @@ static int receiver_ok(const weft_receiver *rx)
     return rx && rx->magic == RECEIVER_MAGIC;
 }
 
-typedef struct recv_future {
-    weft_future base;
-    weft__chan *ch;
-    void *item;
-    chan_wait wait; /* in rt->chan_waits while registered */
-    int owns_ref;   /* a heap future keeps the channel alive */
-} recv_future;
-
 /* Forgets r's registration; the caller holds the lock. */
 static void unregister(recv_future *r)
 {
@@ -514,9 +612,13 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     weft__chan *ch = r->ch;
     int status = 1;
     weft__waker *sw = NULL;
+    if (r->ticket && claim(r))
+        goto ready;
     pthread_mutex_lock(&ch->lock);
     unregister(r);
-    if (ch->count) {
+    if (steal(ch, r->item)) {
+        /* the first item, handed to a receive that did not claim it */
+    } else if (ch->count) {
         pop(ch, r->item);
         sw = refill(ch);
     } else if (ch->closed || ch->senders == 0) {
@@ -536,32 +638,41 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     pthread_mutex_unlock(&ch->lock);
     if (sw)
         weft__wake(sw);
+ready:
     f->status = status;
     f->result = (void *)(intptr_t)status;
     return 1;
 }
 
-static int recv_cancel(weft_future *f, weft__rt *rt)
+/* Withdraws r; an item handed to it stays the channel's first.  Only a
+ * registered receive is on rt->chan_waits (and ch->rx_owner is r only then),
+ * so an unregistered one needs no lock. */
+static void withdraw(recv_future *r)
 {
-    recv_future *r = (recv_future *)f;
-    (void)rt;
+    r->ticket = 0;
+    if (r->wait.link.next == &r->wait.link)
+        return;
     pthread_mutex_lock(&r->ch->lock);
     unregister(r);
     pthread_mutex_unlock(&r->ch->lock);
+}
+
+static int recv_cancel(weft_future *f, weft__rt *rt)
+{
+    (void)rt;
+    withdraw((recv_future *)f);
     return 0; /* a receive takes an item only when polled ready */
 }
 
 static void recv_cleanup(weft_future *f)
 {
     recv_future *r = (recv_future *)f;
-    pthread_mutex_lock(&r->ch->lock);
-    unregister(r);
+    withdraw(r);
     if (r->owns_ref) {
+        pthread_mutex_lock(&r->ch->lock);
         r->owns_ref = 0;
         unref_unlock(r->ch);
-        return;
     }
-    pthread_mutex_unlock(&r->ch->lock);
 }
 
 static const weft__future_ops recv_ops = {
@@ -623,7 +734,9 @@ int weft_try_recv(weft_receiver *rx, void *item)
     int rc;
     weft__waker *w = NULL;
     pthread_mutex_lock(&ch->lock);
-    if (ch->count) {
+    if (steal(ch, item)) {
+        rc = 1;
+    } else if (ch->count) {
         pop(ch, item);
         w = refill(ch);
         rc = 1;
@@ -662,9 +775,11 @@ void weft_receiver_drop(weft_receiver *rx)
     weft__free(rx);
     weft__link local;
     weft__list_init(&local);
+    _Alignas(max_align_t) char first[HANDOFF_MAX];
     pthread_mutex_lock(&ch->lock);
     ch->closed = 1;
     fail_waiters(ch, &local);
+    int handed = steal(ch, first); /* an unclaimed handed item is first */
     char *buf = ch->buf;
     size_t cap = ch->cap, head = ch->head, count = ch->count;
     ch->buf = NULL;
@@ -674,6 +789,8 @@ void weft_receiver_drop(weft_receiver *rx)
     unref_unlock(ch);
     wake_local(&local);
     /* Outside the lock: a drop callback may use other channels. */
+    if (drop && handed)
+        drop(first);
     for (size_t i = 0; drop && i < count; i++)
         drop(buf + ((head + i) % cap) * item_size);
     weft__free(buf);
