@@ -290,3 +290,83 @@ static void *root_cross(void *arg)
 }
 
 Test(bounded, sender_on_another_runtime) { run_real(root_cross, NULL); }
+
+/*
+ * The same while the senders' runtime also has receives of its own coming
+ * and going: the receiver here ends each send's wait from this thread, and
+ * must not touch the other runtime's list of waits (which that runtime's
+ * receives change under other channels' locks).  A data race found under
+ * ThreadSanitizer with this scenario; here it checks that nothing is lost.
+ */
+
+struct busy {
+    weft_sender *tx;  /* bounded: TX */
+    weft_receiver *c; /* unbounded, fed from the receiving runtime */
+    int c_got;
+};
+
+static void *busy_sender(void *arg)
+{
+    struct busy *b = arg;
+    for (int i = 0; i < CROSS_N; i++)
+        cr_assert_eq(weft_send(b->tx, &i), 0);
+    weft_sender_drop(b->tx);
+    return NULL;
+}
+
+static void *busy_c_receiver(void *arg)
+{
+    struct busy *b = arg;
+    int v;
+    while (weft_recv(b->c, &v) > 0)
+        b->c_got++;
+    return NULL;
+}
+
+static void *busy_root(void *arg)
+{
+    struct busy *b = arg;
+    weft_task *s = weft_spawn(busy_sender, b);
+    weft_task *c = weft_spawn(busy_c_receiver, b);
+    cr_assert_eq(weft_task_join(s, NULL), 0);
+    cr_assert_eq(weft_task_join(c, NULL), 0);
+    return NULL;
+}
+
+static void *busy_thread(void *arg)
+{
+    int rc = weft_run(busy_root, arg, NULL);
+    return (void *)(intptr_t)rc;
+}
+
+static void *root_cross_busy(void *arg)
+{
+    (void)arg;
+    make(1);
+    weft_sender *c_tx;
+    struct busy b = {.tx = TX};
+    cr_assert_eq(weft_channel(sizeof(int), &c_tx, &b.c), 0);
+    weft_sender_share(TX);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, busy_thread, &b), 0);
+    int x, expect = 0;
+    while (weft_recv(RX, &x) > 0) {
+        cr_assert_eq(x, expect);
+        expect++;
+        cr_assert_eq(weft_send(c_tx, &x), 0); /* wakes the other runtime */
+    }
+    cr_assert_eq(expect, CROSS_N);
+    weft_sender_drop(c_tx);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, 0);
+    cr_assert_eq(b.c_got, CROSS_N);
+    weft_receiver_drop(b.c);
+    weft_receiver_drop(RX);
+    return NULL;
+}
+
+Test(bounded, sender_on_another_runtime_with_its_own_receives)
+{
+    run_real(root_cross_busy, NULL);
+}

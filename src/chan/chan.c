@@ -306,10 +306,14 @@ static void send_waiter_posted(weft__rt *rt, weft__remote *r)
 static weft__waker *finish_waiter(send_waiter *sw, int state)
 {
     weft__list_remove(&sw->link);
-    weft__list_remove(&sw->wait.link);
     sw->state = state;
-    if (sw->rt == weft__tls_rt)
+    if (sw->rt == weft__tls_rt) {
+        weft__list_remove(&sw->wait.link);
         return sw->waker;
+    }
+    /* sw->wait is on sw->rt->chan_waits, which only that runtime's thread
+     * may touch (other channels' locks guard its other nodes): the waiter
+     * unlinks it itself when it runs (send_poll, send_cancel). */
     sw->posted = 1;
     weft__post(sw->rt, &sw->post);
     return NULL;
@@ -388,6 +392,7 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         status = -EPIPE;
         break;
     }
+    weft__list_remove(&sw->wait.link); /* if ended from another thread */
     pthread_mutex_unlock(&ch->lock);
 ready:
     f->status = status;
@@ -403,10 +408,9 @@ static int send_cancel(weft_future *f, weft__rt *rt)
     weft__chan *ch = sw->ch;
     pthread_mutex_lock(&ch->lock);
     int state = sw->state;
-    if (state == SW_WAITING && sw->link.next != &sw->link) {
+    if (state == SW_WAITING)
         weft__list_remove(&sw->link);
-        weft__list_remove(&sw->wait.link);
-    }
+    weft__list_remove(&sw->wait.link); /* this thread's runtime's list */
     int posted = sw->posted;
     sw->state = SW_GONE;
     pthread_mutex_unlock(&ch->lock);
