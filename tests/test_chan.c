@@ -47,6 +47,38 @@ static void *fifo_root(void *arg)
 
 Test(chan, fifo) { run_virtual(fifo_root, NULL); }
 
+/* The ring grows while its items wrap around its end: order is kept. */
+static void *grow_wrapped_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    int next_in = 0, next_out = 0, v;
+    for (int round = 0; round < 12; round++) {
+        /* Take most of what is queued, then queue more than was taken. */
+        for (int i = 0; i < 7 + round; i++, next_in++)
+            cr_assert_eq(weft_send(tx, &next_in), 0);
+        for (int i = 0; i < 5 + round / 2; i++, next_out++) {
+            cr_assert_eq(weft_try_recv(rx, &v), 1);
+            cr_assert_eq(v, next_out);
+        }
+        for (int i = 0; i < 3 * round; i++, next_in++)
+            cr_assert_eq(weft_send(tx, &next_in), 0);
+    }
+    while (next_out < next_in) {
+        cr_assert_eq(weft_try_recv(rx, &v), 1);
+        cr_assert_eq(v, next_out, "item %d", next_out);
+        next_out++;
+    }
+    cr_assert_eq(weft_try_recv(rx, &v), -EAGAIN);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+Test(chan, ring_grows_while_wrapped) { run_virtual(grow_wrapped_root, NULL); }
+
 struct big {
     uint64_t a;
     char text[40];

@@ -153,24 +153,23 @@ static void posted_wake(weft__rt *rt, weft__remote *r)
         weft__wake(w);
 }
 
-/* Grows the ring so one more item fits; 0 or -ENOMEM. */
+/* Grows the ring so one more item fits; 0 or -ENOMEM.  realloc: a large
+ * ring is moved by remapping its pages, not by copying them. */
 static int reserve(weft__chan *ch)
 {
     if (ch->count < ch->cap)
         return 0;
-    size_t cap = ch->cap ? ch->cap * 2 : 16;
-    char *buf = weft__malloc(cap * ch->item_size);
+    size_t sz = ch->item_size, old = ch->cap;
+    size_t cap = old ? old * 2 : 16;
+    char *buf = weft__realloc(ch->buf, cap * sz);
     if (!buf)
         return -ENOMEM;
-    if (ch->count) { /* full: the items run from head, then wrap around */
-        size_t sz = ch->item_size, first = ch->cap - ch->head;
-        memcpy(buf, ch->buf + ch->head * sz, first * sz);
-        memcpy(buf + first * sz, ch->buf, (ch->count - first) * sz);
-    }
-    weft__free(ch->buf);
+    /* Full: the items run from head to the old end, then wrap around to
+     * head - 1; the wrapped part moves to just after the old end. */
+    if (ch->head)
+        memcpy(buf + old * sz, buf, ch->head * sz);
     ch->buf = buf;
     ch->cap = cap;
-    ch->head = 0;
     return 0;
 }
 
