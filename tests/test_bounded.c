@@ -249,6 +249,81 @@ Test(bounded, full_send_outside_a_task_is_eperm)
     drop_both();
 }
 
+/* ---- an item sent to a parked receive (handed to it, see chan.c) -------- */
+
+struct one_recv {
+    int rc, v;
+};
+
+static void *receive_one(void *arg)
+{
+    struct one_recv *r = arg;
+    r->rc = weft_recv(RX, &r->v);
+    return NULL;
+}
+
+static int second_rc = 1;
+
+static void *send_second(void *arg)
+{
+    (void)arg;
+    int v = 2;
+    second_rc = weft_send(TX, &v);
+    return NULL;
+}
+
+/* Until the woken receive runs, its item takes the one slot; when it runs,
+ * a sender waiting for that slot gets it at once, as after any receive; an
+ * aborted receive leaves the item, and its slot, in the channel. */
+static void *root_handed_item_takes_a_slot(void *arg)
+{
+    int abort_receive = (int)(intptr_t)arg;
+    make(1);
+    struct one_recv r = {.rc = 7, .v = -1};
+    weft_task *rt = weft_spawn(receive_one, &r);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* the receive parks */
+    int v = 1, x = 0;
+    cr_assert_eq(weft_send(TX, &v), 0); /* wakes it; it has not run yet */
+    cr_assert_eq(weft_try_send(TX, &v), -EAGAIN, "the slot is taken");
+    if (abort_receive) {
+        second_rc = 1;
+        weft_task *st = weft_spawn(send_second, NULL);
+        weft_task_abort(rt);
+        cr_assert_eq(weft_task_join(rt, NULL), -ECANCELED);
+        cr_assert_eq(r.v, -1);
+        cr_assert_eq(weft_yield(), 0);
+        cr_assert_eq(second_rc, 1, "still full: the sender waits");
+        cr_assert_eq(weft_try_recv(RX, &x), 1, "the item stayed queued");
+        cr_assert_eq(x, 1);
+        cr_assert_eq(weft_task_join(st, NULL), 0);
+        cr_assert_eq(second_rc, 0);
+    } else {
+        /* Waits here, before the receive runs: its receive frees the slot
+         * and moves this item in. */
+        v = 2;
+        cr_assert_eq(weft_send(TX, &v), 0);
+        cr_assert_eq(weft_task_join(rt, NULL), 0);
+        cr_assert_eq(r.rc, 1);
+        cr_assert_eq(r.v, 1);
+    }
+    cr_assert_eq(weft_try_send(TX, &v), -EAGAIN);
+    cr_assert_eq(weft_try_recv(RX, &x), 1);
+    cr_assert_eq(x, 2);
+    cr_assert_eq(weft_try_recv(RX, &x), -EAGAIN);
+    drop_both();
+    return NULL;
+}
+
+Test(bounded, item_sent_to_a_parked_receive_takes_a_slot)
+{
+    run_virtual(root_handed_item_takes_a_slot, (void *)0);
+}
+
+Test(bounded, item_sent_to_an_aborted_receive_keeps_its_slot)
+{
+    run_virtual(root_handed_item_takes_a_slot, (void *)1);
+}
+
 /* ---- senders waiting on another runtime's thread ------------------------ */
 
 enum { CROSS_N = 20000 };

@@ -25,9 +25,9 @@
  * waiter is never freed while its remote node is on an inbox: a cancelled
  * waiter that was already posted drains its runtime's inbox first.
  *
- * Handoff (unbounded channels): a send on the thread of the parked receive,
- * finding nothing queued, copies the item into ch->hslot and gives the
- * receive a ticket (ch->hticket, atomic; 0 = no item in hslot).  The woken
+ * Handoff (items of at most HANDOFF_MAX bytes): a send on the thread of the
+ * parked receive, finding nothing queued, copies the item into ch->hslot and
+ * gives the receive a ticket (ch->hticket, atomic; 0 = none).  The woken
  * receive claims the item without the lock by moving hticket from its ticket
  * to HT_CLAIMING with a compare-and-swap, copying hslot out, then storing 0.
  * Until it is claimed, the item in hslot is the channel's first item: any
@@ -37,6 +37,14 @@
  * handed it finds nothing to claim and polls as usual.  A cancelled receive
  * simply forgets its ticket: the item stays first in the channel.  While
  * hticket is not 0, sends queue in the ring behind it.
+ *
+ * In a bounded channel an unclaimed handed item takes one of the bound slots
+ * (occupied()); once it is being claimed (HT_CLAIMING) the slot is free.  A
+ * claim frees it without the lock, so a sender about to wait and a claim
+ * make sure one of them sees the other (seq_cst): the sender counts itself
+ * in ch->nwait before it looks at hticket, the claim looks at nwait after
+ * its compare-and-swap, and when there are waiters it takes the lock and
+ * moves the first one's item in, as a pop does.
  *
  * A channel is "shared" (a wake source outside the runtime, see weft.h) when
  * it was created outside a runtime or used from a thread other than the one
@@ -74,6 +82,7 @@ struct weft__chan {
     weft__remote post;     /* on rx_rt's inbox while wake_posted */
     uint64_t hticket;      /* atomic: ticket of the item in hslot, or 0 */
     uint64_t tickets;      /* last ticket given (under the lock) */
+    size_t nwait;          /* atomic: senders queued or about to queue */
     _Alignas(max_align_t) char hslot[]; /* one item handed to a receive */
 };
 
@@ -209,6 +218,14 @@ static inline void pop(weft__chan *ch, void *item)
     ch->count--;
 }
 
+/* Items in a bounded channel, the one handed to a receive that has not
+ * begun to claim it included.  Lock held. */
+static size_t occupied(weft__chan *ch)
+{
+    uint64_t t = __atomic_load_n(&ch->hticket, __ATOMIC_SEQ_CST);
+    return ch->count + (t != 0 && t != HT_CLAIMING);
+}
+
 /* Takes the item handed to a receive that has not claimed it yet: it is
  * the channel's first item.  Lock held; 1 if there was one. */
 static int steal(weft__chan *ch, void *item)
@@ -264,7 +281,7 @@ static int claim(recv_future *r)
     uint64_t t = r->ticket;
     r->ticket = 0;
     if (!__atomic_compare_exchange_n(&ch->hticket, &t, HT_CLAIMING, 0,
-                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                                     __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
         return 0;
     copy_item(r->item, ch->hslot, ch->item_size);
     __atomic_store_n(&ch->hticket, 0, __ATOMIC_RELEASE);
@@ -305,6 +322,7 @@ static void send_waiter_posted(weft__rt *rt, weft__remote *r)
 static weft__waker *finish_waiter(send_waiter *sw, int state)
 {
     weft__list_remove(&sw->link);
+    __atomic_sub_fetch(&sw->ch->nwait, 1, __ATOMIC_RELAXED);
     sw->state = state;
     if (sw->rt == weft__tls_rt) {
         weft__list_remove(&sw->wait.link);
@@ -366,7 +384,12 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         }
         if (ch->closed) {
             status = -EPIPE;
-        } else if (ch->count < ch->bound && weft__list_empty(&ch->send_waits)) {
+            break;
+        }
+        /* Counted before looking at the room: see the top. */
+        __atomic_add_fetch(&ch->nwait, 1, __ATOMIC_SEQ_CST);
+        if (occupied(ch) < ch->bound && weft__list_empty(&ch->send_waits)) {
+            __atomic_sub_fetch(&ch->nwait, 1, __ATOMIC_RELAXED);
             push(ch, sw->item);
             status = 0;
             weft__waker *rw = take_waker(ch);
@@ -375,15 +398,13 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
             if (rw)
                 weft__wake(rw);
             goto ready;
-        } else {
-            sw->waker = w;
-            sw->rt = rt;
-            weft__list_push(&ch->send_waits, &sw->link);
-            weft__list_push(&rt->chan_waits, &sw->wait.link);
-            pthread_mutex_unlock(&ch->lock);
-            return 0;
         }
-        break;
+        sw->waker = w;
+        sw->rt = rt;
+        weft__list_push(&ch->send_waits, &sw->link);
+        weft__list_push(&rt->chan_waits, &sw->wait.link);
+        pthread_mutex_unlock(&ch->lock);
+        return 0;
     case SW_DONE:
         status = 0;
         break;
@@ -407,8 +428,10 @@ static int send_cancel(weft_future *f, weft__rt *rt)
     weft__chan *ch = sw->ch;
     pthread_mutex_lock(&ch->lock);
     int state = sw->state;
-    if (state == SW_WAITING)
+    if (state == SW_WAITING && sw->link.next != &sw->link) {
         weft__list_remove(&sw->link);
+        __atomic_sub_fetch(&ch->nwait, 1, __ATOMIC_RELAXED);
+    }
     weft__list_remove(&sw->wait.link); /* this thread's runtime's list */
     int posted = sw->posted;
     sw->state = SW_GONE;
@@ -442,7 +465,7 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     size_t bound = opts ? opts->capacity : 0;
     if (bound && bound > ((size_t)1 << 40) / item_size)
         return -EINVAL;
-    size_t hslot = !bound && item_size <= HANDOFF_MAX ? item_size : 0;
+    size_t hslot = item_size <= HANDOFF_MAX ? item_size : 0;
     weft__chan *ch = weft__calloc(1, sizeof *ch + hslot);
     weft_sender *s = weft__malloc(sizeof *s);
     weft_receiver *r = weft__malloc(sizeof *r);
@@ -547,7 +570,7 @@ int weft_try_send(weft_sender *tx, const void *item)
     if (ch->closed)
         rc = -EPIPE;
     else if (ch->bound)
-        rc = ch->count < ch->bound && weft__list_empty(&ch->send_waits)
+        rc = occupied(ch) < ch->bound && weft__list_empty(&ch->send_waits)
                  ? 0
                  : -EAGAIN;
     else
@@ -555,7 +578,7 @@ int weft_try_send(weft_sender *tx, const void *item)
     weft__waker *w = NULL;
     if (rc == 0) {
         if (ch->rx_owner && ch->rx_rt == weft__tls_rt && !ch->count &&
-            !ch->bound && ch->item_size <= HANDOFF_MAX &&
+            ch->item_size <= HANDOFF_MAX && weft__list_empty(&ch->send_waits) &&
             __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE) == 0)
             w = hand_off(ch, item);
         else {
@@ -616,12 +639,23 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     weft__chan *ch = r->ch;
     int status = 1;
     weft__waker *sw = NULL;
-    if (r->ticket && claim(r))
+    if (r->ticket && claim(r)) {
+        /* Senders may wait for the slot the claim freed: see the top. */
+        if (ch->bound && __atomic_load_n(&ch->nwait, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&ch->lock);
+            if (occupied(ch) < ch->bound)
+                sw = refill(ch);
+            pthread_mutex_unlock(&ch->lock);
+            if (sw)
+                weft__wake(sw);
+        }
         goto ready;
+    }
     pthread_mutex_lock(&ch->lock);
     unregister(r);
     if (steal(ch, r->item)) {
         /* the first item, handed to a receive that did not claim it */
+        sw = refill(ch);
     } else if (ch->count) {
         pop(ch, r->item);
         sw = refill(ch);
@@ -748,6 +782,7 @@ int weft_try_recv(weft_receiver *rx, void *item)
     weft__waker *w = NULL;
     pthread_mutex_lock(&ch->lock);
     if (steal(ch, item)) {
+        w = refill(ch);
         rc = 1;
     } else if (ch->count) {
         pop(ch, item);
