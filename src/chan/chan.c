@@ -63,7 +63,10 @@
 #define RECEIVER_MAGIC 0x72656376U /* "recv" */
 
 struct weft__chan {
-    pthread_mutex_t lock;
+    weft__lock lock; /* util/lock.h: 4 bytes, sleeps when contended */
+    int closed;      /* receiver closed or dropped */
+    int shared;
+    int wake_posted; /* on rx_rt's inbox */
     size_t item_size;
     char *buf; /* ring of cap items */
     size_t cap, head, count;
@@ -71,9 +74,6 @@ struct weft__chan {
     weft__link send_waits; /* senders waiting for room, first come first */
     size_t senders;        /* live sender handles */
     size_t refs;           /* handles + pending inbox posts */
-    int closed;            /* receiver closed or dropped */
-    int shared;
-    int wake_posted; /* on rx_rt's inbox */
     void (*drop)(void *item);
     weft__waker *rx_waker; /* the registered receive, if any */
     const void *rx_owner;  /* which receive registered it */
@@ -105,7 +105,6 @@ struct weft_receiver {
 
 static void chan_destroy(weft__chan *ch)
 {
-    pthread_mutex_destroy(&ch->lock);
     weft__free(ch->buf);
     weft__free(ch);
 }
@@ -114,7 +113,7 @@ static void chan_destroy(weft__chan *ch)
 static void unref_unlock(weft__chan *ch)
 {
     size_t left = --ch->refs;
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
     if (left == 0)
         chan_destroy(ch);
 }
@@ -149,7 +148,7 @@ static weft__waker *take_waker(weft__chan *ch)
 static void posted_wake(weft__rt *rt, weft__remote *r)
 {
     weft__chan *ch = weft__container(r, weft__chan, post);
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     ch->wake_posted = 0;
     weft__waker *w = NULL;
     if (ch->rx_waker && ch->rx_rt == rt) {
@@ -310,10 +309,10 @@ static void send_waiter_posted(weft__rt *rt, weft__remote *r)
     send_waiter *sw = weft__container(r, send_waiter, post);
     weft__chan *ch = sw->ch;
     (void)rt;
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     sw->posted = 0;
     weft__waker *w = sw->waker;
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
     weft__wake(w);
 }
 
@@ -374,12 +373,12 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     send_waiter *sw = (send_waiter *)f;
     weft__chan *ch = sw->ch;
     int status;
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     switch (sw->state) {
     case SW_WAITING:
         if (sw->link.next != &sw->link) { /* queued: still waiting */
             sw->waker = w;
-            pthread_mutex_unlock(&ch->lock);
+            weft__lock_release(&ch->lock);
             return 0;
         }
         if (ch->closed) {
@@ -394,7 +393,7 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
             status = 0;
             weft__waker *rw = take_waker(ch);
             sw->state = SW_DONE;
-            pthread_mutex_unlock(&ch->lock);
+            weft__lock_release(&ch->lock);
             if (rw)
                 weft__wake(rw);
             goto ready;
@@ -403,7 +402,7 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         sw->rt = rt;
         weft__list_push(&ch->send_waits, &sw->link);
         weft__list_push(&rt->chan_waits, &sw->wait.link);
-        pthread_mutex_unlock(&ch->lock);
+        weft__lock_release(&ch->lock);
         return 0;
     case SW_DONE:
         status = 0;
@@ -413,7 +412,7 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         break;
     }
     weft__list_remove(&sw->wait.link); /* if ended from another thread */
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
 ready:
     f->status = status;
     f->result = (void *)(intptr_t)status;
@@ -426,7 +425,7 @@ static int send_cancel(weft_future *f, weft__rt *rt)
 {
     send_waiter *sw = (send_waiter *)f;
     weft__chan *ch = sw->ch;
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     int state = sw->state;
     if (state == SW_WAITING && sw->link.next != &sw->link) {
         weft__list_remove(&sw->link);
@@ -435,7 +434,7 @@ static int send_cancel(weft_future *f, weft__rt *rt)
     weft__list_remove(&sw->wait.link); /* this thread's runtime's list */
     int posted = sw->posted;
     sw->state = SW_GONE;
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
     if (posted)
         weft__inbox_drain(rt); /* our node is on this runtime's inbox */
     if (state == SW_DONE || state == SW_CLOSED) {
@@ -473,8 +472,7 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
         goto nomem;
     if (bound && !(ch->buf = weft__malloc(bound * item_size)))
         goto nomem;
-    if (pthread_mutex_init(&ch->lock, NULL) != 0)
-        goto nomem;
+    weft__lock_init(&ch->lock);
     ch->bound = ch->cap = bound;
     weft__list_init(&ch->send_waits);
     ch->item_size = item_size;
@@ -524,11 +522,11 @@ weft_sender *weft_sender_clone(weft_sender *tx)
         return NULL;
     }
     weft__chan *ch = tx->ch;
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     note_thread(ch);
     ch->senders++;
     ch->refs++;
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
     s->magic = SENDER_MAGIC;
     s->ch = ch;
     return s;
@@ -541,7 +539,7 @@ void weft_sender_drop(weft_sender *tx)
     weft__chan *ch = tx->ch;
     tx->magic = 0;
     weft__free(tx);
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     note_thread(ch);
     weft__waker *w = --ch->senders == 0 ? take_waker(ch) : NULL;
     unref_unlock(ch); /* the channel outlives this: the receiver holds it */
@@ -553,9 +551,9 @@ int weft_sender_share(weft_sender *tx)
 {
     if (!sender_ok(tx))
         return -EINVAL;
-    pthread_mutex_lock(&tx->ch->lock);
+    weft__lock_acquire(&tx->ch->lock);
     tx->ch->shared = 1;
-    pthread_mutex_unlock(&tx->ch->lock);
+    weft__lock_release(&tx->ch->lock);
     return 0;
 }
 
@@ -564,7 +562,7 @@ int weft_try_send(weft_sender *tx, const void *item)
     if (!sender_ok(tx) || !item)
         return -EINVAL;
     weft__chan *ch = tx->ch;
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     note_thread(ch);
     int rc;
     if (ch->closed)
@@ -587,7 +585,7 @@ int weft_try_send(weft_sender *tx, const void *item)
                 w = take_waker(ch);
         }
     }
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
     if (w)
         weft__wake(w);
     return rc;
@@ -642,16 +640,16 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     if (r->ticket && claim(r)) {
         /* Senders may wait for the slot the claim freed: see the top. */
         if (ch->bound && __atomic_load_n(&ch->nwait, __ATOMIC_SEQ_CST)) {
-            pthread_mutex_lock(&ch->lock);
+            weft__lock_acquire(&ch->lock);
             if (occupied(ch) < ch->bound)
                 sw = refill(ch);
-            pthread_mutex_unlock(&ch->lock);
+            weft__lock_release(&ch->lock);
             if (sw)
                 weft__wake(sw);
         }
         goto ready;
     }
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     unregister(r);
     if (steal(ch, r->item)) {
         /* the first item, handed to a receive that did not claim it */
@@ -670,10 +668,10 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         if (rt != ch->home)
             ch->shared = 1;
         weft__list_push(&rt->chan_waits, &r->wait.link);
-        pthread_mutex_unlock(&ch->lock);
+        weft__lock_release(&ch->lock);
         return 0;
     }
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
     if (sw)
         weft__wake(sw);
 ready:
@@ -690,9 +688,9 @@ static void withdraw(recv_future *r)
     r->ticket = 0;
     if (r->wait.link.next == &r->wait.link)
         return;
-    pthread_mutex_lock(&r->ch->lock);
+    weft__lock_acquire(&r->ch->lock);
     unregister(r);
-    pthread_mutex_unlock(&r->ch->lock);
+    weft__lock_release(&r->ch->lock);
 }
 
 static int recv_cancel(weft_future *f, weft__rt *rt)
@@ -707,7 +705,7 @@ static void recv_cleanup(weft_future *f)
     recv_future *r = (recv_future *)f;
     withdraw(r);
     if (r->owns_ref) {
-        pthread_mutex_lock(&r->ch->lock);
+        weft__lock_acquire(&r->ch->lock);
         r->owns_ref = 0;
         unref_unlock(r->ch);
     }
@@ -766,10 +764,10 @@ weft_future *weft_recv_future(weft_receiver *rx, void *item)
         return NULL;
     }
     recv_init(r, rx, item);
-    pthread_mutex_lock(&r->ch->lock);
+    weft__lock_acquire(&r->ch->lock);
     r->ch->refs++;
     r->owns_ref = 1;
-    pthread_mutex_unlock(&r->ch->lock);
+    weft__lock_release(&r->ch->lock);
     return &r->base;
 }
 
@@ -780,7 +778,7 @@ int weft_try_recv(weft_receiver *rx, void *item)
     weft__chan *ch = rx->ch;
     int rc;
     weft__waker *w = NULL;
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     if (steal(ch, item)) {
         w = refill(ch);
         rc = 1;
@@ -791,7 +789,7 @@ int weft_try_recv(weft_receiver *rx, void *item)
     } else {
         rc = ch->closed || ch->senders == 0 ? 0 : -EAGAIN;
     }
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
     if (w)
         weft__wake(w);
     return rc;
@@ -804,11 +802,11 @@ void weft_receiver_close(weft_receiver *rx)
     weft__chan *ch = rx->ch;
     weft__link local;
     weft__list_init(&local);
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     ch->closed = 1;
     weft__waker *w = take_waker(ch);
     fail_waiters(ch, &local);
-    pthread_mutex_unlock(&ch->lock);
+    weft__lock_release(&ch->lock);
     if (w)
         weft__wake(w);
     wake_local(&local);
@@ -824,7 +822,7 @@ void weft_receiver_drop(weft_receiver *rx)
     weft__link local;
     weft__list_init(&local);
     _Alignas(max_align_t) char first[HANDOFF_MAX];
-    pthread_mutex_lock(&ch->lock);
+    weft__lock_acquire(&ch->lock);
     ch->closed = 1;
     fail_waiters(ch, &local);
     int handed = steal(ch, first); /* an unclaimed handed item is first */
@@ -858,11 +856,11 @@ int weft__external_waits(weft__rt *rt)
          l = l->next) {
         chan_wait *w = weft__container(l, chan_wait, link);
         weft__chan *ch = w->ch;
-        pthread_mutex_lock(&ch->lock);
+        weft__lock_acquire(&ch->lock);
         /* A receive can be completed by a sender elsewhere; a send by the
          * receiver elsewhere. */
         found = ch->shared && !ch->closed && (w->sending || ch->senders > 0);
-        pthread_mutex_unlock(&ch->lock);
+        weft__lock_release(&ch->lock);
     }
     return found;
 }

@@ -4,10 +4,11 @@
  *
  * Four bytes instead of pthread_mutex_t's forty, and a handful of
  * instructions: taking a free lock is one compare-and-swap, releasing it one
- * exchange.  A thread that finds it taken sleeps in the kernel (futex) until
- * the holder releases it; it never spins, so a holder preempted on a busy
- * machine costs its waiters nothing but the wait.  This is the classic
- * three-state futex mutex (Drepper, "Futexes Are Tricky", 2011):
+ * exchange (plain stores while the process has one thread, see below).  A
+ * thread that finds it taken sleeps in the kernel (futex) until the holder
+ * releases it; it never spins, so a holder preempted on a busy machine costs
+ * its waiters nothing but the wait.  This is the classic three-state futex
+ * mutex (Drepper, "Futexes Are Tricky", 2011):
  *
  *   0  free
  *   1  taken, nobody sleeping
@@ -60,8 +61,29 @@ static inline void weft__lock_wait(weft__lock *l, uint32_t seen)
     }
 }
 
+/* While the process has a single thread, glibc says so in
+ * __libc_single_threaded, and nobody can contend: the lock is then taken and
+ * released with plain stores (as glibc's own locks do), which saves two
+ * locked instructions per critical section.  The flag turns false before a
+ * second thread starts and never turns back; release reads it again, so a
+ * lock taken alone and released after a thread appeared is released with
+ * the atomic exchange. */
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define WEFT__SINGLE_THREADED() (__libc_single_threaded != 0)
+#endif
+#endif
+#ifndef WEFT__SINGLE_THREADED
+#define WEFT__SINGLE_THREADED() 0
+#endif
+
 static inline void weft__lock_acquire(weft__lock *l)
 {
+    if (WEFT__SINGLE_THREADED()) {
+        atomic_store_explicit(&l->state, 1, memory_order_relaxed);
+        return;
+    }
     uint32_t seen = 0;
     if (!atomic_compare_exchange_strong_explicit(
             &l->state, &seen, 1, memory_order_acquire, memory_order_relaxed))
@@ -70,6 +92,10 @@ static inline void weft__lock_acquire(weft__lock *l)
 
 static inline void weft__lock_release(weft__lock *l)
 {
+    if (WEFT__SINGLE_THREADED()) {
+        atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+        return;
+    }
     if (atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2)
         weft__futex(&l->state, FUTEX_WAKE, 1);
 }
