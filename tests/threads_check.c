@@ -13,6 +13,12 @@
  *  3. Senders cloned and dropped from other threads while the receiver
  *     closes: no item is lost or received twice, nothing leaks or races.
  *  4. Blocking jobs finishing on pool threads while the runtime runs.
+ *  5. A bounded sender parked on runtime A, its receiver on runtime B: B's
+ *     receives end A's waits while A's own tasks register and end other
+ *     channel waits (A's list of waits must only be touched by A).
+ *  6. A plain thread calls weft_try_recv in a loop while a task's sends are
+ *     handed straight to the parked receive on the same runtime (and a
+ *     second thread sends too): every item is received exactly once.
  *
  * Prints one line per scenario and a closing "N passed, N failed" line;
  * exits non-zero on any failure.
@@ -253,6 +259,177 @@ static void *blocking_jobs(void *arg)
     return NULL;
 }
 
+/* ---- 5. bounded waits ended from another runtime ------------------------ */
+
+static weft_sender *w_btx, *w_ctx;
+static weft_receiver *w_brx, *w_crx;
+static atomic_int w_done;
+static size_t w_n;
+
+static void *w_b_body(void *arg)
+{
+    (void)arg;
+    int v;
+    size_t n = 0;
+    while (weft_recv(w_brx, &v) > 0)
+        n++;
+    CHECK(n == w_n, "runtime B received %zu of %zu", n, w_n);
+    return NULL;
+}
+
+static void *w_b_thread(void *arg)
+{
+    (void)arg;
+    void *res = (void *)1;
+    int rc = weft_run(w_b_body, NULL, &res);
+    return rc == 0 ? res : (void *)1;
+}
+
+static void *w_feeder(void *arg) /* keeps runtime A's receive waiting */
+{
+    (void)arg;
+    int i = 0;
+    while (!atomic_load(&w_done)) {
+        weft_send(w_ctx, &i);
+        i++;
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+    weft_sender_drop(w_ctx);
+    return NULL;
+}
+
+static void *w_sender(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < w_n; i++) {
+        int v = (int)i;
+        CHECK(weft_send(w_btx, &v) == 0, "bounded send %zu", i);
+    }
+    weft_sender_drop(w_btx);
+    atomic_store(&w_done, 1);
+    return NULL;
+}
+
+static void *w_receiver(void *arg)
+{
+    (void)arg;
+    int v;
+    while (weft_recv(w_crx, &v) > 0)
+        ;
+    return NULL;
+}
+
+static void *waits_across_runtimes(void *arg)
+{
+    (void)arg;
+    w_n = scaled(5000);
+    atomic_store(&w_done, 0);
+    weft_channel_opts one = {.capacity = 1};
+    CHECK(weft_channel_with(sizeof(int), &one, &w_btx, &w_brx) == 0, "channel");
+    CHECK(weft_channel(sizeof(int), &w_ctx, &w_crx) == 0, "channel");
+    weft_sender_share(w_ctx);
+    pthread_t tb, tf;
+    CHECK(pthread_create(&tb, NULL, w_b_thread, NULL) == 0, "pthread");
+    CHECK(pthread_create(&tf, NULL, w_feeder, NULL) == 0, "pthread");
+    weft_task *s = weft_spawn(w_sender, NULL);
+    weft_task *r = weft_spawn(w_receiver, NULL);
+    void *rs, *rr, *rb;
+    CHECK(weft_task_join(s, &rs) == 0 && rs == NULL, "sender failed");
+    CHECK(weft_task_join(r, &rr) == 0 && rr == NULL, "receiver failed");
+    pthread_join(tb, &rb);
+    pthread_join(tf, NULL);
+    CHECK(rb == NULL, "runtime B failed");
+    weft_receiver_drop(w_brx);
+    weft_receiver_drop(w_crx);
+    return NULL;
+}
+
+/* ---- 6. try_recv from a thread racing same-runtime handoffs ------------- */
+
+enum { S_LOCAL = 200000, S_REMOTE = 100000 };
+static atomic_int s_seen[S_LOCAL + S_REMOTE];
+static atomic_int s_stop;
+static size_t s_local, s_remote;
+static weft_sender *s_tx, *s_xtx;
+static weft_receiver *s_rx;
+
+static void *s_thief(void *arg)
+{
+    (void)arg;
+    int v;
+    while (!atomic_load(&s_stop))
+        if (weft_try_recv(s_rx, &v) == 1)
+            atomic_fetch_add(&s_seen[v], 1);
+    return NULL;
+}
+
+static void *s_xsender(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < s_remote; i++) {
+        int v = (int)(S_LOCAL + i);
+        if (weft_send(s_xtx, &v) != 0)
+            return (void *)1;
+    }
+    weft_sender_drop(s_xtx);
+    return NULL;
+}
+
+static void *s_receiver(void *arg)
+{
+    (void)arg;
+    int v, rc;
+    while ((rc = weft_recv(s_rx, &v)) > 0)
+        atomic_fetch_add(&s_seen[v], 1);
+    CHECK(rc == 0, "receive ended with %d", rc);
+    return NULL;
+}
+
+static void *s_sender(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < s_local; i++) {
+        int v = (int)i;
+        CHECK(weft_send(s_tx, &v) == 0, "send %zu", i);
+        if (i % 3 == 0)
+            weft_yield(); /* the receive parks: the next send hands off */
+    }
+    weft_sender_drop(s_tx);
+    return NULL;
+}
+
+static void *try_recv_races_handoffs(void *arg)
+{
+    (void)arg;
+    s_local = scaled(S_LOCAL);
+    s_remote = scaled(S_REMOTE);
+    atomic_store(&s_stop, 0);
+    CHECK(weft_channel(sizeof(int), &s_tx, &s_rx) == 0, "channel");
+    s_xtx = weft_sender_clone(s_tx);
+    CHECK(s_xtx, "clone");
+    weft_sender_share(s_tx);
+    pthread_t th, xs;
+    CHECK(pthread_create(&th, NULL, s_thief, NULL) == 0, "pthread");
+    CHECK(pthread_create(&xs, NULL, s_xsender, NULL) == 0, "pthread");
+    weft_task *r = weft_spawn(s_receiver, NULL);
+    weft_task *s = weft_spawn(s_sender, NULL);
+    void *rs, *rr, *rx;
+    CHECK(weft_task_join(s, &rs) == 0 && rs == NULL, "sender failed");
+    CHECK(weft_task_join(r, &rr) == 0 && rr == NULL, "receiver failed");
+    atomic_store(&s_stop, 1);
+    pthread_join(th, NULL);
+    pthread_join(xs, &rx);
+    CHECK(rx == NULL, "thread sender failed");
+    for (size_t i = 0; i < S_LOCAL + S_REMOTE; i++) {
+        int want = (i < s_local || (i >= S_LOCAL && i - S_LOCAL < s_remote));
+        CHECK(atomic_load(&s_seen[i]) == want, "item %zu seen %d times", i,
+              atomic_load(&s_seen[i]));
+    }
+    weft_receiver_drop(s_rx);
+    return NULL;
+}
+
 int main(void)
 {
     void *res;
@@ -278,6 +455,14 @@ int main(void)
     res = (void *)1;
     rc = weft_run(blocking_jobs, NULL, &res);
     report("blocking jobs on pool threads", rc, res);
+
+    res = (void *)1;
+    rc = weft_run(waits_across_runtimes, NULL, &res);
+    report("bounded waits ended from another runtime", rc, res);
+
+    res = (void *)1;
+    rc = weft_run(try_recv_races_handoffs, NULL, &res);
+    report("try_recv from a thread racing same-runtime handoffs", rc, res);
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures != 0;
