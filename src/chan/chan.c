@@ -62,6 +62,19 @@
 #define SENDER_MAGIC   0x73656e64U /* "send" */
 #define RECEIVER_MAGIC 0x72656376U /* "recv" */
 
+/* A handle: the channel's first sender and its receiver live inside the
+ * channel's own allocation (one malloc per channel, not three); clones are
+ * allocated one by one. */
+struct weft_sender {
+    unsigned magic;
+    weft__chan *ch;
+};
+
+struct weft_receiver {
+    unsigned magic;
+    weft__chan *ch;
+};
+
 struct weft__chan {
     weft__lock lock; /* util/lock.h: 4 bytes, sleeps when contended */
     int closed;      /* receiver closed or dropped */
@@ -83,6 +96,8 @@ struct weft__chan {
     uint64_t hticket;      /* atomic: ticket of the item in hslot, or 0 */
     uint64_t tickets;      /* last ticket given (under the lock) */
     size_t nwait;          /* atomic: senders queued or about to queue */
+    weft_sender tx0;       /* the first sender, handed out by weft_channel */
+    weft_receiver rx0;     /* the receiver */
     _Alignas(max_align_t) char hslot[]; /* one item handed to a receive */
 };
 
@@ -90,16 +105,6 @@ struct weft__chan {
 #define HT_CLAIMING UINT64_MAX
 /* Larger items are not handed off: hslot would cost too much memory. */
 #define HANDOFF_MAX 256
-
-struct weft_sender {
-    unsigned magic;
-    weft__chan *ch;
-};
-
-struct weft_receiver {
-    unsigned magic;
-    weft__chan *ch;
-};
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -466,10 +471,10 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
         return -EINVAL;
     size_t hslot = item_size <= HANDOFF_MAX ? item_size : 0;
     weft__chan *ch = weft__calloc(1, sizeof *ch + hslot);
-    weft_sender *s = weft__malloc(sizeof *s);
-    weft_receiver *r = weft__malloc(sizeof *r);
-    if (!ch || !s || !r)
-        goto nomem;
+    if (!ch)
+        return -ENOMEM;
+    weft_sender *s = &ch->tx0;
+    weft_receiver *r = &ch->rx0;
     if (bound && !(ch->buf = weft__malloc(bound * item_size)))
         goto nomem;
     weft__lock_init(&ch->lock);
@@ -490,11 +495,7 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     *rx = r;
     return 0;
 nomem:
-    if (ch)
-        weft__free(ch->buf);
     weft__free(ch);
-    weft__free(s);
-    weft__free(r);
     return -ENOMEM;
 }
 
@@ -538,7 +539,8 @@ void weft_sender_drop(weft_sender *tx)
         return;
     weft__chan *ch = tx->ch;
     tx->magic = 0;
-    weft__free(tx);
+    if (tx != &ch->tx0)
+        weft__free(tx);
     weft__lock_acquire(&ch->lock);
     note_thread(ch);
     weft__waker *w = --ch->senders == 0 ? take_waker(ch) : NULL;
@@ -817,8 +819,7 @@ void weft_receiver_drop(weft_receiver *rx)
     if (!receiver_ok(rx))
         return;
     weft__chan *ch = rx->ch;
-    rx->magic = 0;
-    weft__free(rx);
+    rx->magic = 0; /* rx is ch->rx0: freed with the channel */
     weft__link local;
     weft__list_init(&local);
     _Alignas(max_align_t) char first[HANDOFF_MAX];
