@@ -555,6 +555,15 @@ WEFT_API int weft_sender_share(weft_sender *tx);
  * when the receiver took it just before the cancellation, 0 is returned:
  * nothing is lost); -EPERM (bounded and full, called outside a task: use
  * weft_try_send).  [any thread; suspends only on a full bounded channel]
+ *
+ * Unlike tokio, where a send future dropped before it completes has not
+ * sent, a waiting bounded send is served by the receiver copying the item
+ * in, so it can complete in the instant its caller is cancelled.  Inside an
+ * async block that a weft_timeout or weft_race then abandons, this return
+ * value is the only record of that: the combinator reports the timeout (or
+ * the other winner) and does not pass the block's result on.  A block that
+ * must know whether its item went out should store weft_send's return where
+ * its caller can read it (in the block's arg).
  */
 WEFT_API int weft_send(weft_sender *tx, const void *item);
 
