@@ -112,15 +112,6 @@ bench_report(const char *name, uint64_t n, double secs, double ops,
     fflush(stdout);
 }
 
-/* The line printed for a configuration weft cannot run yet. */
-static BENCH_UNUSED void bench_skip(const char *name, uint64_t n,
-                                    const char *variant, const char *why)
-{
-    printf("# skipped name=%s runtime=weft n=%llu variant=%s: %s\n", name,
-           (unsigned long long)n, variant, why);
-    fflush(stdout);
-}
-
 static BENCH_UNUSED __attribute__((format(printf, 1, 2), noreturn)) void
 bench_die(const char *fmt, ...)
 {

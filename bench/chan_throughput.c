@@ -9,7 +9,7 @@
  * sum == N(N-1)/2.
  *
  * Variants: 1p, 4p (unbounded: weft_channel) and 1p-b1024, 4p-b1024
- * (capacity 1024, skipped while weft has no bounded channels).
+ * (capacity 1024).
  *
  * usage: chan_throughput [N=10_000_000] [1p|4p|1p-b1024|4p-b1024]
  */
@@ -104,21 +104,6 @@ int main(int argc, char **argv)
                 "(1p|4p|1p-b1024|4p-b1024)\n",
                 variant);
         return 2;
-    }
-    if (c.capacity) {
-        weft_sender *tx;
-        weft_receiver *rx;
-        weft_channel_opts opts = {.capacity = c.capacity};
-        int rc = weft_channel_with(sizeof(uint64_t), &opts, &tx, &rx);
-        if (rc == -ENOTSUP) {
-            bench_skip("chan_throughput", c.n, variant,
-                       "bounded channels not supported (weft_channel_with: "
-                       "-ENOTSUP)");
-            return 0;
-        }
-        BENCH_OK(rc);
-        weft_sender_drop(tx);
-        weft_receiver_drop(rx);
     }
     bench_run(body, &c);
     uint64_t want = c.n * (c.n - 1) / 2;

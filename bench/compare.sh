@@ -206,11 +206,8 @@ run_one() {
     esac
     out=$(timeout "$run_timeout" /usr/bin/time -f %M -o "$tmp/rss" "${cmd[@]}" 2>"$tmp/err")
     rc=$?
-    line=$(grep -m1 -E '^(name=|# skipped)' <<<"$out")
-    if [[ $line == '# skipped'* ]]; then
-        echo "$line"
-        echo "$id $rt skipped" >>"$raw"
-    elif [[ $rc -ne 0 || -z $line ]]; then
+    line=$(grep -m1 -E '^name=' <<<"$out")
+    if [[ $rc -ne 0 || -z $line ]]; then
         echo "# FAIL $id $rt (exit $rc): $(tail -n 3 "$tmp/err" | tr '\n' ' ')"
         echo "$id $rt failed" >>"$raw"
         failed=1
@@ -241,7 +238,7 @@ done
 say "runs took $(($(date +%s) - t_start)) s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ------------------------------------------------------------------ tables
-# The raw file: "<row> <runtime> <line>" or "<row> <runtime> skipped|failed".
+# The raw file: "<row> <runtime> <line>" or "<row> <runtime> failed".
 metric_of() {
     local r
     for r in "${selected[@]}"; do
@@ -262,7 +259,7 @@ awk -v runtimes="${runtimes[*]}" '
     FNR == NR { metric[$1] = $2; rows[++nrows] = $1; next }
     {
         id = $1; r = $2
-        if ($3 == "skipped" || $3 == "failed") { status[id, r] = $3; next }
+        if ($3 == "failed") { status[id, r] = $3; next }
         for (i = 3; i <= NF; i++) {
             eq = index($i, "=")
             k = substr($i, 1, eq - 1); v = substr($i, eq + 1)

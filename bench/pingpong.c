@@ -6,7 +6,7 @@
  *
  * Timed from just before the two spawns until both are joined; ops = N round
  * trips.  Check: v == N.  Variants: unbounded (default; weft_channel) and
- * buf1 (capacity-1 channels, skipped while weft has no bounded channels).
+ * buf1 (capacity-1 channels).
  *
  * usage: pingpong [N=1_000_000] [unbounded|buf1]
  */
@@ -81,21 +81,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "pingpong: unknown variant '%s' (unbounded|buf1)\n",
                 variant);
         return 2;
-    }
-    if (p.capacity) {
-        weft_sender *tx;
-        weft_receiver *rx;
-        weft_channel_opts opts = {.capacity = p.capacity};
-        int rc = weft_channel_with(sizeof(uint64_t), &opts, &tx, &rx);
-        if (rc == -ENOTSUP) {
-            bench_skip("pingpong", p.n, variant,
-                       "bounded channels not supported (weft_channel_with: "
-                       "-ENOTSUP)");
-            return 0;
-        }
-        BENCH_OK(rc);
-        weft_sender_drop(tx);
-        weft_receiver_drop(rx);
     }
     bench_run(body, &p);
     if (p.v != p.n)
