@@ -102,7 +102,8 @@ static void co_die_unrun(weft__co *co, int status)
 }
 
 /* Gives a FRESH coroutine its stack and first context; -ENOMEM when no
- * stack can be had (it stays FRESH). */
+ * stack can be had (it stays FRESH, without a stack).  A prepared coroutine
+ * is switched to at once: no FRESH coroutine holds a stack otherwise. */
 static int co_prepare(weft__rt *rt, weft__co *co)
 {
     size_t size = co->stack_size ? co->stack_size : rt->cfg.stack_size;
@@ -119,7 +120,7 @@ static int co_prepare(weft__rt *rt, weft__co *co)
 void weft__co_resume(weft__rt *rt, weft__co *co)
 {
     weft__co *self = rt->current;
-    if (co->state == WEFT__FRESH && !co->stack) {
+    if (co->state == WEFT__FRESH) {
         if (weft__cancelled(co)) {
             co_die_unrun(co, -ECANCELED); /* never runs, as in tokio */
             return;
@@ -149,8 +150,7 @@ static weft__co *take_next(weft__rt *rt)
         return NULL;
     weft_task *t = weft__container(rt->runq.next, weft_task, runq);
     weft__co *co = &t->co;
-    if (co->state == WEFT__FRESH && !co->stack &&
-        (weft__cancelled(co) || co_prepare(rt, co)))
+    if (co->state == WEFT__FRESH && (weft__cancelled(co) || co_prepare(rt, co)))
         return NULL;
     weft__list_remove(&t->runq);
     t->queued = 0;
