@@ -261,6 +261,17 @@ typedef struct recv_future {
     int owns_ref;    /* a heap future keeps the channel alive */
 } recv_future;
 
+/* A send may hand its item to the registered receive (see the top): that
+ * receive is on this thread's runtime, nothing is queued ahead of the item
+ * (in the ring, in hslot, or waiting to send), and the item fits in hslot.
+ * Lock held. */
+static int can_hand_off(const weft__chan *ch)
+{
+    return ch->rx_owner && ch->rx_rt == weft__tls_rt && !ch->count &&
+           ch->item_size <= HANDOFF_MAX && weft__list_empty(&ch->send_waits) &&
+           __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE) == 0;
+}
+
 /* A send on the thread of the registered receive, with nothing queued:
  * item goes to hslot for that receive to claim without the lock.  Lock
  * held; returns the receive's waker, to call after unlocking. */
@@ -577,9 +588,7 @@ int weft_try_send(weft_sender *tx, const void *item)
         rc = reserve(ch);
     weft__waker *w = NULL;
     if (rc == 0) {
-        if (ch->rx_owner && ch->rx_rt == weft__tls_rt && !ch->count &&
-            ch->item_size <= HANDOFF_MAX && weft__list_empty(&ch->send_waits) &&
-            __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE) == 0)
+        if (can_hand_off(ch))
             w = hand_off(ch, item);
         else {
             push(ch, item);
