@@ -183,7 +183,10 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  *    the channel's sender side is "shared": the channel was created outside
  *    any runtime (e.g. before weft_run, listing 17-42) or on another thread,
  *    or a sender was ever used (send, clone, drop) from a thread other than
- *    the one it was created on, or weft_sender_share() was called;
+ *    the one it was created on, or weft_sender_share() was called; and, on
+ *    a channel with several receivers, while a receive of it on another
+ *    runtime has been woken (or a wake to one is on its way): it wakes the
+ *    next waiting receive when it is done;
  *  - a task parked in a send on a full bounded channel whose receiver is
  *    open, unless every use of that receiver so far (receive, try_recv)
  *    was on this runtime: a receiver never used yet, used on another
@@ -610,10 +613,11 @@ WEFT_API int weft_try_send(weft_sender *tx, const void *item);
  * Returns 1 with the item; 0 once the channel is closed (every sender dropped
  * or weft_receiver_close called) and drained, at once and every time
  * thereafter; -ECANCELED (no item consumed); -EINVAL (NULL rx or item);
- * -EPERM outside a runtime; -EBUSY if another receive on rx is waiting (a
- * channel has one consumer: tokio's Receiver::recv takes &mut self).  Idiom:
- * while (weft_recv(rx, &v) > 0) { ... }. Allocates nothing.  Suspends while the
- * channel is empty and open.  [task]
+ * -EPERM outside a runtime; -EBUSY if another receive through the same
+ * handle rx is waiting (one receive per handle at a time: tokio's
+ * Receiver::recv takes &mut self; give each consumer its own handle with
+ * weft_receiver_clone).  Idiom: while (weft_recv(rx, &v) > 0) { ... }.
+ * Allocates nothing.  Suspends while the channel is empty and open.  [task]
  */
 WEFT_API int weft_recv(weft_receiver *rx, void *item);
 
@@ -638,10 +642,27 @@ WEFT_API int weft_receiver_share(weft_receiver *rx);
  * ignored.  As tokio's Receiver::close.  [any thread] */
 WEFT_API void weft_receiver_close(weft_receiver *rx);
 
-/* weft_receiver_drop - as drop(rx) in Rust: close the channel and discard
- * queued items (each
- * passed once to opts.drop).  Consumes rx; NULL is ignored.  No receive may
- * be in progress on rx.  [any thread] */
+/*
+ * weft_receiver_clone - another receiver of rx's channel, for several
+ * consumers (Go's channels, async-channel's Receiver::clone): each item goes
+ * to exactly one receive; receives waiting at once (on any handles, tasks,
+ * runtimes) are served in the order they began to wait, one wake per item.
+ * A receive that was woken but found the item taken by a receive that did
+ * not wait (try_recv, a receive just starting) waits again at the back.
+ * The channel stays open for senders until its last receiver is dropped or
+ * weft_receiver_close is called on any of them.  With several receivers,
+ * items are not handed straight to a parked receive (the single-consumer
+ * fast path): they always go through the queue.  Returns a new handle you
+ * own (drop it with weft_receiver_drop), or NULL with errno EINVAL (invalid
+ * rx) or ENOMEM.  [any thread]
+ */
+WEFT_API weft_receiver *weft_receiver_clone(weft_receiver *rx);
+
+/* weft_receiver_drop - drop a receiver, as drop(rx) in Rust.  While other
+ * receivers of the channel (weft_receiver_clone) live, only this handle
+ * goes.  Dropping the last one closes the channel and discards the queued
+ * items (each passed once to opts.drop).  Consumes rx; NULL is ignored.
+ * No receive may be in progress through rx.  [any thread] */
 WEFT_API void weft_receiver_drop(weft_receiver *rx);
 
 /* ------------------------------------------------------------------------ */

@@ -1054,3 +1054,283 @@ static void *two_runtime_root(void *arg)
 }
 
 Test(chan, sender_in_another_runtime) { run_real(two_runtime_root, NULL); }
+
+/* ------------------------------------------------------------------------ */
+/* Several receivers (weft_receiver_clone)                                  */
+/* ------------------------------------------------------------------------ */
+
+struct worker {
+    int id;
+    weft_receiver *rx;
+    tlog *log;
+    int got;
+    uint64_t work_ns; /* slept after each item */
+};
+
+static void *clone_worker(void *arg)
+{
+    struct worker *w = arg;
+    int v;
+    int rc;
+    while ((rc = weft_recv(w->rx, &v)) == 1) {
+        tlog_add(w->log, "w%d:%d", w->id, v);
+        w->got++;
+        if (w->work_ns)
+            cr_assert_eq(weft_sleep(w->work_ns), 0);
+    }
+    tlog_add(w->log, "w%d:end%d", w->id, rc);
+    weft_receiver_drop(w->rx);
+    return NULL;
+}
+
+/* Four workers wait, each on its own handle; each item wakes the one that
+ * has waited longest, and keeps an item for it until it runs.  Workers that
+ * take a while over each item (1 ms) so take turns in the order they began
+ * to wait; workers that come straight back take what is not kept for a
+ * woken one (and the woken ones still get one each, in order). */
+static void *fair_workers_root(void *arg)
+{
+    uint64_t work_ns = *(uint64_t *)arg;
+    static tlog lg;
+    lg.len = 0;
+    lg.buf[0] = '\0';
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    struct worker ws[4];
+    weft_task *ts[4];
+    for (int i = 0; i < 4; i++) {
+        ws[i] = (struct worker){.id = i, .log = &lg, .work_ns = work_ns};
+        ws[i].rx = i == 0 ? rx : weft_receiver_clone(rx);
+        cr_assert_not_null(ws[i].rx);
+    }
+    for (int i = 3; i >= 0; i--) /* they begin to wait in order 3 2 1 0 */
+        ts[i] = weft_spawn(clone_worker, &ws[i]);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0);
+    for (int v = 1; v <= 8; v++)
+        cr_assert_eq(weft_send(tx, &v), 0);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    weft_sender_drop(tx); /* every waiting worker ends */
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(weft_task_join(ts[i], NULL), 0);
+    cr_assert_str_eq(lg.buf, work_ns ? "w3:1 w2:2 w1:3 w0:4 w3:5 w2:6 w1:7 "
+                                       "w0:8 w3:end0 w2:end0 w1:end0 w0:end0"
+                                     : "w3:1 w3:2 w3:3 w3:4 w3:5 w2:6 w1:7 "
+                                       "w0:8 w3:end0 w2:end0 w1:end0 w0:end0");
+    return NULL;
+}
+
+Test(chan_clone, waiting_receivers_are_served_in_wait_order)
+{
+    uint64_t work = WEFT_MS(1);
+    run_virtual(fair_workers_root, &work);
+}
+
+Test(chan_clone, woken_receivers_are_not_overtaken)
+{
+    uint64_t work = 0;
+    run_virtual(fair_workers_root, &work);
+}
+
+static void *clone_lifetime_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    weft_receiver *rx2 = weft_receiver_clone(rx);
+    cr_assert_not_null(rx2);
+    int v = 5, got = 0;
+    weft_receiver_drop(rx); /* the first handle goes; the channel stays */
+    cr_assert_eq(weft_send(tx, &v), 0);
+    cr_assert_eq(weft_recv(rx2, &got), 1);
+    cr_assert_eq(got, 5);
+    weft_receiver *rx3 = weft_receiver_clone(rx2);
+    weft_receiver_drop(rx2);
+    cr_assert_eq(weft_send(tx, &v), 0);
+    weft_receiver_drop(rx3); /* the last: closes, drops the queued item */
+    cr_assert_eq(weft_send(tx, &v), -EPIPE);
+    weft_sender_drop(tx);
+    errno = 0;
+    cr_assert_null(weft_receiver_clone(NULL));
+    cr_assert_eq(errno, EINVAL);
+    return NULL;
+}
+
+Test(chan_clone, channel_closes_when_the_last_receiver_goes)
+{
+    run_virtual(clone_lifetime_root, NULL);
+}
+
+static void *busy_receive(void *arg)
+{
+    int v;
+    return (void *)(intptr_t)weft_recv(arg, &v);
+}
+
+/* -EBUSY is per handle: two receives through one handle conflict, through
+ * two handles they both wait. */
+static void *clone_busy_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    weft_receiver *rx2 = weft_receiver_clone(rx);
+    weft_task *a = weft_spawn(busy_receive, rx);
+    weft_task *b = weft_spawn(busy_receive, rx);
+    weft_task *c = weft_spawn(busy_receive, rx2);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0);
+    void *r;
+    cr_assert_eq(weft_task_join(b, &r), 0);
+    cr_assert_eq((intptr_t)r, -EBUSY);
+    cr_assert_str_eq(weft_strerror(-EBUSY),
+                     "busy: a runtime runs on this thread, or a receive "
+                     "waits on rx");
+    int v = 1;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    cr_assert_eq(weft_send(tx, &v), 0);
+    cr_assert_eq(weft_task_join(a, &r), 0);
+    cr_assert_eq((intptr_t)r, 1);
+    cr_assert_eq(weft_task_join(c, &r), 0);
+    cr_assert_eq((intptr_t)r, 1);
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    weft_receiver_drop(rx2);
+    return NULL;
+}
+
+Test(chan_clone, ebusy_is_per_handle) { run_virtual(clone_busy_root, NULL); }
+
+struct race_rx {
+    weft_receiver *rx;
+    int rc;
+    int v;
+};
+
+static void *racing_receive(void *arg)
+{
+    struct race_rx *r = arg;
+    weft_future *fs[2] = {weft_recv_future(r->rx, &r->v),
+                          weft_sleep_future(WEFT_MS(5))};
+    void *res;
+    r->rc = weft_race(fs, 2, &res);
+    return NULL;
+}
+
+/* The first waiter loses its race (its sleep ends first) and leaves the
+ * queue; the item sent later goes to the second, nothing is taken twice. */
+static void *clone_cancel_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    make_int_channel(&tx, &rx);
+    struct race_rx first = {.rx = rx, .rc = -100};
+    struct race_rx second = {.rx = weft_receiver_clone(rx), .rc = -100};
+    weft_task *a = weft_spawn(racing_receive, &first);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0);
+    weft_task *b = weft_spawn(busy_receive, second.rx);
+    cr_assert_eq(weft_sleep(WEFT_MS(10)), 0); /* a's sleep won at 5 ms */
+    cr_assert_eq(weft_task_join(a, NULL), 0);
+    cr_assert_eq(first.rc, 1, "the sleep wins: %d", first.rc);
+    int v = 9;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    void *r;
+    cr_assert_eq(weft_task_join(b, &r), 0);
+    cr_assert_eq((intptr_t)r, 1);
+    cr_assert_eq(weft_try_recv(rx, &v), -EAGAIN, "taken exactly once");
+    weft_sender_drop(tx);
+    weft_receiver_drop(rx);
+    weft_receiver_drop(second.rx);
+    return NULL;
+}
+
+Test(chan_clone, cancelled_waiter_leaves_the_queue)
+{
+    run_virtual(clone_cancel_root, NULL);
+}
+
+/* Receivers on three runtimes (two tasks each) and two plain-thread
+ * senders: every item is received exactly once. */
+#define MT_ITEMS 20000
+static weft_receiver *mt_rx;
+static int mt_seen[2 * MT_ITEMS];
+static pthread_mutex_t mt_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *mt_consumer(void *arg)
+{
+    weft_receiver *rx = arg;
+    int v;
+    while (weft_recv(rx, &v) == 1) {
+        pthread_mutex_lock(&mt_lock);
+        mt_seen[v]++;
+        pthread_mutex_unlock(&mt_lock);
+        if (v % 7 == 0)
+            weft_yield();
+    }
+    weft_receiver_drop(rx);
+    return NULL;
+}
+
+static void *mt_runtime_root(void *arg)
+{
+    (void)arg;
+    weft_task *a = weft_spawn(mt_consumer, weft_receiver_clone(mt_rx));
+    weft_task *b = weft_spawn(mt_consumer, weft_receiver_clone(mt_rx));
+    weft_task_join(a, NULL);
+    weft_task_join(b, NULL);
+    return NULL;
+}
+
+static void *mt_runtime_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)weft_run(mt_runtime_root, NULL, NULL);
+}
+
+struct mt_sender {
+    weft_sender *tx;
+    int base;
+};
+
+static void *mt_sender_thread(void *arg)
+{
+    struct mt_sender *s = arg;
+    for (int i = 0; i < MT_ITEMS; i++) {
+        int v = s->base + i;
+        if (weft_send(s->tx, &v) != 0)
+            return (void *)1;
+    }
+    weft_sender_drop(s->tx);
+    return NULL;
+}
+
+Test(chan_clone, receivers_on_three_runtimes_get_each_item_once)
+{
+    weft_sender *tx;
+    make_int_channel(&tx, &mt_rx);
+    memset(mt_seen, 0, sizeof mt_seen);
+    pthread_t rts[3], snd[2];
+    struct mt_sender ss[2] = {{weft_sender_clone(tx), 0},
+                              {weft_sender_clone(tx), MT_ITEMS}};
+    weft_sender_drop(tx);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&rts[i], NULL, mt_runtime_thread, NULL), 0);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&snd[i], NULL, mt_sender_thread, &ss[i]),
+                     0);
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        pthread_join(snd[i], &r);
+        cr_assert_null(r);
+    }
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        pthread_join(rts[i], &r);
+        cr_assert_null(r, "weft_run returned %ld", (long)(intptr_t)r);
+    }
+    for (int i = 0; i < 2 * MT_ITEMS; i++)
+        cr_assert_eq(mt_seen[i], 1, "item %d received %d times", i, mt_seen[i]);
+    weft_receiver_drop(mt_rx);
+}

@@ -297,7 +297,7 @@ static void *hidden_deadlock_root(void *arg)
     (void)arg;
     uint64_t v;
     if (weft_stream_next(hidden_s, &v) != 1) /* b's item; a was polled */
-        _exit(4);                              /* (a forked child: no cr_) */
+        _exit(4);                            /* (a forked child: no cr_) */
     weft_sender *tx;
     weft_receiver *rx;
     if (weft_channel(sizeof v, &tx, &rx) != 0)
@@ -327,8 +327,8 @@ Test(registration, stale_registration_does_not_hide_a_deadlock)
     child_proc c;
     child_start(&c, run_hidden_deadlock, NULL);
     int status = 0;
-    int ended = child_wait(&c, (unsigned)(slow_ns(WEFT_SEC(5)) / 1000000u),
-                           &status);
+    int ended =
+        child_wait(&c, (unsigned)(slow_ns(WEFT_SEC(5)) / 1000000u), &status);
     if (!ended)
         child_kill(&c);
     char *err = child_stderr(&c);
@@ -447,8 +447,8 @@ Test(registration, wake_posted_to_one_runtime_reaches_the_next)
     child_proc c;
     child_start(&c, run_moved_receiver, NULL);
     int status = 0;
-    int ended = child_wait(&c, (unsigned)(slow_ns(WEFT_SEC(5)) / 1000000u),
-                           &status);
+    int ended =
+        child_wait(&c, (unsigned)(slow_ns(WEFT_SEC(5)) / 1000000u), &status);
     if (!ended)
         child_kill(&c);
     char *err = child_stderr(&c);

@@ -19,6 +19,12 @@
  *  6. A plain thread calls weft_try_recv in a loop while a task's sends are
  *     handed straight to the parked receive on the same runtime (and a
  *     second thread sends too): every item is received exactly once.
+ *  7. Cloned receivers: two tasks on each of three runtimes receive from
+ *     one channel fed by two plain threads (unbounded and bounded 4):
+ *     every item exactly once, every receive ends with the close.
+ *  8. A receiver used by 40 runtimes in turn, each on a new thread, each
+ *     receiving under 1 ms timeouts while a plain thread sends: wakes
+ *     posted to a runtime whose receive has gone reach the next one.
  *
  * Prints one line per scenario and a closing "N passed, N failed" line;
  * exits non-zero on any failure.
@@ -26,6 +32,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -430,6 +437,186 @@ static void *try_recv_races_handoffs(void *arg)
     return NULL;
 }
 
+/* ---- 7. cloned receivers on three runtimes, plain-thread senders -------- */
+
+enum { C_SENDERS = 2, C_RUNTIMES = 2, C_TASKS = 2 };
+#define C_ITEMS 100000
+static size_t c_items;
+static weft_receiver *c_rx;
+static atomic_int c_seen[C_SENDERS * C_ITEMS];
+
+static void *c_consumer(void *arg)
+{
+    weft_receiver *rx = arg;
+    int v;
+    int rc;
+    while ((rc = weft_recv(rx, &v)) == 1) {
+        atomic_fetch_add(&c_seen[v], 1);
+        if (v % 5 == 0)
+            weft_yield();
+    }
+    weft_receiver_drop(rx);
+    return rc == 0 ? NULL : (void *)1;
+}
+
+static void *c_consumers_root(void *arg)
+{
+    (void)arg;
+    weft_task *ts[C_TASKS];
+    for (int i = 0; i < C_TASKS; i++) {
+        weft_receiver *rx = weft_receiver_clone(c_rx);
+        CHECK(rx, "receiver clone");
+        ts[i] = weft_spawn(c_consumer, rx);
+    }
+    for (int i = 0; i < C_TASKS; i++) {
+        void *r;
+        CHECK(weft_task_join(ts[i], &r) == 0 && r == NULL, "consumer");
+    }
+    return NULL;
+}
+
+static void *c_runtime_thread(void *arg)
+{
+    (void)arg;
+    void *res = (void *)1;
+    int rc = weft_run(c_consumers_root, NULL, &res);
+    return rc ? (void *)1 : res;
+}
+
+static void *c_sender(void *arg)
+{
+    weft_sender *tx = arg;
+    static atomic_int next_base;
+    int base = atomic_fetch_add(&next_base, 1) % C_SENDERS * C_ITEMS;
+    for (size_t i = 0; i < c_items; i++) {
+        int v = base + (int)i;
+        int rc;
+        while ((rc = weft_try_send(tx, &v)) == -EAGAIN) /* bounded, full */
+            sched_yield();
+        if (rc != 0)
+            return (void *)1;
+    }
+    weft_sender_drop(tx);
+    return NULL;
+}
+
+static void *cloned_receivers(void *arg)
+{
+    size_t capacity = (size_t)(intptr_t)arg;
+    c_items = scaled(C_ITEMS);
+    for (size_t i = 0; i < C_SENDERS * C_ITEMS; i++)
+        atomic_store(&c_seen[i], 0);
+    weft_sender *tx;
+    weft_channel_opts o = {.capacity = capacity};
+    CHECK(weft_channel_with(sizeof(int), &o, &tx, &c_rx) == 0, "channel");
+    weft_sender_share(tx); /* plain threads will send (weft.h) */
+    pthread_t rts[C_RUNTIMES], snd[C_SENDERS];
+    for (int i = 0; i < C_RUNTIMES; i++)
+        CHECK(pthread_create(&rts[i], NULL, c_runtime_thread, NULL) == 0,
+              "pthread");
+    for (int i = 0; i < C_SENDERS; i++)
+        CHECK(pthread_create(&snd[i], NULL, c_sender, weft_sender_clone(tx)) ==
+                  0,
+              "pthread");
+    weft_sender_drop(tx);
+    void *mine = c_consumers_root(NULL); /* this runtime consumes too */
+    for (int i = 0; i < C_SENDERS; i++) {
+        void *r;
+        pthread_join(snd[i], &r);
+        CHECK(r == NULL, "sender thread");
+    }
+    for (int i = 0; i < C_RUNTIMES; i++) {
+        void *r;
+        pthread_join(rts[i], &r);
+        CHECK(r == NULL, "runtime thread");
+    }
+    CHECK(mine == NULL, "this runtime's consumers");
+    for (size_t k = 0; k < C_SENDERS; k++)
+        for (size_t i = 0; i < C_ITEMS; i++) {
+            int want = i < c_items;
+            int got = atomic_load(&c_seen[k * C_ITEMS + i]);
+            CHECK(got == want, "item %zu seen %d times", k * C_ITEMS + i, got);
+        }
+    weft_receiver_drop(c_rx);
+    return NULL;
+}
+
+/* ---- 8. a receiver moves from runtime to runtime while a thread sends --- */
+
+#define M_ROUNDS 40
+static weft_receiver *m_rx;
+static atomic_int m_received;
+static size_t m_per_round;
+
+/* Receives m_per_round items, each under a 1 ms timeout (so receives are
+ * withdrawn with wakes from the sender thread in flight), then ends. */
+static void *m_round_root(void *arg)
+{
+    (void)arg;
+    size_t got = 0;
+    while (got < m_per_round) {
+        int v;
+        void *res = NULL;
+        int rc = weft_timeout(weft_recv_future(m_rx, &v), WEFT_MS(1), &res);
+        if (rc == 1) { /* the receive's status: an item */
+            got++;
+            atomic_fetch_add(&m_received, 1);
+        } else {
+            CHECK(rc == -ETIMEDOUT, "receive: %d", rc);
+        }
+    }
+    return NULL;
+}
+
+static void *m_round_thread(void *arg)
+{
+    (void)arg;
+    void *res = (void *)1;
+    int rc = weft_run(m_round_root, NULL, &res);
+    return rc ? (void *)1 : res;
+}
+
+static void *m_sender(void *arg)
+{
+    weft_sender *tx = arg;
+    for (size_t i = 0; i < M_ROUNDS * m_per_round; i++) {
+        int v = (int)i;
+        if (weft_send(tx, &v) != 0)
+            return (void *)1;
+        if (i % 64 == 0)
+            sched_yield();
+    }
+    weft_sender_drop(tx);
+    return NULL;
+}
+
+static void *moving_receiver(void *arg)
+{
+    (void)arg;
+    m_per_round = scaled(2000);
+    atomic_store(&m_received, 0);
+    weft_sender *tx;
+    CHECK(weft_channel(sizeof(int), &tx, &m_rx) == 0, "channel");
+    pthread_t snd;
+    CHECK(pthread_create(&snd, NULL, m_sender, tx) == 0, "pthread");
+    for (int round = 0; round < M_ROUNDS; round++) {
+        pthread_t th; /* a new thread, a new runtime, each round */
+        CHECK(pthread_create(&th, NULL, m_round_thread, NULL) == 0, "pthread");
+        void *r;
+        pthread_join(th, &r);
+        CHECK(r == NULL, "round %d", round);
+    }
+    void *r;
+    pthread_join(snd, &r);
+    CHECK(r == NULL, "sender thread");
+    CHECK((size_t)atomic_load(&m_received) == M_ROUNDS * m_per_round,
+          "received %d", atomic_load(&m_received));
+    int v;
+    CHECK(weft_try_recv(m_rx, &v) == 0, "closed and drained");
+    weft_receiver_drop(m_rx);
+    return NULL;
+}
+
 int main(void)
 {
     void *res;
@@ -463,6 +650,18 @@ int main(void)
     res = (void *)1;
     rc = weft_run(try_recv_races_handoffs, NULL, &res);
     report("try_recv from a thread racing same-runtime handoffs", rc, res);
+
+    res = (void *)1;
+    rc = weft_run(cloned_receivers, (void *)0, &res);
+    report("cloned receivers on three runtimes (unbounded)", rc, res);
+
+    res = (void *)1;
+    rc = weft_run(cloned_receivers, (void *)4, &res);
+    report("cloned receivers on three runtimes (bounded 4)", rc, res);
+
+    res = (void *)1;
+    rc = weft_run(moving_receiver, NULL, &res);
+    report("a receiver moving between runtimes while a thread sends", rc, res);
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures != 0;

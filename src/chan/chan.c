@@ -84,6 +84,8 @@ struct weft_sender {
 struct weft_receiver {
     unsigned magic;
     weft__chan *ch;
+    const void *waiting; /* the receive waiting through this handle (under
+                            the channel lock): one at a time, else -EBUSY */
 };
 
 struct weft__chan {
@@ -97,19 +99,22 @@ struct weft__chan {
     size_t bound;          /* capacity of a bounded channel; 0 = unbounded */
     weft__link send_waits; /* senders waiting for room, first come first */
     size_t senders;        /* live sender handles */
+    size_t receivers;      /* live receiver handles (clones, see top) */
+    weft__link rx_queue;   /* receives waiting behind rx_owner, oldest first */
+    size_t owed;           /* receives woken for an item, not yet polled */
     size_t refs;           /* handles + pending inbox posts */
     void (*drop)(void *item);
-    weft__waker *rx_waker; /* the registered receive, if any */
-    const void *rx_owner;  /* which receive registered it */
-    weft__rt *rx_rt;       /* the runtime of that receive */
-    weft__rt *home;        /* runtime of the creating thread, or NULL */
-    weft__rt *rx_user;     /* the receiver's runtime so far (see top) */
-    weft__remote post;     /* on rx_rt's inbox while wake_posted */
-    uint64_t hticket;      /* atomic: ticket of the item in hslot, or 0 */
-    uint64_t tickets;      /* last ticket given (under the lock) */
-    size_t nwait;          /* atomic: senders queued or about to queue */
-    weft_sender tx0;       /* the first sender, handed out by weft_channel */
-    weft_receiver rx0;     /* the receiver */
+    weft__waker *rx_waker;              /* the registered receive, if any */
+    const struct recv_future *rx_owner; /* which receive registered it */
+    weft__rt *rx_rt;                    /* the runtime of that receive */
+    weft__rt *home;    /* runtime of the creating thread, or NULL */
+    weft__rt *rx_user; /* the receiver's runtime so far (see top) */
+    weft__remote post; /* on rx_rt's inbox while wake_posted */
+    uint64_t hticket;  /* atomic: ticket of the item in hslot, or 0 */
+    uint64_t tickets;  /* last ticket given (under the lock) */
+    size_t nwait;      /* atomic: senders queued or about to queue */
+    weft_sender tx0;   /* the first sender, handed out by weft_channel */
+    weft_receiver rx0; /* the receiver */
     _Alignas(max_align_t) char hslot[]; /* one item handed to a receive */
 };
 
@@ -119,6 +124,29 @@ struct weft__chan {
 #define RX_ANYWHERE ((weft__rt *)(uintptr_t)1)
 /* Larger items are not handed off: hslot would cost too much memory. */
 #define HANDOFF_MAX 256
+
+/* A send or receive waiting in a runtime, on its rt->chan_waits list. */
+typedef struct chan_wait {
+    weft__link link;
+    weft__chan *ch;
+    int sending;
+} chan_wait;
+
+/* A receive; on its runtime's thread only, except for what is under the
+ * channel lock (the registration: rx_owner, or a place on rx_queue). */
+typedef struct recv_future {
+    weft_future base;
+    weft__chan *ch;
+    weft_receiver *rx; /* the handle it receives through */
+    void *item;
+    chan_wait wait;      /* in rt->chan_waits while registered or queued */
+    weft__link qlink;    /* on ch->rx_queue while queued */
+    weft__waker *qwaker; /* while queued: its waker and runtime */
+    weft__rt *qrt;
+    uint64_t ticket; /* an item was handed to it in hslot (see top) */
+    int owns_ref;    /* a heap future keeps the channel alive */
+    int owed;        /* woken for an item (counted in ch->owed) */
+} recv_future;
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -150,6 +178,44 @@ static inline void note_receiver(weft__chan *ch, weft__rt *rt)
         ch->rx_user = ch->rx_user || !rt ? RX_ANYWHERE : rt;
 }
 
+/* The first queued receive, if any, becomes the registered one (its
+ * runtime and waker move to rx_rt and rx_waker).  Lock held. */
+static void promote(weft__chan *ch)
+{
+    if (ch->rx_owner || weft__list_empty(&ch->rx_queue))
+        return;
+    recv_future *r = weft__container(ch->rx_queue.next, recv_future, qlink);
+    weft__list_remove(&r->qlink);
+    ch->rx_owner = r;
+    ch->rx_waker = r->qwaker;
+    ch->rx_rt = r->qrt;
+}
+
+/* The registered receive is woken (or withdrawn): it no longer waits, and
+ * the next queued one takes its place.  Lock held. */
+static inline void clear_owner(weft__chan *ch)
+{
+    const recv_future *r = ch->rx_owner;
+    if (ch->receivers > 1 && r->rx->waiting == r)
+        r->rx->waiting = NULL;
+    ch->rx_waker = NULL;
+    ch->rx_owner = NULL;
+    if (!weft__list_empty(&ch->rx_queue))
+        promote(ch);
+}
+
+/* The registered receive is woken because something is there for it: until
+ * it polls, one item is its own (see wait_for_item).  Lock held. */
+static void wake_owner(weft__chan *ch)
+{
+    recv_future *r = (recv_future *)(uintptr_t)ch->rx_owner;
+    if (ch->receivers > 1) { /* a single consumer overtakes nobody */
+        r->owed = 1;
+        ch->owed++;
+    }
+    clear_owner(ch);
+}
+
 /* Called with the lock held when the channel may have become ready for its
  * receiver.  Returns the waker to call after unlocking, or NULL. */
 static weft__waker *take_waker(weft__chan *ch)
@@ -158,8 +224,7 @@ static weft__waker *take_waker(weft__chan *ch)
     if (!w)
         return NULL;
     if (ch->rx_rt == weft__tls_rt) {
-        ch->rx_waker = NULL;
-        ch->rx_owner = NULL;
+        wake_owner(ch);
         return w;
     }
     if (!ch->wake_posted) { /* the receiver's runtime will take it */
@@ -186,8 +251,7 @@ static void posted_wake(weft__rt *rt, weft__remote *r)
     weft__waker *w = NULL;
     if (ch->rx_waker && ch->rx_rt == rt) {
         w = ch->rx_waker;
-        ch->rx_waker = NULL;
-        ch->rx_owner = NULL;
+        wake_owner(ch);
     }
     unref_unlock(ch);
     if (w)
@@ -260,7 +324,7 @@ static size_t occupied(weft__chan *ch)
 
 /* Takes the item handed to a receive that has not claimed it yet: it is
  * the channel's first item.  Lock held; 1 if there was one. */
-static int steal(weft__chan *ch, void *item)
+static inline int steal(weft__chan *ch, void *item)
 {
     uint64_t t = __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE);
     if (t == 0 || t == HT_CLAIMING ||
@@ -271,24 +335,6 @@ static int steal(weft__chan *ch, void *item)
     return 1;
 }
 
-/* A send or receive waiting in a runtime, on its rt->chan_waits list. */
-typedef struct chan_wait {
-    weft__link link;
-    weft__chan *ch;
-    int sending;
-} chan_wait;
-
-/* A receive; on its runtime's thread only, except for what is under the
- * channel lock (the registration). */
-typedef struct recv_future {
-    weft_future base;
-    weft__chan *ch;
-    void *item;
-    chan_wait wait;  /* in rt->chan_waits while registered */
-    uint64_t ticket; /* an item was handed to it in hslot (see top) */
-    int owns_ref;    /* a heap future keeps the channel alive */
-} recv_future;
-
 /* A send may hand its item to the registered receive (see the top): that
  * receive is on this thread's runtime, nothing is queued ahead of the item
  * (in the ring, in hslot, or waiting to send), and the item fits in hslot.
@@ -296,7 +342,8 @@ typedef struct recv_future {
 static int can_hand_off(const weft__chan *ch)
 {
     return ch->rx_owner && ch->rx_rt == weft__tls_rt && !ch->count &&
-           ch->item_size <= HANDOFF_MAX && weft__list_empty(&ch->send_waits) &&
+           ch->receivers == 1 && ch->item_size <= HANDOFF_MAX &&
+           weft__list_empty(&ch->send_waits) &&
            __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE) == 0;
 }
 
@@ -310,7 +357,7 @@ static weft__waker *hand_off(weft__chan *ch, const void *item)
     copy_item(ch->hslot, item, ch->item_size);
     r->ticket = ++ch->tickets;
     __atomic_store_n(&ch->hticket, r->ticket, __ATOMIC_RELEASE);
-    ch->rx_waker = NULL;
+    ch->rx_waker = NULL; /* one receiver: no queue, no handle to clear */
     ch->rx_owner = NULL;
     weft__list_remove(&r->wait.link); /* this thread's runtime's list */
     return w;
@@ -522,6 +569,8 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     ch->item_size = item_size;
     ch->drop = opts ? opts->drop : NULL;
     ch->senders = 1;
+    ch->receivers = 1;
+    weft__list_init(&ch->rx_queue);
     ch->refs = 2;
     ch->home = weft__tls_rt;
     ch->shared = ch->home == NULL;
@@ -659,15 +708,83 @@ static int receiver_ok(const weft_receiver *rx)
     return rx && rx->magic == RECEIVER_MAGIC;
 }
 
-/* Forgets r's registration; the caller holds the lock. */
+/* 1 when a waiting receive would find something: an item (queued, or
+ * handed to a receive that has not claimed it) or the end.  Lock held. */
+static int rx_ready(weft__chan *ch)
+{
+    return occupied(ch) > ch->owed || ch->closed || ch->senders == 0;
+}
+
+/* r is polled: if it was woken for an item, that item is no longer kept for
+ * it (it takes one now or waits again).  Lock held. */
+static inline void settle(recv_future *r)
+{
+    if (r->owed) {
+        r->owed = 0;
+        r->ch->owed--;
+    }
+}
+
+/* r stops waiting, because it completes or is withdrawn: off the slot (the
+ * next queued receive takes it), off the queue, off its runtime's list.
+ * Lock held. */
 static void unregister(recv_future *r)
 {
     weft__chan *ch = r->ch;
+    settle(r);
     if (ch->rx_owner == r) {
-        ch->rx_waker = NULL;
-        ch->rx_owner = NULL;
+        clear_owner(ch);
+    } else if (r->qlink.next != &r->qlink) {
+        weft__list_remove(&r->qlink);
+        if (r->rx->waiting == r) /* queued: several receivers */
+            r->rx->waiting = NULL;
     }
     weft__list_remove(&r->wait.link);
+}
+
+/* Once a receive has left: when another waits and there is something for
+ * it, wake it (the baton of several receivers: each wake serves one).
+ * Lock held; returns the waker to call after unlocking. */
+static weft__waker *pass_on(weft__chan *ch)
+{
+    return ch->rx_owner && rx_ready(ch) ? take_waker(ch) : NULL;
+}
+
+/* Makes r wait with waker w: it keeps its place if it has one (the slot or
+ * the queue), else takes the slot if free or the back of the queue; 0, or
+ * -EBUSY when another receive waits through the same handle.  Lock held. */
+static int wait_for_item(recv_future *r, weft__rt *rt, weft__waker *w)
+{
+    weft__chan *ch = r->ch;
+    if (ch->rx_owner == r) {
+        ch->rx_waker = w;
+        return 0;
+    }
+    if (r->qlink.next != &r->qlink) {
+        r->qwaker = w;
+        return 0;
+    }
+    /* One receive per handle at a time, as &mut self in tokio.  With one
+     * receiver, the registered receive is the handle's; with several, each
+     * handle records its own (set right when a clone makes two). */
+    if (ch->receivers == 1 ? ch->rx_owner != NULL : r->rx->waiting != NULL)
+        return -EBUSY;
+    if (ch->receivers > 1)
+        r->rx->waiting = r;
+    if (rt != ch->home)
+        ch->shared = 1;
+    weft__list_remove(&r->wait.link); /* a woken receive is still on it */
+    weft__list_push(&rt->chan_waits, &r->wait.link);
+    if (!ch->rx_owner) {
+        ch->rx_waker = w;
+        ch->rx_owner = r;
+        ch->rx_rt = rt;
+    } else {
+        r->qwaker = w;
+        r->qrt = rt;
+        weft__list_push(&ch->rx_queue, &r->qlink);
+    }
+    return 0;
 }
 
 static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
@@ -689,31 +806,42 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         goto ready;
     }
     weft__lock_acquire(&ch->lock);
-    unregister(r);
     note_receiver(ch, rt);
-    if (steal(ch, r->item)) {
-        /* the first item, handed to a receive that did not claim it */
-        sw = refill(ch);
-    } else if (ch->count) {
-        pop(ch, r->item);
-        sw = refill(ch);
-    } else if (ch->closed || ch->senders == 0) {
-        status = 0;
-    } else if (ch->rx_owner) {
-        status = -EBUSY; /* another receive is in progress */
-    } else {
-        ch->rx_waker = w;
-        ch->rx_owner = r;
-        ch->rx_rt = rt;
-        if (rt != ch->home)
-            ch->shared = 1;
-        weft__list_push(&rt->chan_waits, &r->wait.link);
-        weft__lock_release(&ch->lock);
-        return 0;
+    settle(r);
+    /* The first item may be one handed to a receive that did not claim it
+     * (see the top); with several receivers, items kept for receives woken
+     * before this one are theirs: one that waited is not overtaken. */
+    int got;
+    if (!ch->owed) {
+        got = steal(ch, r->item);
+        if (!got && ch->count) {
+            pop(ch, r->item);
+            got = 1;
+        }
+    } else if ((got = occupied(ch) > ch->owed)) {
+        if (!steal(ch, r->item))
+            pop(ch, r->item);
     }
+    if (got) {
+        if (!weft__list_empty(&ch->send_waits))
+            sw = refill(ch);
+    } else if ((ch->closed || ch->senders == 0) && !occupied(ch)) {
+        status = 0;
+    } else {
+        status = wait_for_item(r, rt, w);
+        if (status == 0) {
+            weft__lock_release(&ch->lock);
+            return 0;
+        }
+    }
+    if (r->wait.link.next != &r->wait.link) /* it waited */
+        unregister(r);
+    weft__waker *next = ch->rx_owner ? pass_on(ch) : NULL;
     weft__lock_release(&ch->lock);
     if (sw)
         weft__wake(sw);
+    if (next)
+        weft__wake(next);
 ready:
     f->status = status;
     f->result = (void *)(intptr_t)status;
@@ -721,8 +849,8 @@ ready:
 }
 
 /* Withdraws r; an item handed to it stays the channel's first.  Only a
- * registered receive is on rt->chan_waits (and ch->rx_owner is r only then),
- * so an unregistered one needs no lock. */
+ * receive that waits (or was woken and has not polled since) is on
+ * rt->chan_waits, so any other needs no lock. */
 static void withdraw(recv_future *r)
 {
     r->ticket = 0;
@@ -730,7 +858,10 @@ static void withdraw(recv_future *r)
         return;
     weft__lock_acquire(&r->ch->lock);
     unregister(r);
+    weft__waker *next = pass_on(r->ch);
     weft__lock_release(&r->ch->lock);
+    if (next)
+        weft__wake(next);
 }
 
 static int recv_cancel(weft_future *f, weft__rt *rt)
@@ -770,12 +901,15 @@ static void recv_init(recv_future *r, weft_receiver *rx, void *item)
     r->base.status = 0;
     r->base.result = NULL;
     r->ch = rx->ch;
+    r->rx = rx;
     r->item = item;
     weft__list_init(&r->wait.link);
+    weft__list_init(&r->qlink);
     r->wait.ch = r->ch;
     r->wait.sending = 0;
     r->ticket = 0;
     r->owns_ref = 0;
+    r->owed = 0;
 }
 
 int weft_recv(weft_receiver *rx, void *item)
@@ -820,15 +954,13 @@ int weft_try_recv(weft_receiver *rx, void *item)
     weft__waker *w = NULL;
     weft__lock_acquire(&ch->lock);
     note_receiver(ch, weft__tls_rt);
-    if (steal(ch, item)) {
-        w = refill(ch);
-        rc = 1;
-    } else if (ch->count) {
-        pop(ch, item);
+    if (occupied(ch) > ch->owed) { /* not an item kept for a woken receive */
+        if (!steal(ch, item))
+            pop(ch, item);
         w = refill(ch);
         rc = 1;
     } else {
-        rc = ch->closed || ch->senders == 0 ? 0 : -EAGAIN;
+        rc = !occupied(ch) && (ch->closed || ch->senders == 0) ? 0 : -EAGAIN;
     }
     weft__lock_release(&ch->lock);
     if (w)
@@ -863,16 +995,45 @@ void weft_receiver_close(weft_receiver *rx)
     wake_local(&local);
 }
 
+weft_receiver *weft_receiver_clone(weft_receiver *rx)
+{
+    if (!receiver_ok(rx)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft_receiver *r = weft__malloc(sizeof *r);
+    if (!r) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft__chan *ch = rx->ch;
+    weft__lock_acquire(&ch->lock);
+    if (ch->receivers++ == 1) /* rx is the only handle: its receive, if any */
+        rx->waiting = ch->rx_owner;
+    ch->refs++;
+    weft__lock_release(&ch->lock);
+    r->magic = RECEIVER_MAGIC;
+    r->ch = ch;
+    r->waiting = NULL;
+    return r;
+}
+
 void weft_receiver_drop(weft_receiver *rx)
 {
     if (!receiver_ok(rx))
         return;
     weft__chan *ch = rx->ch;
-    rx->magic = 0; /* rx is ch->rx0: freed with the channel */
+    rx->magic = 0;
+    if (rx != &ch->rx0)
+        weft__free(rx); /* a clone; rx0 is freed with the channel */
     weft__link local;
     weft__list_init(&local);
     _Alignas(max_align_t) char first[HANDOFF_MAX];
     weft__lock_acquire(&ch->lock);
+    if (--ch->receivers > 0) { /* others still receive: only the handle */
+        unref_unlock(ch);
+        return;
+    }
     ch->closed = 1;
     fail_waiters(ch, &local);
     int handed = steal(ch, first); /* an unclaimed handed item is first */
@@ -907,14 +1068,16 @@ int weft__external_waits(weft__rt *rt)
         chan_wait *w = weft__container(l, chan_wait, link);
         weft__chan *ch = w->ch;
         weft__lock_acquire(&ch->lock);
-        /* A receive can be completed by a sender elsewhere; a send by the
-         * receiver elsewhere, or by one not used yet (see the top). */
-        if (ch->closed)
-            found = 0;
-        else if (w->sending)
-            found = ch->rx_user != rt;
+        /* A send can be completed by the receiver elsewhere, or by one not
+         * used yet (see the top); a receive by a sender elsewhere, or, with
+         * several receivers, by the baton: a wake posted to another runtime
+         * and not yet run, or a receive there woken and not yet polled
+         * (owed), will wake the next waiting receive when it is done. */
+        if (w->sending)
+            found = !ch->closed && ch->rx_user != rt;
         else
-            found = ch->shared && ch->senders > 0;
+            found = ch->owed > 0 || ch->wake_posted ||
+                    (!ch->closed && ch->shared && ch->senders > 0);
         weft__lock_release(&ch->lock);
     }
     return found;

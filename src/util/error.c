@@ -30,7 +30,7 @@ const char *weft_version(void)
     X(EDEADLK, "deadlock: no task can make progress")                          \
     X(EPERM, "not called from a task of a running runtime")                    \
     X(EAGAIN, "operation would block")                                         \
-    X(EBUSY, "a runtime is already running on this thread")                    \
+    X(EBUSY, "busy: a runtime runs on this thread, or a receive waits on rx")  \
     X(ENOTSUP, "not supported")                                                \
     X(ENOENT, "no such file or directory")                                     \
     X(EACCES, "permission denied")
