@@ -12,6 +12,13 @@
  *   WEFT_MODEL_FIRST=S   first seed (default 1)
  *   WEFT_MODEL_SEED=S    run only seed S and print its program and traces
  *   WEFT_MODEL_HEX=H     run only the program of fuzz input H (hex), verbose
+ *   WEFT_MODEL_STREAM_SEEDS=N  seeds run by model.stream_seeds and by
+ *                        model.multirun_seeds each (default 2000; 100 under
+ *                        valgrind)
+ *   WEFT_MODEL_MODE=M    what WEFT_MODEL_SEED / WEFT_MODEL_HEX generate:
+ *                        0 programs of model.seeds (default), 1 stream
+ *                        programs (model.stream_seeds), 2 stream programs
+ *                        of two runs (model.multirun_seeds)
  *   WEFT_MODEL_KNOWN_BUGS=1  also generate programs that use a task handle
  *                        after a join of it was cancelled; weft.h now says
  *                        such a join consumes the handle, so these programs
@@ -45,11 +52,39 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 
 static int known_bugs(void) { return env_u64("WEFT_MODEL_KNOWN_BUGS", 0) != 0; }
 
+/* Generates the stream program of seed (mode 1: one run, 2: two runs),
+ * runs it on weft and on the model; 0 when the traces agree. */
+static int check_stream_seed(uint64_t seed, int mode, int verbose, m_cov *cov)
+{
+    static m_prog runs[M_MAX_RUNS];
+    int n = m_gen_streams_seed(runs, seed, mode == 2);
+    char label[192];
+    snprintf(label, sizeof label,
+             "stream seed %llu%s (reproduce: WEFT_MODEL_MODE=%d "
+             "WEFT_MODEL_SEED=%llu test_model)",
+             (unsigned long long)seed, mode == 2 ? ", two runs" : "", mode,
+             (unsigned long long)seed);
+    return m_check_multi(runs, n, label, stderr, verbose, cov);
+}
+
+static __attribute__((unused)) void expect_stream_seed(uint64_t seed, int mode)
+{
+    int rc = check_stream_seed(seed, mode, 0, NULL);
+    cr_assert_eq(rc, 0,
+                 "stream seed %llu (mode %d): weft disagrees with the model "
+                 "(see stderr)",
+                 (unsigned long long)seed, mode);
+}
+
+static int model_mode(void) { return (int)env_u64("WEFT_MODEL_MODE", 0); }
+
 /* Generates the program of seed, runs it on weft and on the model; 0 when
  * the traces agree. */
 static int check_seed(uint64_t seed, int with_known_bugs, int verbose,
                       m_cov *cov)
 {
+    if (model_mode())
+        return check_stream_seed(seed, model_mode(), verbose, cov);
     m_prog p;
     m_gen_seed(&p, seed);
     p.abort_cancelled_join = with_known_bugs;
@@ -74,6 +109,12 @@ static int check_hex(const char *hex, int with_known_bugs, int verbose)
 {
     static uint8_t buf[4096];
     size_t n = m_hex_decode(hex, buf, sizeof buf);
+    if (model_mode()) {
+        static m_prog runs[M_MAX_RUNS];
+        int nr = m_gen_streams_bytes(runs, buf, n, model_mode() == 2);
+        return m_check_multi(runs, nr, "fuzz input (hex)", stderr, verbose,
+                             NULL);
+    }
     m_prog p;
     m_gen_bytes(&p, buf, n);
     p.abort_cancelled_join = with_known_bugs;
@@ -123,6 +164,43 @@ Test(model, seeds, .timeout = 600)
             (unsigned long long)ms);
     m_cov_print(stderr, &cov);
 }
+
+static void run_stream_seeds(int mode)
+{
+    if (getenv("WEFT_MODEL_HEX") || getenv("WEFT_MODEL_SEED"))
+        return; /* model.seeds runs the one program */
+    uint64_t n = env_u64("WEFT_MODEL_STREAM_SEEDS",
+                         getenv("WEFT_TEST_VALGRIND") ? 100 : 2000);
+    uint64_t first = env_u64("WEFT_MODEL_FIRST", 1);
+    m_cov cov;
+    memset(&cov, 0, sizeof cov);
+    uint64_t t0 = real_now_ns();
+    for (uint64_t s = first; s < first + n; s++) {
+        int rc = check_stream_seed(s, mode, 0, &cov);
+        if (rc != 0)
+            cr_assert_fail("stream seed %llu (WEFT_MODEL_MODE=%d): weft "
+                           "disagrees with the model; its program and both "
+                           "traces are on stderr",
+                           (unsigned long long)s, mode);
+    }
+    uint64_t ms = (real_now_ns() - t0) / 1000000u;
+    fprintf(stderr, "model.%s: seeds %llu..%llu agree (%llu ms)\n",
+            mode == 2 ? "multirun_seeds" : "stream_seeds",
+            (unsigned long long)first, (unsigned long long)(first + n - 1),
+            (unsigned long long)ms);
+    m_cov_print(stderr, &cov);
+}
+
+/* Stream programs: merge / timeout / take over receivers and intervals,
+ * next called directly and from an async block under timeout, race and
+ * join_all, streams dropped in the run and after it. */
+Test(model, stream_seeds, .timeout = 600) { run_stream_seeds(1); }
+
+/* Stream programs of two runs: the streams (and the channels feeding them)
+ * are built in the first run or before it, and polled again in the second
+ * run, on a new runtime whose clock starts at 0 again; dropped between the
+ * runs, in the second or after it. */
+Test(model, multirun_seeds, .timeout = 600) { run_stream_seeds(2); }
 
 /* ------------------------------------------------------------------------ */
 /* Regressions: fixed seeds that exercise interesting corners               */
