@@ -58,6 +58,61 @@
  * order, weft_run returns -EDEADLK; root return -> every other task
  * cancelled in spawn order.  Combinators poll woken children in argument
  * order (join fairness, race bias); a receive that loses consumes nothing.
+ *
+ * Streams (m_gen_streams; programs of m_gen have none, so old seeds give
+ * the same programs).  A stream program has 1..2 streams, each a tree of
+ * depth <= 2: merge(x, y), timeout(x, 0..6 ms), take(0..4, x) over
+ * from_receiver(c) and interval(1..5 ms) leaves, e.g. merge(interval(2),
+ * timeout(from_receiver(c1), 3)).  Each from_receiver leaf has a channel
+ * of its own ("feeds s"), which any task may send on or drop the sender
+ * of; the stream consumes its receiver, so no task receives from it (no
+ * -EBUSY).  Every channel carries uint64_t items; an element is logged as
+ * the item sent, an interval tick as M_IVL_TAG + its instant in ms.  One
+ * task uses each stream (per run), with the ops
+ *   next s                        weft_stream_next
+ *   timeout({next s}, d)          an async block doing one next, under
+ *   race({next s}, sleep d)       weft_timeout / weft_race / weft_join_all
+ *   race(sleep d, {next s})       (d 0..5 ms); logged: the combinator's
+ *   join_all({next s}, sleep d)   rc, the block's next rc (M_NORUN if the
+ *                                 block never ran), the element
+ *   drop s                        weft_stream_drop (its receivers dropped:
+ *                                 the channels closed, queued items gone,
+ *                                 waiting senders fail with -EPIPE)
+ * The root builds the streams at 0 ms, right after creating the channels.
+ * The model follows stream.c node by node: weft_stream_next is a loop of
+ * (cancel check, poll_next, suspend) and withdraws every registration of
+ * the stream when it returns, whatever it returns (weft.h, "Registrations");
+ * merge alternates the side polled first on every poll_next, pending ones
+ * included, and returns the first element without polling the other side;
+ * timeout polls its input first, sets a new deadline (now + d) after each
+ * element (not after the end), reports -ETIMEDOUT once when its deadline
+ * has passed and then waits for the next element; take counts error
+ * elements and polls nothing after the n-th; an interval's first tick is
+ * its construction instant and missed ticks come at once (burst: the next
+ * tick is always the last one + the period).  The timers of interval and
+ * timeout keep their arming order while they stay armed for the same
+ * deadline (stream.c's arm()) and are re-armed, behind every timer armed
+ * meanwhile, by the next call.  A block resumed for its cancellation sees
+ * the cancellation at once (next returns -ECANCELED, the block's status is
+ * -ECANCELED: it never "completes while cancelled").
+ *
+ * Two runs (m_gen_streams with multi): the program is two task sets, run
+ * by two consecutive weft_run calls (virtual clock, each from 0 ms).  The
+ * streams and the channels that feed them (unbounded) are built in the
+ * first run's root, or before the first run (outside any runtime) when the
+ * stream has no interval or timeout; they live on after the first run and
+ * are polled again in the second (by a task of its own), dropped between
+ * the runs (drop_between: outside any runtime), by a drop op, or after the
+ * last run (outside any runtime).  The other channels are created anew by
+ * each run's root.  Deadlines are values kept in the stream: an interval's
+ * next tick or a timeout's deadline from the first run's clock is compared
+ * with the second run's clock, which starts at 0 again (a tick at 5 ms of
+ * the first run comes at 5 ms of the second).  A channel created outside a
+ * runtime, or created by the first run and used in the second, is "shared"
+ * (weft.h, weft_run_with): a receive registered on it while it has a
+ * sender is a wake source from outside, so an idle runtime then waits
+ * forever instead of reporting a deadlock.  The model predicts that state
+ * and such a program is not run (m_check_multi counts it in cov->hangs).
  */
 #ifndef WEFT_MODEL_CORE_H
 #define WEFT_MODEL_CORE_H

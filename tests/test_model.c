@@ -67,7 +67,7 @@ static int check_stream_seed(uint64_t seed, int mode, int verbose, m_cov *cov)
     return m_check_multi(runs, n, label, stderr, verbose, cov);
 }
 
-static __attribute__((unused)) void expect_stream_seed(uint64_t seed, int mode)
+static void expect_stream_seed(uint64_t seed, int mode)
 {
     int rc = check_stream_seed(seed, mode, 0, NULL);
     cr_assert_eq(rc, 0,
@@ -236,6 +236,55 @@ Test(model, regression_sender_drop_closes) { expect_seed(38177); }
 
 /* timeout(recv, 0) on an empty channel times out at once. */
 Test(model, regression_timeout_zero) { expect_seed(5720); }
+
+/* ------------------------------------------------------------------------ */
+/* Streams (#9): fixed seeds of model.stream_seeds (WEFT_MODEL_MODE=1) and   */
+/* model.multirun_seeds (=2).  The first three fail on the library before    */
+/* the fix of #9 (ca5c702) under ASan.                                       */
+/* ------------------------------------------------------------------------ */
+
+/* s1 = merge(interval(1), from_receiver(c1)), polled by t5 from an async
+ * block under weft_timeout at 4 ms: the interval side is ready (ticks 0, 1,
+ * 2 come at once, a burst), the receive side was polled pending first.
+ * Then t6 sends on c1: before the fix the receive was still registered with
+ * the slot waker of the returned weft_timeout (ASan: stack-buffer-underflow
+ * in weft__wake from weft_send). */
+Test(model, regression_stream_merge_in_timeout_block)
+{
+    expect_stream_seed(28, 1);
+}
+
+/* s0 = timeout(timeout(from_receiver(c0), 1), 5), polled in run 1 directly
+ * and from blocks under timeout, race and join_all, kept after weft_run
+ * returned and dropped between the runs: before the fix its receive was
+ * still on the ended runtime's list of channel waits (ASan:
+ * heap-use-after-free in recv_cleanup).  In run 2 every send on c0 fails
+ * with -EPIPE (the receiver was dropped with the stream). */
+Test(model, regression_stream_dropped_between_runs)
+{
+    expect_stream_seed(6, 2);
+}
+
+/* s0 = merge(interval(4), merge(from_receiver(c0), from_receiver(c1)))
+ * built in run 1, polled from blocks under join_all and race, and polled
+ * again in run 2 by another task: before the fix a run-2 send found the
+ * receive still registered with run 1's runtime and posted its wake there
+ * (ASan: heap-use-after-free in weft__post).  The run-1 ticks (0, 4, 8 ms)
+ * are due at once or soon in run 2. */
+Test(model, regression_stream_polled_in_a_second_run)
+{
+    expect_stream_seed(12, 2);
+}
+
+/* s0 = take(3, timeout(interval(5), 3)) carried into run 2: its next tick
+ * (5 ms of run 1's clock) comes at 5 ms of run 2, and the timeout's
+ * deadline set then (8 ms) passes inside a block under join_all, whose
+ * next returns -ETIMEDOUT at 8 ms; s1, dropped between the runs, is
+ * skipped. */
+Test(model, regression_stream_deadlines_across_runs)
+{
+    expect_stream_seed(17, 2);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Bugs the model found, now fixed                                           */
