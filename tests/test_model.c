@@ -239,7 +239,7 @@ Test(model, regression_timeout_zero) { expect_seed(5720); }
 
 /* ------------------------------------------------------------------------ */
 /* Streams (#9): fixed seeds of model.stream_seeds (WEFT_MODEL_MODE=1) and   */
-/* model.multirun_seeds (=2).  The first three fail on the library before    */
+/* model.multirun_seeds (=2).  All but the last fail on the library before  */
 /* the fix of #9 (ca5c702) under ASan.                                       */
 /* ------------------------------------------------------------------------ */
 
@@ -274,6 +274,18 @@ Test(model, regression_stream_dropped_between_runs)
 Test(model, regression_stream_polled_in_a_second_run)
 {
     expect_stream_seed(12, 2);
+}
+
+/* t1 takes one element of s0 = merge(from_receiver(c0), interval(4)) from a
+ * block under weft_timeout (the tick at 0 ms) and returns; t2 then sends on
+ * c0: before the fix the receive side was still registered with the
+ * returned block's waker (ASan: SEGV, a wild jump from weft_send).  Later
+ * the root blocks in a send on c1, full, which feeds s1, polled by nobody:
+ * a real deadlock, reported while both streams are alive (one task
+ * blocked), as no registration of theirs remains. */
+Test(model, regression_stream_deadlock_while_streams_live)
+{
+    expect_stream_seed(62, 1);
 }
 
 /* s0 = take(3, timeout(interval(5), 3)) carried into run 2: its next tick
