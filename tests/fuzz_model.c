@@ -21,7 +21,8 @@
  * ASan about its stack switches.)
  * WEFT_MODEL_KNOWN_BUGS=1 also generates the pattern of a known weft bug.
  * WEFT_MODEL_MODE=1 generates stream programs (m_gen_streams), =2 stream
- * programs of two runs; reproduce with the same WEFT_MODEL_MODE.
+ * programs of two runs, =3 and =4 the same with streams shared by every
+ * task; reproduce with the same WEFT_MODEL_MODE.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -54,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static m_prog p[M_MAX_RUNS];
     int n = 1;
     if (fuzz_mode) {
-        n = m_gen_streams_bytes(p, data, size, fuzz_mode == 2);
+        n = m_gen_streams_bytes(p, data, size, fuzz_mode);
     } else {
         m_gen_bytes(&p[0], data, size);
         p[0].abort_cancelled_join = fuzz_known_bugs;

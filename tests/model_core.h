@@ -216,6 +216,7 @@ typedef struct m_prog {
     int nstreams;
     m_sdef sdef[M_MAX_STREAMS];
     int sowner[M_MAX_STREAMS]; /* the task that uses the stream */
+    int shared_streams; /* every task may use every stream (one at a time) */
     int run, nruns;
     int nops[M_MAX_TASKS];
     m_op ops[M_MAX_TASKS][M_MAX_OPS];
@@ -317,7 +318,7 @@ static m_op m_gen_op(m_rng *r, const m_prog *p, int self, int streams)
     case OP_SDROP: {
         int sown[M_MAX_STREAMS], nsown = 0;
         for (int s = 0; s < p->nstreams; s++)
-            if (p->sowner[s] == self)
+            if (p->sowner[s] == self || p->shared_streams)
                 sown[nsown++] = s;
         if (!nsown) { /* uses no stream: feed one instead */
             o.kind = OP_SEND;
@@ -501,12 +502,17 @@ static void m_gen_tasks_s(m_prog *p, m_rng *r)
  * first run's root at 0 ms, or before the first run when a stream has no
  * interval or timeout (pre), and are kept for the second run (unless
  * dropped between the runs); the other channels are created anew in each
- * run.  Returns the number of runs.
+ * run.  mode: 1 one run, 2 two runs (multi), 3 and 4 the same with streams
+ * used by every task (shared_streams), one at a time: an op on a stream
+ * another task is using (inside next, or in a block's combinator) is
+ * skipped.  Returns the number of runs.
  */
-M_FN int m_gen_streams(m_prog *runs, m_rng *r, int multi)
+M_FN int m_gen_streams(m_prog *runs, m_rng *r, int mode)
 {
     m_prog *p = &runs[0];
+    int multi = mode == 2 || mode == 4;
     memset(runs, 0, (multi ? 2 : 1) * sizeof *runs);
+    p->shared_streams = mode >= 3;
     p->nstreams = 1 + (int)m_rnd(r, M_MAX_STREAMS);
     for (int s = 0; s < p->nstreams; s++) {
         m_gen_snode(p, s, 0, r, multi);
@@ -542,6 +548,7 @@ M_FN int m_gen_streams(m_prog *runs, m_rng *r, int multi)
     memcpy(q->pre, p->pre, sizeof q->pre);
     memcpy(q->owner, p->owner, sizeof q->owner);
     q->nstreams = p->nstreams;
+    q->shared_streams = p->shared_streams;
     memcpy(q->sdef, p->sdef, sizeof q->sdef);
     q->run = 1;
     q->nruns = 2;
@@ -549,19 +556,19 @@ M_FN int m_gen_streams(m_prog *runs, m_rng *r, int multi)
     return 2;
 }
 
-M_FN int m_gen_streams_seed(m_prog *runs, uint64_t seed, int multi)
+M_FN int m_gen_streams_seed(m_prog *runs, uint64_t seed, int mode)
 {
     m_rng r;
     m_rng_seed(&r, seed);
-    return m_gen_streams(runs, &r, multi);
+    return m_gen_streams(runs, &r, mode);
 }
 
 M_FN int m_gen_streams_bytes(m_prog *runs, const uint8_t *data, size_t len,
-                             int multi)
+                             int mode)
 {
     m_rng r;
     m_rng_bytes(&r, data, len);
-    return m_gen_streams(runs, &r, multi);
+    return m_gen_streams(runs, &r, mode);
 }
 
 /* Decodes hex (as printed by m_hex_print) into buf; returns the length. */
@@ -704,7 +711,11 @@ M_FN void m_prog_print(FILE *out, const m_prog *p)
     for (int s = 0; s < p->nstreams; s++) {
         fprintf(out, "  s%d = ", s);
         m_snode_print(out, &p->sdef[s], 0);
-        fprintf(out, ", used by t%d%s%s\n", p->sowner[s],
+        if (p->shared_streams)
+            fputs(", used by any task", out);
+        else
+            fprintf(out, ", used by t%d", p->sowner[s]);
+        fprintf(out, "%s%s\n",
                 p->sdef[s].pre ? ", built before the first run" : "",
                 p->sdef[s].drop_between ? ", dropped between the runs" : "");
     }
@@ -871,7 +882,7 @@ typedef struct m_pstate {
     int handle[M_MAX_TASKS];
     int tx_dropped[M_MAX_CHANS_ALL];
     int sending[M_MAX_CHANS_ALL];
-    int sdropped[M_MAX_STREAMS]; /* stream dropped (or never built) */
+    int sbusy[M_MAX_STREAMS]; /* a task is inside an op on the stream */
 } m_pstate;
 
 static int m_item(int task, int pc) { return (task + 1) * 100 + pc; }
@@ -1042,12 +1053,14 @@ static void m_real_op(int k, int pc, const m_op *o, int *pending)
         break;
     }
     case OP_SNEXT: {
-        if (!m_R.st[o->a]) {
+        if (!m_R.st[o->a] || ps->sbusy[o->a]) {
             rc = M_SKIP;
             break;
         }
         uint64_t v = 0;
+        ps->sbusy[o->a] = 1;
         rc = weft_stream_next(m_R.st[o->a], &v);
+        ps->sbusy[o->a] = 0;
         a1 = rc == 1 ? m_sval(v) : 0;
         break;
     }
@@ -1055,10 +1068,11 @@ static void m_real_op(int k, int pc, const m_op *o, int *pending)
     case OP_SRACE_BS:
     case OP_SRACE_SB:
     case OP_SJOIN: {
-        if (!m_R.st[o->a]) {
+        if (!m_R.st[o->a] || ps->sbusy[o->a]) {
             rc = M_SKIP;
             break;
         }
+        ps->sbusy[o->a] = 1;
         m_blk *b = &m_R.blk[k];
         b->s = o->a;
         b->rc = M_NORUN;
@@ -1078,12 +1092,13 @@ static void m_real_op(int k, int pc, const m_op *o, int *pending)
             weft_future *fs[2] = {bs ? blk : slp, bs ? slp : blk};
             rc = weft_race(fs, 2, NULL);
         }
+        ps->sbusy[o->a] = 0;
         a1 = b->rc;
         a2 = b->rc == 1 ? m_sval(b->v) : 0;
         break;
     }
     case OP_SDROP:
-        if (!m_R.st[o->a]) {
+        if (!m_R.st[o->a] || ps->sbusy[o->a]) {
             rc = M_SKIP;
             break;
         }
@@ -2180,10 +2195,11 @@ static int m_op_start(m_model *M, int k, const m_op *o)
     case OP_SRACE_BS:
     case OP_SRACE_SB:
     case OP_SJOIN: {
-        if (M->sdropped[o->a]) {
+        if (M->sdropped[o->a] || ps->sbusy[o->a]) {
             T->grc = M_SKIP;
             return M_DONE;
         }
+        ps->sbusy[o->a] = 1;
         m_fut blk = {
             .kind = F_BLOCK, .chan = o->a, .nrc = M_NORUN, .target = -1};
         if (o->kind == OP_SNEXT) {
@@ -2203,7 +2219,7 @@ static int m_op_start(m_model *M, int k, const m_op *o)
         return m_drive(M, k);
     }
     case OP_SDROP: {
-        if (M->sdropped[o->a]) {
+        if (M->sdropped[o->a] || ps->sbusy[o->a]) {
             T->grc = M_SKIP;
             return M_DONE;
         }
@@ -2304,6 +2320,7 @@ static void m_op_finish(m_model *M, int k, const m_op *o)
     case OP_SNEXT:
         if (rc == M_SKIP)
             break;
+        ps->sbusy[o->a] = 0;
         rc = f0->nrc;
         a1 = rc == 1 ? f0->val : 0;
         break;
@@ -2313,6 +2330,7 @@ static void m_op_finish(m_model *M, int k, const m_op *o)
     case OP_SJOIN: {
         if (rc == M_SKIP)
             break;
+        ps->sbusy[o->a] = 0;
         m_fut *b = o->kind == OP_SRACE_SB ? f1 : f0;
         m_fut *sl = o->kind == OP_SRACE_SB ? f0 : f1;
         if (o->kind == OP_SNEXT_TO) {

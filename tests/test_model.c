@@ -18,7 +18,9 @@
  *   WEFT_MODEL_MODE=M    what WEFT_MODEL_SEED / WEFT_MODEL_HEX generate:
  *                        0 programs of model.seeds (default), 1 stream
  *                        programs (model.stream_seeds), 2 stream programs
- *                        of two runs (model.multirun_seeds)
+ *                        of two runs (model.multirun_seeds), 3 and 4 the
+ *                        same with streams shared by every task
+ *                        (model.shared_stream_seeds: odd and even seeds)
  *   WEFT_MODEL_KNOWN_BUGS=1  also generate programs that use a task handle
  *                        after a join of it was cancelled; weft.h now says
  *                        such a join consumes the handle, so these programs
@@ -57,12 +59,13 @@ static int known_bugs(void) { return env_u64("WEFT_MODEL_KNOWN_BUGS", 0) != 0; }
 static int check_stream_seed(uint64_t seed, int mode, int verbose, m_cov *cov)
 {
     static m_prog runs[M_MAX_RUNS];
-    int n = m_gen_streams_seed(runs, seed, mode == 2);
+    int n = m_gen_streams_seed(runs, seed, mode);
     char label[192];
     snprintf(label, sizeof label,
-             "stream seed %llu%s (reproduce: WEFT_MODEL_MODE=%d "
+             "stream seed %llu%s%s (reproduce: WEFT_MODEL_MODE=%d "
              "WEFT_MODEL_SEED=%llu test_model)",
-             (unsigned long long)seed, mode == 2 ? ", two runs" : "", mode,
+             (unsigned long long)seed, n == 2 ? ", two runs" : "",
+             mode >= 3 ? ", shared streams" : "", mode,
              (unsigned long long)seed);
     return m_check_multi(runs, n, label, stderr, verbose, cov);
 }
@@ -111,7 +114,7 @@ static int check_hex(const char *hex, int with_known_bugs, int verbose)
     size_t n = m_hex_decode(hex, buf, sizeof buf);
     if (model_mode()) {
         static m_prog runs[M_MAX_RUNS];
-        int nr = m_gen_streams_bytes(runs, buf, n, model_mode() == 2);
+        int nr = m_gen_streams_bytes(runs, buf, n, model_mode());
         return m_check_multi(runs, nr, "fuzz input (hex)", stderr, verbose,
                              NULL);
     }
@@ -165,7 +168,8 @@ Test(model, seeds, .timeout = 600)
     m_cov_print(stderr, &cov);
 }
 
-static void run_stream_seeds(int mode)
+/* Seeds of stream programs: odd seeds with mode_odd, even ones mode_even. */
+static void run_stream_seeds(const char *name, int mode_odd, int mode_even)
 {
     if (getenv("WEFT_MODEL_HEX") || getenv("WEFT_MODEL_SEED"))
         return; /* model.seeds runs the one program */
@@ -176,6 +180,7 @@ static void run_stream_seeds(int mode)
     memset(&cov, 0, sizeof cov);
     uint64_t t0 = real_now_ns();
     for (uint64_t s = first; s < first + n; s++) {
+        int mode = (s & 1) ? mode_odd : mode_even;
         int rc = check_stream_seed(s, mode, 0, &cov);
         if (rc != 0)
             cr_assert_fail("stream seed %llu (WEFT_MODEL_MODE=%d): weft "
@@ -184,8 +189,7 @@ static void run_stream_seeds(int mode)
                            (unsigned long long)s, mode);
     }
     uint64_t ms = (real_now_ns() - t0) / 1000000u;
-    fprintf(stderr, "model.%s: seeds %llu..%llu agree (%llu ms)\n",
-            mode == 2 ? "multirun_seeds" : "stream_seeds",
+    fprintf(stderr, "model.%s: seeds %llu..%llu agree (%llu ms)\n", name,
             (unsigned long long)first, (unsigned long long)(first + n - 1),
             (unsigned long long)ms);
     m_cov_print(stderr, &cov);
@@ -194,13 +198,28 @@ static void run_stream_seeds(int mode)
 /* Stream programs: merge / timeout / take over receivers and intervals,
  * next called directly and from an async block under timeout, race and
  * join_all, streams dropped in the run and after it. */
-Test(model, stream_seeds, .timeout = 600) { run_stream_seeds(1); }
+Test(model, stream_seeds, .timeout = 600)
+{
+    run_stream_seeds("stream_seeds", 1, 1);
+}
 
 /* Stream programs of two runs: the streams (and the channels feeding them)
  * are built in the first run or before it, and polled again in the second
  * run, on a new runtime whose clock starts at 0 again; dropped between the
  * runs, in the second or after it. */
-Test(model, multirun_seeds, .timeout = 600) { run_stream_seeds(2); }
+Test(model, multirun_seeds, .timeout = 600)
+{
+    run_stream_seeds("multirun_seeds", 2, 2);
+}
+
+/* Stream programs in which every task may use every stream, one at a time
+ * (an op on a stream in use by another task is skipped): a stream polled
+ * by one task, then another, each call with its own waker.  Odd seeds run
+ * once (WEFT_MODEL_MODE=3), even seeds in two runs (=4). */
+Test(model, shared_stream_seeds, .timeout = 600)
+{
+    run_stream_seeds("shared_stream_seeds", 3, 4);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Regressions: fixed seeds that exercise interesting corners               */
