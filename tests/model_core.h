@@ -89,7 +89,9 @@
  * has passed and then waits for the next element; take counts error
  * elements and polls nothing after the n-th; an interval's first tick is
  * its construction instant and missed ticks come at once (burst: the next
- * tick is always the last one + the period).  The timers of interval and
+ * tick is always the last one + the period); in modes 3 and 4 intervals
+ * may also be WEFT_MISSED_DELAY or _SKIP, which apply only to a tick taken
+ * more than 5 ms after its instant.  The timers of interval and
  * timeout keep their arming order while they stay armed for the same
  * deadline (stream.c's arm()) and are re-armed, behind every timer armed
  * meanwhile, by the next call.  A block resumed for its cancellation sees
@@ -446,6 +448,8 @@ static int m_gen_snode(m_prog *p, int s, int depth, m_rng *r, int multi)
     }
     case SN_IVL:
         nd.a = (uint8_t)(1 + m_rnd(r, 5));
+        if (p->shared_streams) /* the missed-tick behaviour, mode 3/4 only */
+            nd.l = (uint8_t)m_rnd(r, 3);
         break;
     case SN_TIMEOUT:
         nd.a = (uint8_t)m_rnd(r, 7);
@@ -668,9 +672,11 @@ static void m_snode_print(FILE *out, const m_sdef *d, int i)
     case SN_RECV:
         fprintf(out, "from_receiver(c%d)", n->a);
         return;
-    case SN_IVL:
-        fprintf(out, "interval(%d)", n->a);
+    case SN_IVL: {
+        static const char *const missed[] = {"", ", delay", ", skip"};
+        fprintf(out, "interval(%d%s)", n->a, missed[n->l % 3]);
         return;
+    }
     case SN_TIMEOUT:
         fputs("timeout(", out);
         m_snode_print(out, d, n->l);
@@ -1126,8 +1132,8 @@ static weft_stream *m_real_snode(const m_sdef *d, int i)
         st = weft_stream_from_receiver(m_R.rx[n->a]);
         m_R.rx[n->a] = NULL;
         break;
-    case SN_IVL:
-        st = weft_stream_interval(WEFT_MS(n->a));
+    case SN_IVL: /* l: WEFT_MISSED_BURST (0), _DELAY (1) or _SKIP (2) */
+        st = weft_stream_interval_with(WEFT_MS(n->a), n->l);
         break;
     case SN_TIMEOUT:
         st = weft_stream_timeout(m_real_snode(d, n->l), WEFT_MS(n->a));
@@ -1407,7 +1413,7 @@ typedef struct m_cov {
     /* streams */
     long sprogs, multiruns, hangs, s_items, s_ticks, s_timeouts, s_ends,
         s_cancelled, s_norun, s_merge_pending, s_run2_next, s_dropped_in_run,
-        s_dropped_between;
+        s_dropped_between, s_late_ticks[2];
 } m_cov;
 
 typedef struct m_model {
@@ -1694,7 +1700,18 @@ static int m_spoll(m_model *M, int s, int i, int k, int wslot, int *st,
         }
         m_timer_cancel(&x->tm);
         *val = M_IVL_TAG + (int)x->next;
-        x->next += n->a; /* burst: the next tick a period after this one */
+        if (M->cov && M->now > x->next + 5 && n->l)
+            M->cov->s_late_ticks[n->l - 1]++;
+        if (M->now > x->next + 5 && n->l == WEFT_MISSED_DELAY) {
+            x->next = M->now + n->a; /* a period after the late tick */
+        } else if (M->now > x->next + 5 && n->l == WEFT_MISSED_SKIP) {
+            uint64_t tick = x->next; /* the next multiple after now */
+            x->next = tick + n->a;
+            if (x->next <= M->now)
+                x->next = M->now + n->a - (M->now - tick) % n->a;
+        } else { /* on time (within 5 ms), or burst: a period later */
+            x->next += n->a;
+        }
         *st = 1;
         return 1;
     case SN_TIMEOUT:
@@ -2721,11 +2738,12 @@ M_FN void m_cov_print(FILE *out, const m_cov *c)
             "items, %ld interval ticks, %ld ETIMEDOUT, %ld ends; nexts "
             "cancelled %ld, blocks never run %ld, merge polls pending %ld, "
             "nexts in a second run %ld, streams dropped in a run %ld / "
-            "between runs %ld\n",
+            "between runs %ld, late ticks of delay / skip intervals %ld / "
+            "%ld\n",
             c->sprogs, c->multiruns, c->hangs, c->s_items, c->s_ticks,
             c->s_timeouts, c->s_ends, c->s_cancelled, c->s_norun,
             c->s_merge_pending, c->s_run2_next, c->s_dropped_in_run,
-            c->s_dropped_between);
+            c->s_dropped_between, c->s_late_ticks[0], c->s_late_ticks[1]);
 }
 
 #endif /* WEFT_MODEL_CORE_H */
