@@ -5,6 +5,10 @@
  * trace of observable events must equal the one a simple reference model of
  * weft.h predicts.  The generator, the executor and the model are in
  * tests/model_core.h (shared with the libFuzzer target tests/fuzz_model.c).
+ * model.stream_seeds, model.multirun_seeds and model.shared_stream_seeds
+ * add streams (merge, timeout, take over receivers and intervals, polled
+ * directly and from async blocks under timeout, race and join_all), kept
+ * across two weft_run calls and dropped in, between or after the runs.
  *
  * Environment:
  *   WEFT_MODEL_SEEDS=N   seeds run by model.seeds (default 2000; 100 under
