@@ -20,6 +20,9 @@
  * the library must be built with -fsanitize=address too, so that it tells
  * ASan about its stack switches.)
  * WEFT_MODEL_KNOWN_BUGS=1 also generates the pattern of a known weft bug.
+ * WEFT_MODEL_MODE=1 generates stream programs (m_gen_streams), =2 stream
+ * programs of two runs, =3 and =4 the same with streams shared by every
+ * task; reproduce with the same WEFT_MODEL_MODE.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -31,7 +34,7 @@
 
 #include "model_core.h"
 
-static int fuzz_known_bugs;
+static int fuzz_known_bugs, fuzz_mode;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -42,20 +45,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     const char *kb = getenv("WEFT_MODEL_KNOWN_BUGS");
     fuzz_known_bugs = kb && atoi(kb) != 0;
+    const char *mode = getenv("WEFT_MODEL_MODE");
+    fuzz_mode = mode ? atoi(mode) : 0;
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    m_prog p;
-    m_gen_bytes(&p, data, size);
-    p.abort_cancelled_join = fuzz_known_bugs;
-    int rc = m_check(&p, "fuzz input", stderr, 0, NULL);
+    static m_prog p[M_MAX_RUNS];
+    int n = 1;
+    if (fuzz_mode) {
+        n = m_gen_streams_bytes(p, data, size, fuzz_mode);
+    } else {
+        m_gen_bytes(&p[0], data, size);
+        p[0].abort_cancelled_join = fuzz_known_bugs;
+    }
+    int rc = m_check_multi(p, n, "fuzz input", stderr, 0, NULL);
     if (rc != 0) {
         fputs("fuzz input (hex): ", stderr);
         m_hex_print(stderr, data, size);
-        fputs("\nreproduce: WEFT_MODEL_HEX=<that hex> tests/test_model\n",
-              stderr);
+        fprintf(stderr,
+                "\nreproduce: WEFT_MODEL_MODE=%d WEFT_MODEL_HEX=<that hex> "
+                "tests/test_model\n",
+                fuzz_mode);
         abort();
     }
     return 0;

@@ -58,6 +58,63 @@
  * order, weft_run returns -EDEADLK; root return -> every other task
  * cancelled in spawn order.  Combinators poll woken children in argument
  * order (join fairness, race bias); a receive that loses consumes nothing.
+ *
+ * Streams (m_gen_streams; programs of m_gen have none, so old seeds give
+ * the same programs).  A stream program has 1..2 streams, each a tree of
+ * depth <= 2: merge(x, y), timeout(x, 0..6 ms), take(0..4, x) over
+ * from_receiver(c) and interval(1..5 ms) leaves, e.g. merge(interval(2),
+ * timeout(from_receiver(c1), 3)).  Each from_receiver leaf has a channel
+ * of its own ("feeds s"), which any task may send on or drop the sender
+ * of; the stream consumes its receiver, so no task receives from it (no
+ * -EBUSY).  Every channel carries uint64_t items; an element is logged as
+ * the item sent, an interval tick as M_IVL_TAG + its instant in ms.  One
+ * task uses each stream (per run), with the ops
+ *   next s                        weft_stream_next
+ *   timeout({next s}, d)          an async block doing one next, under
+ *   race({next s}, sleep d)       weft_timeout / weft_race / weft_join_all
+ *   race(sleep d, {next s})       (d 0..5 ms); logged: the combinator's
+ *   join_all({next s}, sleep d)   rc, the block's next rc (M_NORUN if the
+ *                                 block never ran), the element
+ *   drop s                        weft_stream_drop (its receivers dropped:
+ *                                 the channels closed, queued items gone,
+ *                                 waiting senders fail with -EPIPE)
+ * The root builds the streams at 0 ms, right after creating the channels.
+ * The model follows stream.c node by node: weft_stream_next is a loop of
+ * (cancel check, poll_next, suspend) and withdraws every registration of
+ * the stream when it returns, whatever it returns (weft.h, "Registrations");
+ * merge alternates the side polled first on every poll_next, pending ones
+ * included, and returns the first element without polling the other side;
+ * timeout polls its input first, sets a new deadline (now + d) after each
+ * element (not after the end), reports -ETIMEDOUT once when its deadline
+ * has passed and then waits for the next element; take counts error
+ * elements and polls nothing after the n-th; an interval's first tick is
+ * its construction instant and missed ticks come at once (burst: the next
+ * tick is always the last one + the period); in modes 3 and 4 intervals
+ * may also be WEFT_MISSED_DELAY or _SKIP, which apply only to a tick taken
+ * more than 5 ms after its instant.  The timers of interval and
+ * timeout keep their arming order while they stay armed for the same
+ * deadline (stream.c's arm()) and are re-armed, behind every timer armed
+ * meanwhile, by the next call.  A block resumed for its cancellation sees
+ * the cancellation at once (next returns -ECANCELED, the block's status is
+ * -ECANCELED: it never "completes while cancelled").
+ *
+ * Two runs (m_gen_streams with multi): the program is two task sets, run
+ * by two consecutive weft_run calls (virtual clock, each from 0 ms).  The
+ * streams and the channels that feed them (unbounded) are built in the
+ * first run's root, or before the first run (outside any runtime) when the
+ * stream has no interval or timeout; they live on after the first run and
+ * are polled again in the second (by a task of its own), dropped between
+ * the runs (drop_between: outside any runtime), by a drop op, or after the
+ * last run (outside any runtime).  The other channels are created anew by
+ * each run's root.  Deadlines are values kept in the stream: an interval's
+ * next tick or a timeout's deadline from the first run's clock is compared
+ * with the second run's clock, which starts at 0 again (a tick at 5 ms of
+ * the first run comes at 5 ms of the second).  A channel created outside a
+ * runtime, or created by the first run and used in the second, is "shared"
+ * (weft.h, weft_run_with): a receive registered on it while it has a
+ * sender is a wake source from outside, so an idle runtime then waits
+ * forever instead of reporting a deadlock.  The model predicts that state
+ * and such a program is not run (m_check_multi counts it in cov->hangs).
  */
 #ifndef WEFT_MODEL_CORE_H
 #define WEFT_MODEL_CORE_H
@@ -75,14 +132,20 @@
 #define M_FN static __attribute__((unused))
 
 #define M_MAX_TASKS      7
-#define M_MAX_CHANS      3
+#define M_MAX_CHANS      3 /* of the original generator (m_gen) */
+#define M_MAX_CHANS_ALL  6 /* with the channels that feed streams */
+#define M_MAX_STREAMS    2
+#define M_MAX_SNODES     7
+#define M_MAX_RUNS       2
 #define M_MAX_RANDOM_OPS 8
 #define M_MAX_OPS        (M_MAX_RANDOM_OPS + M_MAX_TASKS)
 #define M_MAX_EVENTS     512
 #define M_MAX_ITEMS      256
-#define M_BATCH          64   /* WEFT__BATCH in src/sched/runtime.c */
-#define M_SKIP           7777 /* rc of an op the program skipped */
-#define M_NO_RESULT      (-1) /* *result of weft_run left unchanged */
+#define M_BATCH          64    /* WEFT__BATCH in src/sched/runtime.c */
+#define M_SKIP           7777  /* rc of an op the program skipped */
+#define M_NO_RESULT      (-1)  /* *result of weft_run left unchanged */
+#define M_NORUN          7778  /* a block's next that never ran */
+#define M_IVL_TAG        10000 /* logged interval tick = M_IVL_TAG + ms */
 
 /* ------------------------------------------------------------------------ */
 /* Programs                                                                 */
@@ -104,22 +167,59 @@ enum {
     OP_TIMEOUT, /* timeout(recv a, b) */
     OP_JOIN_SS, /* join(sleep a, sleep b) */
     OP_JOIN_SR, /* join_all(sleep b, recv a) */
+    /* streams (m_gen_streams only); a = stream (owned) */
+    OP_SNEXT,    /* weft_stream_next */
+    OP_SNEXT_TO, /* timeout(block{next}, b) */
+    OP_SRACE_BS, /* race(block{next}, sleep b) */
+    OP_SRACE_SB, /* race(sleep b, block{next}) */
+    OP_SJOIN,    /* join_all(block{next}, sleep b) */
+    OP_SDROP,    /* weft_stream_drop */
     OP__COUNT
 };
 
 static const char *const m_op_names[OP__COUNT] = {
-    "spawn",   "sleep",   "yield",   "send",    "recv",
-    "close",   "droptx",  "abort",   "join",    "detach",
-    "race_sr", "race_rs", "timeout", "join_ss", "join_sr"};
+    "spawn",    "sleep",   "yield",   "send",   "recv",     "close",
+    "droptx",   "abort",   "join",    "detach", "race_sr",  "race_rs",
+    "timeout",  "join_ss", "join_sr", "snext",  "snext_to", "srace_bs",
+    "srace_sb", "sjoin",   "sdrop"};
 
 typedef struct m_op {
     uint8_t kind, a, b;
 } m_op;
 
+/* A stream is a small tree of nodes; node 0 is the stream, children have
+ * higher indices. */
+enum { SN_RECV, SN_IVL, SN_TIMEOUT, SN_TAKE, SN_MERGE };
+
+typedef struct m_snode {
+    uint8_t kind;
+    uint8_t a;    /* RECV: channel; IVL: period ms; TIMEOUT: ms; TAKE: n */
+    uint8_t l, r; /* children (TIMEOUT, TAKE: l; MERGE: l, r) */
+} m_snode;
+
+typedef struct m_sdef {
+    int nnodes;
+    m_snode n[M_MAX_SNODES];
+    int pre;          /* built before the first weft_run (no time nodes) */
+    int drop_between; /* dropped between the two runs */
+} m_sdef;
+
 typedef struct m_prog {
     int ntasks, nchans;
-    int bound[M_MAX_CHANS]; /* 0 = unbounded */
-    int owner[M_MAX_CHANS]; /* the receiving task */
+    int bound[M_MAX_CHANS_ALL]; /* 0 = unbounded */
+    int owner[M_MAX_CHANS_ALL]; /* the receiving task; -1: feeds a stream */
+    /* Streams (all 0 in programs of m_gen).  A program of several runs is
+     * an array of m_prog, one per weft_run, with the same channels and
+     * streams (nchans, bound, feeds, carried, pre, nstreams, sdef); tasks,
+     * ops, owner and sowner are per run. */
+    int feeds[M_MAX_CHANS_ALL];   /* stream + 1, or 0 */
+    int carried[M_MAX_CHANS_ALL]; /* lives across runs (feeds a stream) */
+    int pre[M_MAX_CHANS_ALL];     /* created before the first run */
+    int nstreams;
+    m_sdef sdef[M_MAX_STREAMS];
+    int sowner[M_MAX_STREAMS]; /* the task that uses the stream */
+    int shared_streams; /* every task may use every stream (one at a time) */
+    int run, nruns;
     int nops[M_MAX_TASKS];
     m_op ops[M_MAX_TASKS][M_MAX_OPS];
     /* Known weft bug (see test_model.c, regression_cancelled_join_handle):
@@ -179,26 +279,59 @@ static const struct {
     {OP_JOIN_SS, 3}, {OP_JOIN_SR, 4},
 };
 
-static m_op m_gen_op(m_rng *r, const m_prog *p, int self)
+/* The weights of stream programs (m_gen_streams). */
+static const struct {
+    uint8_t kind, weight;
+} m_sweights[] = {
+    {OP_SLEEP, 12},   {OP_YIELD, 4},    {OP_SEND, 20},   {OP_RECV, 6},
+    {OP_CLOSE, 2},    {OP_DROPTX, 3},   {OP_ABORT, 5},   {OP_JOIN, 8},
+    {OP_DETACH, 2},   {OP_RACE_SR, 2},  {OP_RACE_RS, 2}, {OP_TIMEOUT, 2},
+    {OP_JOIN_SS, 1},  {OP_JOIN_SR, 2},  {OP_SNEXT, 14},  {OP_SNEXT_TO, 7},
+    {OP_SRACE_BS, 5}, {OP_SRACE_SB, 4}, {OP_SJOIN, 4},   {OP_SDROP, 1},
+};
+
+static m_op m_gen_op(m_rng *r, const m_prog *p, int self, int streams)
 {
-    int owned[M_MAX_CHANS], nowned = 0;
+    int owned[M_MAX_CHANS_ALL], nowned = 0;
     for (int c = 0; c < p->nchans; c++)
         if (p->owner[c] == self)
             owned[nowned++] = c;
-    unsigned total = 0;
-    for (size_t i = 0; i < sizeof m_weights / sizeof m_weights[0]; i++)
-        total += m_weights[i].weight;
+    unsigned total = 0, n = streams ? sizeof m_sweights / sizeof m_sweights[0]
+                                    : sizeof m_weights / sizeof m_weights[0];
+    for (size_t i = 0; i < n; i++)
+        total += streams ? m_sweights[i].weight : m_weights[i].weight;
     unsigned w = m_rnd(r, total);
     int kind = OP_SLEEP;
-    for (size_t i = 0; i < sizeof m_weights / sizeof m_weights[0]; i++) {
-        if (w < m_weights[i].weight) {
-            kind = m_weights[i].kind;
+    for (size_t i = 0; i < n; i++) {
+        unsigned wi = streams ? m_sweights[i].weight : m_weights[i].weight;
+        if (w < wi) {
+            kind = streams ? m_sweights[i].kind : m_weights[i].kind;
             break;
         }
-        w -= m_weights[i].weight;
+        w -= wi;
     }
     m_op o = {.kind = OP_SLEEP};
     switch (kind) {
+    case OP_SNEXT:
+    case OP_SNEXT_TO:
+    case OP_SRACE_BS:
+    case OP_SRACE_SB:
+    case OP_SJOIN:
+    case OP_SDROP: {
+        int sown[M_MAX_STREAMS], nsown = 0;
+        for (int s = 0; s < p->nstreams; s++)
+            if (p->sowner[s] == self || p->shared_streams)
+                sown[nsown++] = s;
+        if (!nsown) { /* uses no stream: feed one instead */
+            o.kind = OP_SEND;
+            o.a = (uint8_t)m_rnd(r, (unsigned)p->nchans);
+            break;
+        }
+        o.kind = (uint8_t)kind;
+        o.a = (uint8_t)sown[m_rnd(r, (unsigned)nsown)];
+        o.b = (uint8_t)m_rnd(r, 6);
+        break;
+    }
     case OP_SLEEP:
         o.a = (uint8_t)m_rnd(r, 6);
         break;
@@ -259,7 +392,7 @@ M_FN void m_gen(m_prog *p, m_rng *r)
     for (int k = 0; k < p->ntasks; k++) {
         p->nops[k] = (int)m_rnd(r, M_MAX_RANDOM_OPS + 1);
         for (int i = 0; i < p->nops[k]; i++)
-            p->ops[k][i] = m_gen_op(r, p, k);
+            p->ops[k][i] = m_gen_op(r, p, k, 0);
     }
     if (p->nops[0] < M_MAX_RANDOM_OPS && m_rnd(r, 3)) {
         /* mostly, the root ends with a longer sleep: its children get to
@@ -276,6 +409,170 @@ M_FN void m_gen(m_prog *p, m_rng *r)
         ops[at] = (m_op){.kind = OP_SPAWN, .a = (uint8_t)k};
         p->nops[parent]++;
     }
+}
+
+/* One node of stream s (and its subtree); returns its index. */
+static int m_gen_snode(m_prog *p, int s, int depth, m_rng *r, int multi)
+{
+    m_sdef *d = &p->sdef[s];
+    int i = d->nnodes++;
+    unsigned w = m_rnd(r, 10);
+    int kind;
+    if (depth >= 2)
+        kind = w < 7 ? SN_RECV : SN_IVL;
+    else if (depth == 0) /* mostly a merge, as in the chapter */
+        kind = w < 4   ? SN_MERGE
+               : w < 6 ? SN_TIMEOUT
+               : w < 8 ? SN_TAKE
+               : w < 9 ? SN_RECV
+                       : SN_IVL;
+    else
+        kind = w < 2   ? SN_MERGE
+               : w < 5 ? SN_TIMEOUT
+               : w < 6 ? SN_TAKE
+               : w < 9 ? SN_RECV
+                       : SN_IVL;
+    if (kind == SN_RECV && p->nchans >= M_MAX_CHANS_ALL - 1)
+        kind = SN_IVL; /* one channel is left for the tasks */
+    m_snode nd = {.kind = (uint8_t)kind};
+    switch (kind) {
+    case SN_RECV: {
+        int c = p->nchans++;
+        static const int bounds[] = {0, 0, 1, 2};
+        nd.a = (uint8_t)c;
+        p->bound[c] = multi ? 0 : bounds[m_rnd(r, 4)];
+        p->owner[c] = -1;
+        p->feeds[c] = s + 1;
+        p->carried[c] = multi;
+        break;
+    }
+    case SN_IVL:
+        nd.a = (uint8_t)(1 + m_rnd(r, 5));
+        if (p->shared_streams) /* the missed-tick behaviour, mode 3/4 only */
+            nd.l = (uint8_t)m_rnd(r, 3);
+        break;
+    case SN_TIMEOUT:
+        nd.a = (uint8_t)m_rnd(r, 7);
+        nd.l = (uint8_t)m_gen_snode(p, s, depth + 1, r, multi);
+        break;
+    case SN_TAKE:
+        nd.a = (uint8_t)m_rnd(r, 5);
+        nd.l = (uint8_t)m_gen_snode(p, s, depth + 1, r, multi);
+        break;
+    case SN_MERGE:
+        nd.l = (uint8_t)m_gen_snode(p, s, depth + 1, r, multi);
+        nd.r = (uint8_t)m_gen_snode(p, s, depth + 1, r, multi);
+        break;
+    }
+    d->n[i] = nd;
+    return i;
+}
+
+/* The tasks of one run of a stream program (channels and streams set). */
+static void m_gen_tasks_s(m_prog *p, m_rng *r)
+{
+    p->ntasks = 1 + (int)m_rnd(r, M_MAX_TASKS);
+    for (int s = 0; s < p->nstreams; s++)
+        p->sowner[s] = (int)m_rnd(r, (unsigned)p->ntasks);
+    for (int c = 0; c < p->nchans; c++)
+        if (!p->feeds[c])
+            p->owner[c] = (int)m_rnd(r, (unsigned)p->ntasks);
+    for (int k = 0; k < p->ntasks; k++) {
+        p->nops[k] = (int)m_rnd(r, M_MAX_RANDOM_OPS + 1);
+        for (int i = 0; i < p->nops[k]; i++)
+            p->ops[k][i] = m_gen_op(r, p, k, 1);
+    }
+    if (p->nops[0] < M_MAX_RANDOM_OPS && m_rnd(r, 3))
+        p->ops[0][p->nops[0]++] =
+            (m_op){.kind = OP_SLEEP, .a = (uint8_t)(5 + m_rnd(r, 26))};
+    for (int k = 1; k < p->ntasks; k++) {
+        int parent = (int)m_rnd(r, (unsigned)k);
+        int at = (int)m_rnd(r, (unsigned)p->nops[parent] / 2 + 1);
+        m_op *ops = p->ops[parent];
+        memmove(&ops[at + 1], &ops[at],
+                (size_t)(p->nops[parent] - at) * sizeof *ops);
+        ops[at] = (m_op){.kind = OP_SPAWN, .a = (uint8_t)k};
+        p->nops[parent]++;
+    }
+}
+
+/*
+ * A stream program: 1..2 streams, each a tree of merge / timeout / take over
+ * from_receiver and interval leaves (depth <= 2), used by one task with
+ * next, next in an async block under timeout, race and join_all, and drop;
+ * every from_receiver leaf has a channel of its own, which any task may
+ * send on; 0..2 more channels as in m_gen.  multi: two runs (runs[0],
+ * runs[1]); the streams and their channels (unbounded) are built in the
+ * first run's root at 0 ms, or before the first run when a stream has no
+ * interval or timeout (pre), and are kept for the second run (unless
+ * dropped between the runs); the other channels are created anew in each
+ * run.  mode: 1 one run, 2 two runs (multi), 3 and 4 the same with streams
+ * used by every task (shared_streams), one at a time: an op on a stream
+ * another task is using (inside next, or in a block's combinator) is
+ * skipped.  Returns the number of runs.
+ */
+M_FN int m_gen_streams(m_prog *runs, m_rng *r, int mode)
+{
+    m_prog *p = &runs[0];
+    int multi = mode == 2 || mode == 4;
+    memset(runs, 0, (multi ? 2 : 1) * sizeof *runs);
+    p->shared_streams = mode >= 3;
+    p->nstreams = 1 + (int)m_rnd(r, M_MAX_STREAMS);
+    for (int s = 0; s < p->nstreams; s++) {
+        m_gen_snode(p, s, 0, r, multi);
+        m_sdef *d = &p->sdef[s];
+        if (multi) {
+            int timed = 0;
+            for (int i = 0; i < d->nnodes; i++)
+                timed |= d->n[i].kind == SN_IVL || d->n[i].kind == SN_TIMEOUT;
+            d->pre = !timed && m_rnd(r, 2);
+            d->drop_between = m_rnd(r, 5) == 0;
+            for (int c = 0; c < p->nchans; c++)
+                if (p->feeds[c] == s + 1)
+                    p->pre[c] = d->pre;
+        }
+    }
+    int nx = (int)m_rnd(r, 3);
+    if (p->nchans + nx == 0)
+        nx = 1;
+    for (int i = 0; i < nx && p->nchans < M_MAX_CHANS_ALL; i++) {
+        static const int bounds[] = {0, 0, 1, 2};
+        int c = p->nchans++;
+        p->bound[c] = bounds[m_rnd(r, 4)];
+    }
+    p->nruns = multi ? 2 : 1;
+    m_gen_tasks_s(p, r);
+    if (!multi)
+        return 1;
+    m_prog *q = &runs[1];
+    q->nchans = p->nchans;
+    memcpy(q->bound, p->bound, sizeof q->bound);
+    memcpy(q->feeds, p->feeds, sizeof q->feeds);
+    memcpy(q->carried, p->carried, sizeof q->carried);
+    memcpy(q->pre, p->pre, sizeof q->pre);
+    memcpy(q->owner, p->owner, sizeof q->owner);
+    q->nstreams = p->nstreams;
+    q->shared_streams = p->shared_streams;
+    memcpy(q->sdef, p->sdef, sizeof q->sdef);
+    q->run = 1;
+    q->nruns = 2;
+    m_gen_tasks_s(q, r);
+    return 2;
+}
+
+M_FN int m_gen_streams_seed(m_prog *runs, uint64_t seed, int mode)
+{
+    m_rng r;
+    m_rng_seed(&r, seed);
+    return m_gen_streams(runs, &r, mode);
+}
+
+M_FN int m_gen_streams_bytes(m_prog *runs, const uint8_t *data, size_t len,
+                             int mode)
+{
+    m_rng r;
+    m_rng_bytes(&r, data, len);
+    return m_gen_streams(runs, &r, mode);
 }
 
 /* Decodes hex (as printed by m_hex_print) into buf; returns the length. */
@@ -347,18 +644,86 @@ static void m_op_print(FILE *out, const m_op *o)
     case OP_JOIN_SR:
         fprintf(out, "join_all(sleep %d, recv c%d)", o->b, o->a);
         break;
+    case OP_SNEXT:
+        fprintf(out, "next s%d", o->a);
+        break;
+    case OP_SNEXT_TO:
+        fprintf(out, "timeout({next s%d}, %d)", o->a, o->b);
+        break;
+    case OP_SRACE_BS:
+        fprintf(out, "race({next s%d}, sleep %d)", o->a, o->b);
+        break;
+    case OP_SRACE_SB:
+        fprintf(out, "race(sleep %d, {next s%d})", o->b, o->a);
+        break;
+    case OP_SJOIN:
+        fprintf(out, "join_all({next s%d}, sleep %d)", o->a, o->b);
+        break;
+    case OP_SDROP:
+        fprintf(out, "drop s%d", o->a);
+        break;
+    }
+}
+
+static void m_snode_print(FILE *out, const m_sdef *d, int i)
+{
+    const m_snode *n = &d->n[i];
+    switch (n->kind) {
+    case SN_RECV:
+        fprintf(out, "from_receiver(c%d)", n->a);
+        return;
+    case SN_IVL: {
+        static const char *const missed[] = {"", ", delay", ", skip"};
+        fprintf(out, "interval(%d%s)", n->a, missed[n->l % 3]);
+        return;
+    }
+    case SN_TIMEOUT:
+        fputs("timeout(", out);
+        m_snode_print(out, d, n->l);
+        fprintf(out, ", %d)", n->a);
+        return;
+    case SN_TAKE:
+        fprintf(out, "take(%d, ", n->a);
+        m_snode_print(out, d, n->l);
+        fputc(')', out);
+        return;
+    case SN_MERGE:
+        fputs("merge(", out);
+        m_snode_print(out, d, n->l);
+        fputs(", ", out);
+        m_snode_print(out, d, n->r);
+        fputc(')', out);
+        return;
     }
 }
 
 M_FN void m_prog_print(FILE *out, const m_prog *p)
 {
+    if (p->nruns > 1)
+        fprintf(out, " run %d of %d:\n", p->run + 1, p->nruns);
     for (int c = 0; c < p->nchans; c++) {
         fprintf(out, "  c%d: ", c);
         if (p->bound[c])
             fprintf(out, "bounded(%d)", p->bound[c]);
         else
             fputs("unbounded", out);
-        fprintf(out, ", received by t%d\n", p->owner[c]);
+        if (p->feeds[c])
+            fprintf(out, ", feeds s%d%s%s\n", p->feeds[c] - 1,
+                    p->carried[c] ? ", kept across runs" : "",
+                    p->pre[c] ? ", created before the first run" : "");
+        else
+            fprintf(out, ", received by t%d\n", p->owner[c]);
+    }
+    for (int s = 0; s < p->nstreams; s++) {
+        fprintf(out, "  s%d = ", s);
+        m_snode_print(out, &p->sdef[s], 0);
+        if (p->shared_streams)
+            fputs(", used by any task", out);
+        else
+            fprintf(out, ", used by t%d", p->sowner[s]);
+        fprintf(out, "%s%s\n",
+                p->sdef[s].pre ? ", built before the first run" : "",
+                p->sdef[s].drop_between ? ", dropped between the runs" : "");
     }
     for (int k = 0; k < p->ntasks; k++) {
         fprintf(out, "  t%d%s:", k, k ? "" : " (root)");
@@ -381,7 +746,8 @@ enum {
     EV_START = 100, /* the task's body started */
     EV_END,         /* the task's body returns */
     EV_UNWIND,      /* rc: the extra weft_sleep of a cancelled task */
-    EV_RUN,         /* rc: weft_run; a1: root result (M_NO_RESULT) */
+    EV_RUN,         /* rc: weft_run; a1: root result (M_NO_RESULT);
+                       a2: run index (programs of several runs) */
     EV_REPORT,      /* a1: deadlock report printed (2: other stderr);
                        a2: tasks it says are blocked */
     EV_SUMMARY,     /* per task: a1 spawned, a2 started, a3 drop_arg calls */
@@ -461,6 +827,8 @@ M_FN void m_ev_print(FILE *out, const m_ev *e)
         fprintf(out, "t%d unwind sleep=%s @%u", e->task, rcs, e->ms);
         return;
     case EV_RUN:
+        if (e->a2)
+            fprintf(out, "run %d: ", e->a2 + 1);
         fprintf(out, "weft_run=%s result=%d", rcs, e->a1);
         return;
     case EV_REPORT:
@@ -518,8 +886,9 @@ enum { H_NONE, H_OWNED, H_JOINING, H_DONE };
 
 typedef struct m_pstate {
     int handle[M_MAX_TASKS];
-    int tx_dropped[M_MAX_CHANS];
-    int sending[M_MAX_CHANS];
+    int tx_dropped[M_MAX_CHANS_ALL];
+    int sending[M_MAX_CHANS_ALL];
+    int sbusy[M_MAX_STREAMS]; /* a task is inside an op on the stream */
 } m_pstate;
 
 static int m_item(int task, int pc) { return (task + 1) * 100 + pc; }
@@ -529,25 +898,52 @@ static int m_task_result(int task) { return 1000 + task; }
 /* The real execution on weft                                               */
 /* ------------------------------------------------------------------------ */
 
+/* A block's next: what the async block saw. */
+typedef struct m_blk {
+    int s, rc;
+    uint64_t v;
+} m_blk;
+
 static struct m_real {
     const m_prog *p;
     m_trace *tr;
     m_pstate ps;
     weft_task *h[M_MAX_TASKS];
-    weft_sender *tx[M_MAX_CHANS];
-    weft_receiver *rx[M_MAX_CHANS];
+    weft_sender *tx[M_MAX_CHANS_ALL];
+    weft_receiver *rx[M_MAX_CHANS_ALL];
+    weft_stream *st[M_MAX_STREAMS];
     int spawned[M_MAX_TASKS], started[M_MAX_TASKS], dropped[M_MAX_TASKS];
-    int rbuf[M_MAX_TASKS]; /* receive buffers of recv futures */
+    uint64_t rbuf[M_MAX_TASKS]; /* receive buffers of recv futures */
+    m_blk blk[M_MAX_TASKS];     /* the async blocks of stream ops */
     int setup_rc;
 } m_R;
 
 static uint64_t m_now_ms(void) { return weft_now() / WEFT_MS(1); }
+
+/* The logged value of a stream item: a channel item as it was sent, an
+ * interval tick (ns; whole ms under the virtual clock) as M_IVL_TAG + ms. */
+static int m_sval(uint64_t v)
+{
+    if (v == 0 || v >= WEFT_MS(1))
+        return M_IVL_TAG + (int)(v / WEFT_MS(1));
+    return (int)v;
+}
 
 static void *m_real_task(void *arg);
 
 static void m_real_drop(void *arg) { m_R.dropped[(intptr_t)arg]++; }
 
 static int m_ptr_int(void *p) { return (int)(intptr_t)p; }
+
+/* The async block of the stream ops: one weft_stream_next. */
+static void *m_real_block(void *arg)
+{
+    m_blk *b = arg;
+    uint64_t v = 0;
+    b->rc = weft_stream_next(m_R.st[b->s], &v);
+    b->v = v;
+    return (void *)(intptr_t)b->rc;
+}
 
 static void m_real_op(int k, int pc, const m_op *o, int *pending)
 {
@@ -574,17 +970,17 @@ static void m_real_op(int k, int pc, const m_op *o, int *pending)
             rc = M_SKIP;
             break;
         }
-        int item = m_item(k, pc);
+        uint64_t item = (uint64_t)m_item(k, pc);
         ps->sending[c]++;
         rc = weft_send(m_R.tx[c], &item);
         ps->sending[c]--;
-        a1 = item;
+        a1 = (int)item;
         break;
     }
     case OP_RECV: {
-        int v = -1;
+        uint64_t v = 0;
         rc = weft_recv(m_R.rx[c], &v);
-        a1 = rc == 1 ? v : 0;
+        a1 = rc == 1 ? (int)v : 0;
         break;
     }
     case OP_CLOSE:
@@ -630,7 +1026,7 @@ static void m_real_op(int k, int pc, const m_op *o, int *pending)
     }
     case OP_RACE_SR:
     case OP_RACE_RS: {
-        m_R.rbuf[k] = -1;
+        m_R.rbuf[k] = 0;
         weft_future *s = weft_sleep_future(WEFT_MS(o->b));
         weft_future *r = weft_recv_future(m_R.rx[c], &m_R.rbuf[k]);
         int sr = o->kind == OP_RACE_SR;
@@ -638,32 +1034,120 @@ static void m_real_op(int k, int pc, const m_op *o, int *pending)
         void *res = (void *)(intptr_t)-1;
         rc = weft_race(fs, 2, &res);
         a1 = rc >= 0 ? m_ptr_int(res) : 0;
-        a2 = rc == (sr ? 1 : 0) && a1 == 1 ? m_R.rbuf[k] : 0;
+        a2 = rc == (sr ? 1 : 0) && a1 == 1 ? (int)m_R.rbuf[k] : 0;
         break;
     }
     case OP_TIMEOUT:
-        m_R.rbuf[k] = -1;
+        m_R.rbuf[k] = 0;
         rc = weft_timeout(weft_recv_future(m_R.rx[c], &m_R.rbuf[k]),
                           WEFT_MS(o->b), NULL);
-        a1 = rc == 1 ? m_R.rbuf[k] : 0;
+        a1 = rc == 1 ? (int)m_R.rbuf[k] : 0;
         break;
     case OP_JOIN_SS:
         rc = weft_join(weft_sleep_future(WEFT_MS(o->a)),
                        weft_sleep_future(WEFT_MS(o->b)));
         break;
     case OP_JOIN_SR: {
-        m_R.rbuf[k] = -1;
+        m_R.rbuf[k] = 0;
         weft_future *fs[2] = {weft_sleep_future(WEFT_MS(o->b)),
                               weft_recv_future(m_R.rx[c], &m_R.rbuf[k])};
         void *res[2] = {(void *)(intptr_t)-1, (void *)(intptr_t)-1};
         rc = weft_join_all(fs, 2, res);
         a1 = m_ptr_int(res[0]);
         a2 = m_ptr_int(res[1]);
-        a3 = a2 == 1 ? m_R.rbuf[k] : 0;
+        a3 = a2 == 1 ? (int)m_R.rbuf[k] : 0;
+        break;
+    }
+    case OP_SNEXT: {
+        if (!m_R.st[o->a] || ps->sbusy[o->a]) {
+            rc = M_SKIP;
+            break;
+        }
+        uint64_t v = 0;
+        ps->sbusy[o->a] = 1;
+        rc = weft_stream_next(m_R.st[o->a], &v);
+        ps->sbusy[o->a] = 0;
+        a1 = rc == 1 ? m_sval(v) : 0;
+        break;
+    }
+    case OP_SNEXT_TO:
+    case OP_SRACE_BS:
+    case OP_SRACE_SB:
+    case OP_SJOIN: {
+        if (!m_R.st[o->a] || ps->sbusy[o->a]) {
+            rc = M_SKIP;
+            break;
+        }
+        ps->sbusy[o->a] = 1;
+        m_blk *b = &m_R.blk[k];
+        b->s = o->a;
+        b->rc = M_NORUN;
+        b->v = 0;
+        weft_future *blk = weft_async(m_real_block, b);
+        weft_future *slp = weft_sleep_future(WEFT_MS(o->b));
+        if (o->kind == OP_SNEXT_TO) {
+            weft_future_drop(slp);
+            rc = weft_timeout(blk, WEFT_MS(o->b), NULL);
+        } else if (o->kind == OP_SJOIN) {
+            weft_future *fs[2] = {blk, slp};
+            void *res[2] = {(void *)(intptr_t)-1, (void *)(intptr_t)-1};
+            rc = weft_join_all(fs, 2, res);
+            a3 = m_ptr_int(res[1]);
+        } else {
+            int bs = o->kind == OP_SRACE_BS;
+            weft_future *fs[2] = {bs ? blk : slp, bs ? slp : blk};
+            rc = weft_race(fs, 2, NULL);
+        }
+        ps->sbusy[o->a] = 0;
+        a1 = b->rc;
+        a2 = b->rc == 1 ? m_sval(b->v) : 0;
+        break;
+    }
+    case OP_SDROP:
+        if (!m_R.st[o->a] || ps->sbusy[o->a]) {
+            rc = M_SKIP;
+            break;
+        }
+        weft_stream_drop(m_R.st[o->a]);
+        m_R.st[o->a] = NULL;
+        break;
+    }
+    m_log(m_R.tr, k, pc, o->kind, rc, a1, a2, a3, m_now_ms());
+}
+
+/* Creates channel c (unbounded when it lives across runs); 0 or <0. */
+static int m_real_chan(const m_prog *p, int c)
+{
+    weft_channel_opts co = {.capacity = (size_t)p->bound[c]};
+    return weft_channel_with(sizeof(uint64_t), &co, &m_R.tx[c], &m_R.rx[c]);
+}
+
+/* Builds node i of stream s (consuming the receivers of its channels). */
+static weft_stream *m_real_snode(const m_sdef *d, int i)
+{
+    const m_snode *n = &d->n[i];
+    weft_stream *st = NULL;
+    switch (n->kind) {
+    case SN_RECV:
+        st = weft_stream_from_receiver(m_R.rx[n->a]);
+        m_R.rx[n->a] = NULL;
+        break;
+    case SN_IVL: /* l: WEFT_MISSED_BURST (0), _DELAY (1) or _SKIP (2) */
+        st = weft_stream_interval_with(WEFT_MS(n->a), n->l);
+        break;
+    case SN_TIMEOUT:
+        st = weft_stream_timeout(m_real_snode(d, n->l), WEFT_MS(n->a));
+        break;
+    case SN_TAKE:
+        st = weft_stream_take(m_real_snode(d, n->l), n->a);
+        break;
+    case SN_MERGE: {
+        weft_stream *l = m_real_snode(d, n->l);
+        st = weft_stream_merge(l, m_real_snode(d, n->r));
         break;
     }
     }
-    m_log(m_R.tr, k, pc, o->kind, rc, a1, a2, a3, m_now_ms());
+    return st;
 }
 
 static void *m_real_task(void *arg)
@@ -672,18 +1156,26 @@ static void *m_real_task(void *arg)
     const m_prog *p = m_R.p;
     if (k == 0) { /* inside the runtime: the channels are not "shared" */
         for (int c = 0; c < p->nchans; c++) {
-            weft_channel_opts co = {.capacity = (size_t)p->bound[c]};
-            int rc =
-                weft_channel_with(sizeof(int), &co, &m_R.tx[c], &m_R.rx[c]);
+            if (p->pre[c] || (p->carried[c] && p->run > 0))
+                continue; /* already there */
+            int rc = m_real_chan(p, c);
             if (rc) {
                 m_R.setup_rc = rc;
                 return NULL;
             }
             /* The receiver is used here, so it stays on this runtime (an
              * unused one may be handed to another thread: weft.h). */
-            int none;
+            uint64_t none;
             if (weft_try_recv(m_R.rx[c], &none) != -EAGAIN) {
                 m_R.setup_rc = -EPROTO;
+                return NULL;
+            }
+        }
+        for (int s = 0; s < p->nstreams && p->run == 0; s++) {
+            if (p->sdef[s].pre)
+                continue;
+            if (!(m_R.st[s] = m_real_snode(&p->sdef[s], 0))) {
+                m_R.setup_rc = -errno;
                 return NULL;
             }
         }
@@ -707,7 +1199,8 @@ static void *m_real_task(void *arg)
     for (int c = 0; c < p->nchans; c++) { /* drain what it receives */
         if (p->owner[c] != k)
             continue;
-        int rc, n = 0, v;
+        int rc, n = 0;
+        uint64_t v;
         uint32_t h = 0;
         while ((rc = weft_try_recv(m_R.rx[c], &v)) == 1) {
             n++;
@@ -739,75 +1232,130 @@ static void m_parse_report(const char *s, int *report, int *blocked)
     }
 }
 
+static void m_real_drop_stream(int s)
+{
+    weft_stream_drop(m_R.st[s]); /* outside any runtime */
+    m_R.st[s] = NULL;
+}
+
+/* Runs the nruns runs of a program on weft, one weft_run each; fills tr.
+ * Returns 0, or -1 if a runtime could not be set up (a test failure of its
+ * own).  Streams and the channels that feed them (carried) live from the
+ * first run (or before it) to the end of the last, unless dropped. */
+M_FN int m_run_real_multi(const m_prog *runs, int nruns, m_trace *tr)
+{
+    memset(&m_R, 0, sizeof m_R);
+    memset(tr, 0, sizeof *tr);
+    m_R.tr = tr;
+    const m_prog *p0 = &runs[0];
+    for (int c = 0; c < p0->nchans; c++) /* before the first run */
+        if (p0->pre[c] && m_real_chan(p0, c)) {
+            fprintf(stderr, "model: channel setup failed\n");
+            return -1;
+        }
+    for (int s = 0; s < p0->nstreams; s++)
+        if (p0->sdef[s].pre && !(m_R.st[s] = m_real_snode(&p0->sdef[s], 0))) {
+            fprintf(stderr, "model: stream setup failed\n");
+            return -1;
+        }
+    int failed = 0;
+    for (int run = 0; run < nruns && !failed; run++) {
+        const m_prog *p = &runs[run];
+        m_R.p = p;
+        memset(m_R.ps.handle, 0, sizeof m_R.ps.handle);
+        memset(m_R.h, 0, sizeof m_R.h);
+        memset(m_R.spawned, 0, sizeof m_R.spawned);
+        memset(m_R.started, 0, sizeof m_R.started);
+        memset(m_R.dropped, 0, sizeof m_R.dropped);
+        for (int c = 0; c < p->nchans; c++)
+            if (!p->carried[c])
+                m_R.ps.tx_dropped[c] = m_R.ps.sending[c] = 0;
+        static char out[8192];
+        int saved = -1;
+        fflush(stderr);
+        if (m_capture_fd < 0)
+            m_capture_fd = memfd_create("weft-model-stderr", 0);
+        if (m_capture_fd < 0) { /* no memfd: an unlinked temporary file */
+            char path[] = "/tmp/weft-model-stderr-XXXXXX";
+            m_capture_fd = mkstemp(path);
+            if (m_capture_fd >= 0)
+                unlink(path);
+        }
+        if (m_capture_fd >= 0 && ftruncate(m_capture_fd, 0) == 0 &&
+            lseek(m_capture_fd, 0, SEEK_SET) == 0) {
+            saved = dup(2);
+            if (saved >= 0)
+                dup2(m_capture_fd, 2);
+        }
+        weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL,
+                           .deadlock = WEFT_DEADLOCK_FAIL,
+                           .stack_size = 64 * 1024};
+        void *res = (void *)(intptr_t)M_NO_RESULT;
+        int rc = weft_run_with(&cfg, m_real_task, (void *)(intptr_t)0, &res);
+        size_t len = 0;
+        fflush(stderr);
+        if (saved >= 0) {
+            dup2(saved, 2);
+            close(saved);
+            if (lseek(m_capture_fd, 0, SEEK_SET) == 0) {
+                ssize_t n = read(m_capture_fd, out, sizeof out - 1);
+                len = n > 0 ? (size_t)n : 0;
+            }
+        }
+        out[len] = 0;
+        int last = run == nruns - 1;
+        /* After the run, outside any runtime: the channels of this run,
+         * the streams whose life ends here, and at the end the rest. */
+        for (int c = 0; c < p->nchans; c++) {
+            if (p->carried[c] && !last)
+                continue;
+            weft_sender_drop(m_R.tx[c]);
+            weft_receiver_drop(m_R.rx[c]);
+            m_R.tx[c] = NULL;
+            m_R.rx[c] = NULL;
+        }
+        for (int s = 0; s < p->nstreams; s++)
+            if (last || p->sdef[s].drop_between)
+                m_real_drop_stream(s);
+        if (m_R.setup_rc) {
+            fprintf(stderr, "model: setup failed: %d\n", m_R.setup_rc);
+            failed = 1;
+            break;
+        }
+        m_log(tr, -1, -1, EV_RUN, rc, m_ptr_int(res), run, 0, 0);
+        int report, blocked;
+        m_parse_report(out, &report, &blocked);
+        m_log(tr, -1, -1, EV_REPORT, 0, report, blocked, 0, 0);
+        if (report == 2)
+            fprintf(stderr, "model: unexpected stderr output:\n%s\n", out);
+        for (int k = 1; k < p->ntasks; k++)
+            m_log(tr, k, -1, EV_SUMMARY, 0, m_R.spawned[k], m_R.started[k],
+                  m_R.dropped[k], 0);
+    }
+    for (int s = 0; s < M_MAX_STREAMS; s++) /* after a failed setup */
+        m_real_drop_stream(s);
+    for (int c = 0; c < M_MAX_CHANS_ALL; c++) {
+        weft_sender_drop(m_R.tx[c]);
+        weft_receiver_drop(m_R.rx[c]);
+    }
+    return failed ? -1 : 0;
+}
+
 /* Runs p on weft; fills tr.  Returns 0, or -1 if the runtime could not be
  * set up (a test failure of its own). */
 M_FN int m_run_real(const m_prog *p, m_trace *tr)
 {
-    memset(&m_R, 0, sizeof m_R);
-    memset(tr, 0, sizeof *tr);
-    m_R.p = p;
-    m_R.tr = tr;
-    static char out[8192];
-    int saved = -1;
-    fflush(stderr);
-    if (m_capture_fd < 0)
-        m_capture_fd = memfd_create("weft-model-stderr", 0);
-    if (m_capture_fd < 0) { /* no memfd: an unlinked temporary file */
-        char path[] = "/tmp/weft-model-stderr-XXXXXX";
-        m_capture_fd = mkstemp(path);
-        if (m_capture_fd >= 0)
-            unlink(path);
-    }
-    if (m_capture_fd >= 0 && ftruncate(m_capture_fd, 0) == 0 &&
-        lseek(m_capture_fd, 0, SEEK_SET) == 0) {
-        saved = dup(2);
-        if (saved >= 0)
-            dup2(m_capture_fd, 2);
-    }
-    weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL,
-                       .deadlock = WEFT_DEADLOCK_FAIL,
-                       .stack_size = 64 * 1024};
-    void *res = (void *)(intptr_t)M_NO_RESULT;
-    int rc = weft_run_with(&cfg, m_real_task, (void *)(intptr_t)0, &res);
-    size_t len = 0;
-    fflush(stderr);
-    if (saved >= 0) {
-        dup2(saved, 2);
-        close(saved);
-        if (lseek(m_capture_fd, 0, SEEK_SET) == 0) {
-            ssize_t n = read(m_capture_fd, out, sizeof out - 1);
-            len = n > 0 ? (size_t)n : 0;
-        }
-    }
-    out[len] = 0;
-    for (int c = 0; c < p->nchans; c++) {
-        weft_sender_drop(m_R.tx[c]);
-        weft_receiver_drop(m_R.rx[c]);
-    }
-    if (m_R.setup_rc) {
-        fprintf(stderr, "model: channel setup failed: %d\n", m_R.setup_rc);
-        return -1;
-    }
-    m_log(tr, -1, -1, EV_RUN, rc, m_ptr_int(res), 0, 0, 0);
-    int report, blocked;
-    m_parse_report(out, &report, &blocked);
-    m_log(tr, -1, -1, EV_REPORT, 0, report, blocked, 0, 0);
-    if (report == 2)
-        fprintf(stderr, "model: unexpected stderr output:\n%s\n", out);
-    for (int k = 1; k < p->ntasks; k++)
-        m_log(tr, k, -1, EV_SUMMARY, 0, m_R.spawned[k], m_R.started[k],
-              m_R.dropped[k], 0);
-    return 0;
+    return m_run_real_multi(p, 1, tr);
 }
 
 /* ------------------------------------------------------------------------ */
 /* The reference model                                                      */
 /* ------------------------------------------------------------------------ */
 
-enum { F_NONE, F_SLEEP, F_RECV, F_SEND, F_JOIN };
+enum { F_NONE, F_SLEEP, F_RECV, F_SEND, F_JOIN, F_SNEXT, F_BLOCK };
 enum { S_WAITING, S_DONE, S_CLOSED, S_GONE };
 enum { MT_FRESH, MT_LIVE, MT_DEAD };
-enum { MODE_LEAF, MODE_YIELD, MODE_RACE, MODE_JOIN };
+enum { MODE_LEAF, MODE_YIELD, MODE_RACE, MODE_JOIN, MODE_SNEXT };
 enum { M_DONE, M_SUSPEND };
 
 typedef struct m_fut {
@@ -820,7 +1368,22 @@ typedef struct m_fut {
     int chan, sstate, queued, item;
     /* join */
     int target;
+    /* a stream timer: the task its waker belongs to */
+    int wtask;
+    /* next (F_SNEXT, F_BLOCK: chan is the stream): what next returned */
+    int nrc;
 } m_fut;
+
+/* The state of a stream node (m_snode). */
+typedef struct m_snst {
+    uint64_t next;     /* IVL: the next tick (ms, some runtime's clock) */
+    uint64_t deadline; /* TIMEOUT */
+    int on;            /* TIMEOUT: a deadline is pending */
+    int left;          /* TAKE */
+    int first;         /* MERGE: the side polled first next time */
+    int ended[2];      /* MERGE */
+    m_fut tm;          /* IVL, TIMEOUT: the timer (kind F_SLEEP) */
+} m_snst;
 
 typedef struct m_task {
     int exists, state, cancel, queued, started, dropped;
@@ -835,7 +1398,7 @@ typedef struct m_task {
 typedef struct m_chan {
     int items[M_MAX_ITEMS];
     int head, count;
-    int bound, closed, senders;
+    int bound, closed, senders, shared;
     int rx_task, rx_slot, rx_fut; /* the registered receive, rx_task -1 */
     int waits[M_MAX_TASKS];       /* waiting senders (tasks), in order */
     int nwaits;
@@ -847,6 +1410,10 @@ typedef struct m_cov {
     long ops[OP__COUNT], skipped[OP__COUNT], cancelled[OP__COUNT];
     long send_waited, send_epipe, send_done_then_cancel, recv_closed,
         race_win[2], timeouts, timeout_recv, join_ecanceled, timer_fires;
+    /* streams */
+    long sprogs, multiruns, hangs, s_items, s_ticks, s_timeouts, s_ends,
+        s_cancelled, s_norun, s_merge_pending, s_run2_next, s_dropped_in_run,
+        s_dropped_between, s_late_ticks[2];
 } m_cov;
 
 typedef struct m_model {
@@ -854,7 +1421,10 @@ typedef struct m_model {
     m_trace *tr;
     m_pstate ps;
     m_task t[M_MAX_TASKS];
-    m_chan c[M_MAX_CHANS];
+    m_chan c[M_MAX_CHANS_ALL];
+    m_snst sn[M_MAX_STREAMS][M_MAX_SNODES];
+    int sdropped[M_MAX_STREAMS];
+    int run, hang;
     int runq[M_MAX_TASKS];
     int nq;
     int yielded[M_MAX_TASKS]; /* queued after the next timer service */
@@ -963,6 +1533,17 @@ static m_fut *m_timer_first(m_model *M, int *task)
                 *task = k;
             }
         }
+    for (int s = 0; s < M->p->nstreams; s++) /* timers inside streams */
+        for (int i = 0; i < M->p->sdef[s].nnodes; i++) {
+            m_fut *f = &M->sn[s][i].tm;
+            if (!f->armed)
+                continue;
+            if (!best || f->deadline < best->deadline ||
+                (f->deadline == best->deadline && f->seq < best->seq)) {
+                best = f;
+                *task = f->wtask;
+            }
+        }
     return best;
 }
 
@@ -1043,6 +1624,215 @@ static void m_refill(m_model *M, m_chan *ch)
     m_wake(M, k, -1);
 }
 
+/* ---- streams ------------------------------------------------------------ */
+
+/* The receive registration of stream s's node i is known by this id. */
+static int m_sid(int s, int i) { return 100 + s * 16 + i; }
+
+/* weft_receiver_drop (the stream that owns it is dropped): closed, every
+ * waiting sender fails (-EPIPE, woken in order), queued items discarded. */
+static void m_rx_drop(m_model *M, m_chan *ch)
+{
+    int local[M_MAX_TASKS], nlocal = 0;
+    ch->closed = 1;
+    while (ch->nwaits) {
+        int w = ch->waits[0];
+        m_remove_waiter(ch, w);
+        M->t[w].fut[0].queued = 0;
+        M->t[w].fut[0].sstate = S_CLOSED;
+        local[nlocal++] = w;
+    }
+    for (int i = 0; i < nlocal; i++)
+        m_wake(M, local[i], -1);
+    ch->head = ch->count = 0;
+}
+
+/* stream.c's arm(): the timer stays (its arming order too) when it is
+ * armed for that deadline already; only the waker changes. */
+static void m_sarm(m_model *M, m_fut *tm, uint64_t deadline, int k, int wslot)
+{
+    if (!(tm->armed && tm->deadline == deadline)) {
+        tm->kind = F_SLEEP;
+        tm->deadline = deadline;
+        m_timer_arm(M, tm, wslot);
+    }
+    tm->wtask = k;
+    tm->wslot = wslot;
+}
+
+/* poll_next of node i of stream s, with the waker (k, wslot): 1 with *st
+ * (1 item *val, 0 end, <0 error element) or 0 pending.  As stream.c. */
+static int m_spoll(m_model *M, int s, int i, int k, int wslot, int *st,
+                   int *val)
+{
+    const m_snode *n = &M->p->sdef[s].n[i];
+    m_snst *x = &M->sn[s][i];
+    switch (n->kind) {
+    case SN_RECV: { /* the receive future, polled again and again */
+        m_chan *ch = &M->c[n->a];
+        int id = m_sid(s, i);
+        if (ch->rx_task >= 0 && ch->rx_fut == id)
+            ch->rx_task = -1;
+        if (ch->count) {
+            *val = m_pop(ch);
+            *st = 1;
+            m_refill(M, ch);
+            return 1;
+        }
+        if (ch->closed || ch->senders == 0) {
+            *st = 0;
+            return 1;
+        }
+        if (ch->rx_task >= 0) {
+            m_fail(M, "model: two receives on one channel");
+            *st = -EBUSY;
+            return 1;
+        }
+        ch->rx_task = k;
+        ch->rx_slot = wslot;
+        ch->rx_fut = id;
+        return 0;
+    }
+    case SN_IVL:
+        if (M->now < x->next) {
+            m_sarm(M, &x->tm, x->next, k, wslot);
+            return 0;
+        }
+        m_timer_cancel(&x->tm);
+        *val = M_IVL_TAG + (int)x->next;
+        if (M->cov && M->now > x->next + 5 && n->l)
+            M->cov->s_late_ticks[n->l - 1]++;
+        if (M->now > x->next + 5 && n->l == WEFT_MISSED_DELAY) {
+            x->next = M->now + n->a; /* a period after the late tick */
+        } else if (M->now > x->next + 5 && n->l == WEFT_MISSED_SKIP) {
+            uint64_t tick = x->next; /* the next multiple after now */
+            x->next = tick + n->a;
+            if (x->next <= M->now)
+                x->next = M->now + n->a - (M->now - tick) % n->a;
+        } else { /* on time (within 5 ms), or burst: a period later */
+            x->next += n->a;
+        }
+        *st = 1;
+        return 1;
+    case SN_TIMEOUT:
+        if (m_spoll(M, s, n->l, k, wslot, st, val)) {
+            if (*st != 0) { /* the next element is due in time */
+                x->deadline = M->now + n->a;
+                x->on = 1;
+            }
+            m_timer_cancel(&x->tm);
+            return 1;
+        }
+        if (!x->on)
+            return 0;
+        if (M->now >= x->deadline) {
+            m_timer_cancel(&x->tm);
+            x->on = 0;
+            *st = -ETIMEDOUT;
+            return 1;
+        }
+        m_sarm(M, &x->tm, x->deadline, k, wslot);
+        return 0;
+    case SN_TAKE:
+        if (x->left == 0) {
+            *st = 0;
+            return 1;
+        }
+        if (!m_spoll(M, s, n->l, k, wslot, st, val))
+            return 0;
+        if (*st == 0)
+            x->left = 0;
+        else
+            x->left--;
+        return 1;
+    case SN_MERGE: {
+        int first = x->first;
+        x->first ^= 1; /* on every poll, also one that ends pending */
+        for (int j = 0; j < 2; j++) {
+            int side = first ^ j;
+            if (x->ended[side])
+                continue;
+            if (!m_spoll(M, s, side ? n->r : n->l, k, wslot, st, val))
+                continue;
+            if (*st != 0)
+                return 1;
+            x->ended[side] = 1;
+        }
+        if (x->ended[0] && x->ended[1]) {
+            *st = 0;
+            return 1;
+        }
+        if (M->cov)
+            M->cov->s_merge_pending++;
+        return 0;
+    }
+    }
+    m_fail(M, "model: unknown stream node");
+    return 1;
+}
+
+/* The end of weft_stream_next: every registration of s is withdrawn. */
+static void m_stream_cancel(m_model *M, int s)
+{
+    const m_sdef *d = &M->p->sdef[s];
+    for (int i = 0; i < d->nnodes; i++) {
+        m_timer_cancel(&M->sn[s][i].tm);
+        if (d->n[i].kind == SN_RECV) {
+            m_chan *ch = &M->c[d->n[i].a];
+            if (ch->rx_task >= 0 && ch->rx_fut == m_sid(s, i))
+                ch->rx_task = -1;
+        }
+    }
+}
+
+/* Builds stream s at M->now (the constructors read the clock). */
+static void m_stream_build(m_model *M, int s)
+{
+    const m_sdef *d = &M->p->sdef[s];
+    memset(M->sn[s], 0, sizeof M->sn[s]);
+    for (int i = 0; i < d->nnodes; i++) {
+        m_snst *x = &M->sn[s][i];
+        x->tm.kind = F_SLEEP;
+        x->next = M->now; /* the first tick at once */
+        x->deadline = M->now + d->n[i].a;
+        x->on = 1;
+        x->left = d->n[i].a;
+    }
+    M->sdropped[s] = 0;
+}
+
+/* weft_stream_next, one turn of its loop (direct: wslot -1; in a block:
+ * the combinator's slot).  1 when it returns (f->nrc, f->val). */
+static int m_snext_turn(m_model *M, int k, m_fut *f, int wslot, int cancelled)
+{
+    int s = f->chan, st = 0, val = 0;
+    if (cancelled) {
+        f->nrc = -ECANCELED;
+        m_stream_cancel(M, s);
+        if (M->cov)
+            M->cov->s_cancelled++;
+        return 1;
+    }
+    if (!m_spoll(M, s, 0, k, wslot, &st, &val))
+        return 0;
+    m_stream_cancel(M, s);
+    f->nrc = st;
+    f->val = st == 1 ? val : 0;
+    if (M->cov) {
+        if (st == 1 && val >= M_IVL_TAG)
+            M->cov->s_ticks++;
+        else if (st == 1)
+            M->cov->s_items++;
+        else if (st == -ETIMEDOUT)
+            M->cov->s_timeouts++;
+        else if (st == 0)
+            M->cov->s_ends++;
+        if (M->run > 0)
+            M->cov->s_run2_next++;
+    }
+    return 1;
+}
+
 /* ---- futures ------------------------------------------------------------ */
 
 /* Polls future fi of task k with waker slot wslot; 1 when ready. */
@@ -1121,6 +1911,11 @@ static int m_poll(m_model *M, int k, int fi, int wslot)
         f->val = U->status == 0 ? U->result : 0;
         return 1;
     }
+    case F_BLOCK: /* resumes the block: its next's loop turns once */
+        if (!m_snext_turn(M, k, f, wslot, 0))
+            return 0;
+        f->status = 0; /* the block returned */
+        return 1;
     }
     m_fail(M, "model: poll of no future");
     return 1;
@@ -1156,6 +1951,9 @@ static int m_fut_cancel(m_model *M, int k, int fi)
     case F_JOIN:
         M->t[f->target].join_waiter = -1;
         return 0;
+    case F_BLOCK: /* resumed cancelled: next returns -ECANCELED */
+        m_snext_turn(M, k, f, -1, 1);
+        return 0; /* and the block returns having seen it */
     }
     return 0;
 }
@@ -1255,6 +2053,9 @@ static int m_drive(m_model *M, int k)
         return m_leaf_step(M, k);
     case MODE_YIELD:
         return M_DONE;
+    case MODE_SNEXT:
+        return m_snext_turn(M, k, &T->fut[0], -1, T->cancel) ? M_DONE
+                                                             : M_SUSPEND;
     default:
         return m_group_step(M, k);
     }
@@ -1406,6 +2207,49 @@ static int m_op_start(m_model *M, int k, const m_op *o)
         T->gdone[0] = T->gdone[1] = 0;
         T->remaining = 2;
         return m_drive(M, k);
+    case OP_SNEXT:
+    case OP_SNEXT_TO:
+    case OP_SRACE_BS:
+    case OP_SRACE_SB:
+    case OP_SJOIN: {
+        if (M->sdropped[o->a] || ps->sbusy[o->a]) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        ps->sbusy[o->a] = 1;
+        m_fut blk = {
+            .kind = F_BLOCK, .chan = o->a, .nrc = M_NORUN, .target = -1};
+        if (o->kind == OP_SNEXT) {
+            T->mode = MODE_SNEXT;
+            blk.kind = F_SNEXT;
+            T->fut[0] = blk;
+            return m_drive(M, k);
+        }
+        int bfirst = o->kind != OP_SRACE_SB;
+        T->mode = o->kind == OP_SJOIN ? MODE_JOIN : MODE_RACE;
+        T->fut[bfirst ? 0 : 1] = blk;
+        m_sleep_fut(&T->fut[bfirst ? 1 : 0], o->b);
+        T->fut[bfirst ? 1 : 0].target = -1;
+        T->woken[0] = T->woken[1] = 1;
+        T->gdone[0] = T->gdone[1] = 0;
+        T->remaining = 2;
+        return m_drive(M, k);
+    }
+    case OP_SDROP: {
+        if (M->sdropped[o->a] || ps->sbusy[o->a]) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        M->sdropped[o->a] = 1;
+        const m_sdef *d = &M->p->sdef[o->a];
+        for (int i = 0; i < d->nnodes; i++)
+            if (d->n[i].kind == SN_RECV)
+                m_rx_drop(M, &M->c[d->n[i].a]);
+        if (M->cov)
+            M->cov->s_dropped_in_run++;
+        T->grc = 0;
+        return M_DONE;
+    }
     }
     m_fail(M, "model: unknown op");
     return M_DONE;
@@ -1490,6 +2334,38 @@ static void m_op_finish(m_model *M, int k, const m_op *o)
         a2 = f1->status;
         a3 = a2 == 1 ? f1->val : 0;
         break;
+    case OP_SNEXT:
+        if (rc == M_SKIP)
+            break;
+        ps->sbusy[o->a] = 0;
+        rc = f0->nrc;
+        a1 = rc == 1 ? f0->val : 0;
+        break;
+    case OP_SNEXT_TO:
+    case OP_SRACE_BS:
+    case OP_SRACE_SB:
+    case OP_SJOIN: {
+        if (rc == M_SKIP)
+            break;
+        ps->sbusy[o->a] = 0;
+        m_fut *b = o->kind == OP_SRACE_SB ? f1 : f0;
+        m_fut *sl = o->kind == OP_SRACE_SB ? f0 : f1;
+        if (o->kind == OP_SNEXT_TO) {
+            if (rc == 0)
+                rc = b->status;
+            else if (rc == 1)
+                rc = -ETIMEDOUT;
+        } else if (o->kind == OP_SJOIN) {
+            if (rc == 0 && (b->status < 0 || sl->status < 0))
+                rc = b->status < 0 ? b->status : sl->status;
+            a3 = sl->status;
+        }
+        a1 = b->nrc;
+        a2 = b->nrc == 1 ? b->val : 0;
+        if (M->cov && b->nrc == M_NORUN)
+            M->cov->s_norun++;
+        break;
+    }
     default:
         break;
     }
@@ -1585,110 +2461,228 @@ static void m_run_task(m_model *M, int k)
     m_finished(M, k);
 }
 
-/* Predicts the trace of p. Returns 0, or -1 when the model hit a state it
- * does not handle (M.errmsg, printed). */
-M_FN int m_run_model(const m_prog *p, m_trace *tr, m_cov *cov)
+/* An external wake source (weft.h, weft_run_with) keeps an idle runtime
+ * waiting: a receive registered on a channel whose sender side is shared
+ * (created outside any runtime, or created in the first run and used in
+ * the second) while it has a sender.  Bounded sends never wait on such a
+ * channel (unbounded), and the other channels are created and used by one
+ * runtime. */
+static int m_external_wait(m_model *M)
 {
-    static m_model M;
-    memset(&M, 0, sizeof M);
-    memset(tr, 0, sizeof *tr);
-    M.p = p;
-    M.tr = tr;
-    M.cov = cov;
+    for (int c = 0; c < M->p->nchans; c++) {
+        m_chan *ch = &M->c[c];
+        int shared = M->p->pre[c] || (M->p->carried[c] && M->run > 0);
+        if (ch->rx_task >= 0 && shared && ch->senders > 0 && !ch->closed)
+            return 1;
+    }
+    return 0;
+}
+
+/* One weft_run of M->p; logs its end.  0, -1 (model error) or -2 (weft
+ * would wait forever). */
+static int m_model_run(m_model *M)
+{
+    const m_prog *p = M->p;
+    m_cov *cov = M->cov;
+    memset(M->t, 0, sizeof M->t);
+    memset(M->ps.handle, 0, sizeof M->ps.handle);
+    M->nq = M->ny = M->norder = 0;
+    M->now = M->seq = 0;
+    M->live = M->deadlocked = M->blocked_at_deadlock = 0;
     for (int k = 0; k < M_MAX_TASKS; k++) {
-        M.t[k].join_waiter = -1;
-        M.t[k].pending = -1;
+        M->t[k].join_waiter = -1;
+        M->t[k].pending = -1;
     }
     for (int c = 0; c < p->nchans; c++) {
-        M.c[c].bound = p->bound[c];
-        M.c[c].senders = 1;
-        M.c[c].rx_task = -1;
+        if (p->pre[c] || (p->carried[c] && M->run > 0))
+            continue; /* lives on */
+        memset(&M->c[c], 0, sizeof M->c[c]);
+        M->c[c].bound = p->bound[c];
+        M->c[c].senders = 1;
+        M->c[c].rx_task = -1;
+        M->ps.tx_dropped[c] = M->ps.sending[c] = 0;
     }
+    if (M->run == 0) /* the root builds them at 0 ms */
+        for (int s = 0; s < p->nstreams; s++)
+            if (!p->sdef[s].pre)
+                m_stream_build(M, s);
     /* the root */
-    M.t[0].exists = 1;
-    M.t[0].state = MT_FRESH;
-    M.order[M.norder++] = 0;
-    M.live = 1;
-    m_task_wake(&M, 0);
+    M->t[0].exists = 1;
+    M->t[0].state = MT_FRESH;
+    M->order[M->norder++] = 0;
+    M->live = 1;
+    m_task_wake(M, 0);
 
-    for (int iter = 0; !M.error; iter++) {
+    for (int iter = 0; !M->error; iter++) {
         if (iter > 100000) {
-            m_fail(&M, "model: does not terminate");
+            m_fail(M, "model: does not terminate");
             break;
         }
         int n = 0;
-        while (M.nq > 0 && n++ < M_BATCH) {
-            int k = M.runq[0];
-            memmove(&M.runq[0], &M.runq[1],
-                    (size_t)(M.nq - 1) * sizeof M.runq[0]);
-            M.nq--;
-            M.t[k].queued = 0;
-            m_run_task(&M, k);
-            if (M.error)
+        while (M->nq > 0 && n++ < M_BATCH) {
+            int k = M->runq[0];
+            memmove(&M->runq[0], &M->runq[1],
+                    (size_t)(M->nq - 1) * sizeof M->runq[0]);
+            M->nq--;
+            M->t[k].queued = 0;
+            m_run_task(M, k);
+            if (M->error)
                 break;
         }
         /* service(): one expired timer when nothing is queued, all of
          * them after a full batch; then the tasks that yielded */
-        if (M.nq > 0 && cov)
+        if (M->nq > 0 && cov)
             cov->batch_fires++;
-        m_timers_fire(&M, M.nq == 0 && M.ny == 0 ? 1 : 1 << 30);
-        for (int y = 0; y < M.ny; y++)
-            M.runq[M.nq++] = M.yielded[y];
-        M.ny = 0;
-        if (M.nq > 0)
+        m_timers_fire(M, M->nq == 0 && M->ny == 0 ? 1 : 1 << 30);
+        for (int y = 0; y < M->ny; y++)
+            M->runq[M->nq++] = M->yielded[y];
+        M->ny = 0;
+        if (M->nq > 0)
             continue;
-        if (M.live == 0)
+        if (M->live == 0)
             break;
         int tk;
-        m_fut *next = m_timer_first(&M, &tk);
+        m_fut *next = m_timer_first(M, &tk);
         if (next) {
-            if (next->deadline > M.now)
-                M.now = next->deadline; /* the virtual clock jumps */
+            if (next->deadline > M->now)
+                M->now = next->deadline; /* the virtual clock jumps */
             continue;
         }
-        if (M.deadlocked) { /* weft aborts the process here */
-            m_fail(&M, "model: still blocked after the deadlock");
+        if (m_external_wait(M)) {
+            M->hang = 1;
+            return -2;
+        }
+        if (M->deadlocked) { /* weft aborts the process here */
+            m_fail(M, "model: still blocked after the deadlock");
             break;
         }
-        M.deadlocked = 1;
-        M.blocked_at_deadlock = M.live;
+        M->deadlocked = 1;
+        M->blocked_at_deadlock = M->live;
         if (cov)
             cov->deadlocks++;
-        m_cancel_all(&M);
+        m_cancel_all(M);
     }
-    if (M.error) {
-        fprintf(stderr, "%s\n", M.errmsg);
+    if (M->error)
         return -1;
-    }
-    m_log(tr, -1, -1, EV_RUN, M.deadlocked ? -EDEADLK : 0,
-          M.deadlocked ? M_NO_RESULT : m_task_result(0), 0, 0, 0);
-    m_log(tr, -1, -1, EV_REPORT, 0, M.deadlocked, M.blocked_at_deadlock, 0, 0);
+    m_trace *tr = M->tr;
+    m_log(tr, -1, -1, EV_RUN, M->deadlocked ? -EDEADLK : 0,
+          M->deadlocked ? M_NO_RESULT : m_task_result(0), M->run, 0, 0);
+    m_log(tr, -1, -1, EV_REPORT, 0, M->deadlocked, M->blocked_at_deadlock, 0,
+          0);
     for (int k = 1; k < p->ntasks; k++)
-        m_log(tr, k, -1, EV_SUMMARY, 0, M.t[k].exists, M.t[k].started,
-              M.t[k].dropped, 0);
+        m_log(tr, k, -1, EV_SUMMARY, 0, M->t[k].exists, M->t[k].started,
+              M->t[k].dropped, 0);
+    return 0;
+}
+
+/* Predicts the trace of the nruns runs of a program.  Returns 0, -1 when
+ * the model hit a state it does not handle (M.errmsg, printed), or -2 when
+ * weft would wait forever for an external wake (the program cannot be
+ * checked; nothing is printed). */
+M_FN int m_run_model_multi(const m_prog *runs, int nruns, m_trace *tr,
+                           m_cov *cov)
+{
+    static m_model M;
+    memset(&M, 0, sizeof M);
+    memset(tr, 0, sizeof *tr);
+    M.tr = tr;
+    M.cov = cov;
+    const m_prog *p0 = &runs[0];
+    for (int c = 0; c < p0->nchans; c++) { /* created before the runs */
+        M.c[c].bound = p0->bound[c];
+        M.c[c].senders = 1;
+        M.c[c].rx_task = -1;
+    }
+    M.p = p0;
+    for (int s = 0; s < p0->nstreams; s++) {
+        M.sdropped[s] = 1; /* until built */
+        if (p0->sdef[s].pre)
+            m_stream_build(&M, s);
+    }
+    for (int run = 0; run < nruns; run++) {
+        M.p = &runs[run];
+        M.run = run;
+        int rc = m_model_run(&M);
+        if (rc == -2)
+            return -2;
+        if (rc) {
+            fprintf(stderr, "%s\n", M.errmsg);
+            return -1;
+        }
+        /* after the run, outside any runtime: streams dropped between
+         * the runs drop their receivers (nobody is left to wake) */
+        for (int s = 0; s < M.p->nstreams && run < nruns - 1; s++) {
+            const m_sdef *d = &M.p->sdef[s];
+            if (!d->drop_between || M.sdropped[s])
+                continue;
+            M.sdropped[s] = 1;
+            for (int i = 0; i < d->nnodes; i++)
+                if (d->n[i].kind == SN_RECV)
+                    m_rx_drop(&M, &M.c[d->n[i].a]);
+            if (cov)
+                cov->s_dropped_between++;
+        }
+    }
     if (cov) {
         cov->runs++;
         cov->events += tr->n;
+        if (p0->nstreams)
+            cov->sprogs++;
+        if (nruns > 1)
+            cov->multiruns++;
     }
     return 0;
+}
+
+/* Predicts the trace of p. Returns 0, or -1 when the model hit a state it
+ * does not handle (M.errmsg, printed). */
+M_FN int m_run_model(const m_prog *p, m_trace *tr, m_cov *cov)
+{
+    return m_run_model_multi(p, 1, tr, cov);
 }
 
 /* ------------------------------------------------------------------------ */
 /* The check                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Runs p on weft and on the model and compares.  Returns 0 when they agree;
- * otherwise prints label, the program and both traces from the first
- * difference to out, and returns 1 (or -1 for a setup failure). */
-M_FN int m_check(const m_prog *p, const char *label, FILE *out, int verbose,
-                 m_cov *cov)
+static void m_cov_add(m_cov *to, const m_cov *from)
+{
+    long *t = (long *)(void *)to;
+    const long *f = (const long *)(const void *)from;
+    for (size_t i = 0; i < sizeof *to / sizeof(long); i++)
+        t[i] += f[i];
+}
+
+/* Runs the nruns runs of a program on the model, then (unless weft would
+ * wait forever: counted in cov->hangs, returns 0) on weft, and compares.
+ * Returns 0 when they agree; otherwise prints label, the program and both
+ * traces from the first difference to out, and returns 1 (or -1 for a
+ * setup failure). */
+M_FN int m_check_multi(const m_prog *runs, int nruns, const char *label,
+                       FILE *out, int verbose, m_cov *cov)
 {
     static m_trace real, model;
-    if (m_run_real(p, &real) != 0 || m_run_model(p, &model, cov) != 0) {
+    m_cov one;
+    memset(&one, 0, sizeof one);
+    int mrc = m_run_model_multi(runs, nruns, &model, &one);
+    if (mrc == -2) {
+        if (cov)
+            cov->hangs++;
+        if (verbose)
+            fprintf(out,
+                    "%s: weft would wait forever (an external wake "
+                    "source): not run\n",
+                    label);
+        return 0;
+    }
+    if (mrc != 0 || m_run_real_multi(runs, nruns, &real) != 0) {
         fprintf(out, "%s: could not run\n", label);
-        m_prog_print(out, p);
+        for (int r = 0; r < nruns; r++)
+            m_prog_print(out, &runs[r]);
         return -1;
     }
+    if (cov)
+        m_cov_add(cov, &one);
     int d = m_trace_diff(&real, &model);
     if (verbose || d >= 0) {
         if (d >= 0)
@@ -1697,7 +2691,8 @@ M_FN int m_check(const m_prog *p, const char *label, FILE *out, int verbose,
         else
             fprintf(out, "\n=== %s ===\n", label);
         fputs("program:\n", out);
-        m_prog_print(out, p);
+        for (int r = 0; r < nruns; r++)
+            m_prog_print(out, &runs[r]);
         int from = d >= 0 ? d - 6 : 0;
         int count = d >= 0 ? 20 : M_MAX_EVENTS;
         if (d >= 0)
@@ -1707,6 +2702,13 @@ M_FN int m_check(const m_prog *p, const char *label, FILE *out, int verbose,
         fflush(out);
     }
     return d >= 0 ? 1 : 0;
+}
+
+/* Runs p on weft and on the model and compares (see m_check_multi). */
+M_FN int m_check(const m_prog *p, const char *label, FILE *out, int verbose,
+                 m_cov *cov)
+{
+    return m_check_multi(p, 1, label, out, verbose, cov);
 }
 
 M_FN void m_cov_print(FILE *out, const m_cov *c)
@@ -1728,6 +2730,20 @@ M_FN void m_cov_print(FILE *out, const m_cov *c)
             c->send_waited, c->send_epipe, c->send_done_then_cancel,
             c->recv_closed, c->race_win[0], c->race_win[1], c->timeouts,
             c->timeout_recv, c->join_ecanceled);
+    if (!c->sprogs && !c->hangs)
+        return;
+    fprintf(out,
+            "  streams: %ld stream programs (%ld of two runs, %ld not run: "
+            "weft would wait for an external wake), elements: %ld channel "
+            "items, %ld interval ticks, %ld ETIMEDOUT, %ld ends; nexts "
+            "cancelled %ld, blocks never run %ld, merge polls pending %ld, "
+            "nexts in a second run %ld, streams dropped in a run %ld / "
+            "between runs %ld, late ticks of delay / skip intervals %ld / "
+            "%ld\n",
+            c->sprogs, c->multiruns, c->hangs, c->s_items, c->s_ticks,
+            c->s_timeouts, c->s_ends, c->s_cancelled, c->s_norun,
+            c->s_merge_pending, c->s_run2_next, c->s_dropped_in_run,
+            c->s_dropped_between, c->s_late_ticks[0], c->s_late_ticks[1]);
 }
 
 #endif /* WEFT_MODEL_CORE_H */

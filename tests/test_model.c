@@ -5,6 +5,10 @@
  * trace of observable events must equal the one a simple reference model of
  * weft.h predicts.  The generator, the executor and the model are in
  * tests/model_core.h (shared with the libFuzzer target tests/fuzz_model.c).
+ * model.stream_seeds, model.multirun_seeds and model.shared_stream_seeds
+ * add streams (merge, timeout, take over receivers and intervals, polled
+ * directly and from async blocks under timeout, race and join_all), kept
+ * across two weft_run calls and dropped in, between or after the runs.
  *
  * Environment:
  *   WEFT_MODEL_SEEDS=N   seeds run by model.seeds (default 2000; 100 under
@@ -12,6 +16,15 @@
  *   WEFT_MODEL_FIRST=S   first seed (default 1)
  *   WEFT_MODEL_SEED=S    run only seed S and print its program and traces
  *   WEFT_MODEL_HEX=H     run only the program of fuzz input H (hex), verbose
+ *   WEFT_MODEL_STREAM_SEEDS=N  seeds run by model.stream_seeds and by
+ *                        model.multirun_seeds each (default 2000; 100 under
+ *                        valgrind)
+ *   WEFT_MODEL_MODE=M    what WEFT_MODEL_SEED / WEFT_MODEL_HEX generate:
+ *                        0 programs of model.seeds (default), 1 stream
+ *                        programs (model.stream_seeds), 2 stream programs
+ *                        of two runs (model.multirun_seeds), 3 and 4 the
+ *                        same with streams shared by every task
+ *                        (model.shared_stream_seeds: odd and even seeds)
  *   WEFT_MODEL_KNOWN_BUGS=1  also generate programs that use a task handle
  *                        after a join of it was cancelled; weft.h now says
  *                        such a join consumes the handle, so these programs
@@ -45,11 +58,40 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 
 static int known_bugs(void) { return env_u64("WEFT_MODEL_KNOWN_BUGS", 0) != 0; }
 
+/* Generates the stream program of seed (mode 1: one run, 2: two runs),
+ * runs it on weft and on the model; 0 when the traces agree. */
+static int check_stream_seed(uint64_t seed, int mode, int verbose, m_cov *cov)
+{
+    static m_prog runs[M_MAX_RUNS];
+    int n = m_gen_streams_seed(runs, seed, mode);
+    char label[192];
+    snprintf(label, sizeof label,
+             "stream seed %llu%s%s (reproduce: WEFT_MODEL_MODE=%d "
+             "WEFT_MODEL_SEED=%llu test_model)",
+             (unsigned long long)seed, n == 2 ? ", two runs" : "",
+             mode >= 3 ? ", shared streams" : "", mode,
+             (unsigned long long)seed);
+    return m_check_multi(runs, n, label, stderr, verbose, cov);
+}
+
+static void expect_stream_seed(uint64_t seed, int mode)
+{
+    int rc = check_stream_seed(seed, mode, 0, NULL);
+    cr_assert_eq(rc, 0,
+                 "stream seed %llu (mode %d): weft disagrees with the model "
+                 "(see stderr)",
+                 (unsigned long long)seed, mode);
+}
+
+static int model_mode(void) { return (int)env_u64("WEFT_MODEL_MODE", 0); }
+
 /* Generates the program of seed, runs it on weft and on the model; 0 when
  * the traces agree. */
 static int check_seed(uint64_t seed, int with_known_bugs, int verbose,
                       m_cov *cov)
 {
+    if (model_mode())
+        return check_stream_seed(seed, model_mode(), verbose, cov);
     m_prog p;
     m_gen_seed(&p, seed);
     p.abort_cancelled_join = with_known_bugs;
@@ -74,6 +116,12 @@ static int check_hex(const char *hex, int with_known_bugs, int verbose)
 {
     static uint8_t buf[4096];
     size_t n = m_hex_decode(hex, buf, sizeof buf);
+    if (model_mode()) {
+        static m_prog runs[M_MAX_RUNS];
+        int nr = m_gen_streams_bytes(runs, buf, n, model_mode());
+        return m_check_multi(runs, nr, "fuzz input (hex)", stderr, verbose,
+                             NULL);
+    }
     m_prog p;
     m_gen_bytes(&p, buf, n);
     p.abort_cancelled_join = with_known_bugs;
@@ -124,6 +172,59 @@ Test(model, seeds, .timeout = 600)
     m_cov_print(stderr, &cov);
 }
 
+/* Seeds of stream programs: odd seeds with mode_odd, even ones mode_even. */
+static void run_stream_seeds(const char *name, int mode_odd, int mode_even)
+{
+    if (getenv("WEFT_MODEL_HEX") || getenv("WEFT_MODEL_SEED"))
+        return; /* model.seeds runs the one program */
+    uint64_t n = env_u64("WEFT_MODEL_STREAM_SEEDS",
+                         getenv("WEFT_TEST_VALGRIND") ? 100 : 2000);
+    uint64_t first = env_u64("WEFT_MODEL_FIRST", 1);
+    m_cov cov;
+    memset(&cov, 0, sizeof cov);
+    uint64_t t0 = real_now_ns();
+    for (uint64_t s = first; s < first + n; s++) {
+        int mode = (s & 1) ? mode_odd : mode_even;
+        int rc = check_stream_seed(s, mode, 0, &cov);
+        if (rc != 0)
+            cr_assert_fail("stream seed %llu (WEFT_MODEL_MODE=%d): weft "
+                           "disagrees with the model; its program and both "
+                           "traces are on stderr",
+                           (unsigned long long)s, mode);
+    }
+    uint64_t ms = (real_now_ns() - t0) / 1000000u;
+    fprintf(stderr, "model.%s: seeds %llu..%llu agree (%llu ms)\n", name,
+            (unsigned long long)first, (unsigned long long)(first + n - 1),
+            (unsigned long long)ms);
+    m_cov_print(stderr, &cov);
+}
+
+/* Stream programs: merge / timeout / take over receivers and intervals,
+ * next called directly and from an async block under timeout, race and
+ * join_all, streams dropped in the run and after it. */
+Test(model, stream_seeds, .timeout = 600)
+{
+    run_stream_seeds("stream_seeds", 1, 1);
+}
+
+/* Stream programs of two runs: the streams (and the channels feeding them)
+ * are built in the first run or before it, and polled again in the second
+ * run, on a new runtime whose clock starts at 0 again; dropped between the
+ * runs, in the second or after it. */
+Test(model, multirun_seeds, .timeout = 600)
+{
+    run_stream_seeds("multirun_seeds", 2, 2);
+}
+
+/* Stream programs in which every task may use every stream, one at a time
+ * (an op on a stream in use by another task is skipped): a stream polled
+ * by one task, then another, each call with its own waker.  Odd seeds run
+ * once (WEFT_MODEL_MODE=3), even seeds in two runs (=4). */
+Test(model, shared_stream_seeds, .timeout = 600)
+{
+    run_stream_seeds("shared_stream_seeds", 3, 4);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Regressions: fixed seeds that exercise interesting corners               */
 /* ------------------------------------------------------------------------ */
@@ -158,6 +259,67 @@ Test(model, regression_sender_drop_closes) { expect_seed(38177); }
 
 /* timeout(recv, 0) on an empty channel times out at once. */
 Test(model, regression_timeout_zero) { expect_seed(5720); }
+
+/* ------------------------------------------------------------------------ */
+/* Streams (#9): fixed seeds of model.stream_seeds (WEFT_MODEL_MODE=1) and   */
+/* model.multirun_seeds (=2).  All but the last fail on the library before  */
+/* the fix of #9 (ca5c702) under ASan.                                       */
+/* ------------------------------------------------------------------------ */
+
+/* s1 = merge(interval(1), from_receiver(c1)), polled by t5 from an async
+ * block under weft_timeout at 4 ms: the interval side is ready (ticks 0, 1,
+ * 2 come at once, a burst), the receive side was polled pending first.
+ * Then t6 sends on c1: before the fix the receive was still registered with
+ * the slot waker of the returned weft_timeout (ASan: stack-buffer-underflow
+ * in weft__wake from weft_send). */
+Test(model, regression_stream_merge_in_timeout_block)
+{
+    expect_stream_seed(28, 1);
+}
+
+/* s0 = timeout(timeout(from_receiver(c0), 1), 5), polled in run 1 directly
+ * and from blocks under timeout, race and join_all, kept after weft_run
+ * returned and dropped between the runs: before the fix its receive was
+ * still on the ended runtime's list of channel waits (ASan:
+ * heap-use-after-free in recv_cleanup).  In run 2 every send on c0 fails
+ * with -EPIPE (the receiver was dropped with the stream). */
+Test(model, regression_stream_dropped_between_runs)
+{
+    expect_stream_seed(6, 2);
+}
+
+/* s0 = merge(interval(4), merge(from_receiver(c0), from_receiver(c1)))
+ * built in run 1, polled from blocks under join_all and race, and polled
+ * again in run 2 by another task: before the fix a run-2 send found the
+ * receive still registered with run 1's runtime and posted its wake there
+ * (ASan: heap-use-after-free in weft__post).  The run-1 ticks (0, 4, 8 ms)
+ * are due at once or soon in run 2. */
+Test(model, regression_stream_polled_in_a_second_run)
+{
+    expect_stream_seed(12, 2);
+}
+
+/* t1 takes one element of s0 = merge(from_receiver(c0), interval(4)) from a
+ * block under weft_timeout (the tick at 0 ms) and returns; t2 then sends on
+ * c0: before the fix the receive side was still registered with the
+ * returned block's waker (ASan: SEGV, a wild jump from weft_send).  Later
+ * the root blocks in a send on c1, full, which feeds s1, polled by nobody:
+ * a real deadlock, reported while both streams are alive (one task
+ * blocked), as no registration of theirs remains. */
+Test(model, regression_stream_deadlock_while_streams_live)
+{
+    expect_stream_seed(62, 1);
+}
+
+/* s0 = take(3, timeout(interval(5), 3)) carried into run 2: its next tick
+ * (5 ms of run 1's clock) comes at 5 ms of run 2, and the timeout's
+ * deadline set then (8 ms) passes inside a block under join_all, whose
+ * next returns -ETIMEDOUT at 8 ms; s1, dropped between the runs, is
+ * skipped. */
+Test(model, regression_stream_deadlines_across_runs)
+{
+    expect_stream_seed(17, 2);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Bugs the model found, now fixed                                           */
