@@ -602,6 +602,20 @@ WEFT_API int weft_sender_share(weft_sender *tx);
  */
 WEFT_API int weft_send(weft_sender *tx, const void *item);
 
+/*
+ * weft_send_blocking - weft_send for a plain thread, as tokio's
+ * Sender::blocking_send: on a full bounded channel the calling thread
+ * sleeps (in the kernel, never spinning) until the receiver makes room,
+ * waiting in the same first-come-first-served line as senders in tasks, and
+ * is woken by the receive that takes an item or by the close.  Returns 0,
+ * -EPIPE (the receiver closed or dropped, before or while it waited: the
+ * item was not taken), -EINVAL, -ENOMEM (unbounded), or -EPERM when called
+ * on a thread running a runtime (in a task it would stall every other task:
+ * use weft_send).  Not cancellable.  *item must stay valid until it
+ * returns.  [a plain thread]
+ */
+WEFT_API int weft_send_blocking(weft_sender *tx, const void *item);
+
 /* weft_try_send - as weft_send, never suspending: -EAGAIN when a bounded
  * channel is full or other senders are waiting for room (the item was not
  * taken).  As tokio's Sender::try_send.  [any thread] */
@@ -620,6 +634,17 @@ WEFT_API int weft_try_send(weft_sender *tx, const void *item);
  * Allocates nothing.  Suspends while the channel is empty and open.  [task]
  */
 WEFT_API int weft_recv(weft_receiver *rx, void *item);
+
+/*
+ * weft_recv_blocking - weft_recv for a plain thread, as tokio's
+ * Receiver::blocking_recv: the calling thread sleeps (never spinning) while
+ * the channel is empty and open, in the same line as receives in tasks
+ * (several receivers), and is woken by the send or the close.  Returns 1
+ * with the item, 0 (closed and drained), -EINVAL, -EBUSY (another receive
+ * waits through rx), or -EPERM on a thread running a runtime (use
+ * weft_recv).  Not cancellable.  [a plain thread]
+ */
+WEFT_API int weft_recv_blocking(weft_receiver *rx, void *item);
 
 /* weft_try_recv - as weft_recv without suspending, as tokio's
  * Receiver::try_recv: 1 (item), 0 (closed and

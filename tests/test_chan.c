@@ -1334,3 +1334,121 @@ Test(chan_clone, receivers_on_three_runtimes_get_each_item_once)
         cr_assert_eq(mt_seen[i], 1, "item %d received %d times", i, mt_seen[i]);
     weft_receiver_drop(mt_rx);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Plain threads: weft_send_blocking, weft_recv_blocking                    */
+/* ------------------------------------------------------------------------ */
+
+#define BL_ITEMS 20000
+static weft_sender *bl_tx;
+static weft_receiver *bl_rx;
+
+static void *bl_producer_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < BL_ITEMS; i++)
+        if (weft_send_blocking(bl_tx, &i) != 0)
+            return (void *)1;
+    weft_sender_drop(bl_tx);
+    return NULL;
+}
+
+static void *bl_consumer_root(void *arg)
+{
+    (void)arg;
+    int v, expect = 0;
+    /* bounded(2): the producer cannot have finished, its sender lives */
+    cr_assert_eq(weft_send_blocking(bl_tx, &expect), -EPERM, "in a task");
+    cr_assert_eq(weft_recv_blocking(bl_rx, &v), -EPERM, "in a task");
+    while (weft_recv(bl_rx, &v) == 1) {
+        cr_assert_eq(v, expect, "got %d, expected %d", v, expect);
+        expect++;
+        if (expect % 1000 == 0) /* a slow consumer: the sender must wait */
+            cr_assert_eq(weft_sleep(WEFT_MS(1)), 0);
+    }
+    cr_assert_eq(expect, BL_ITEMS);
+    return NULL;
+}
+
+/* A plain thread feeds a bounded(2) channel with weft_send_blocking to a
+ * task that pauses every 1,000 items: every item once, in order. */
+Test(chan_blocking, thread_feeds_a_task_with_back_pressure)
+{
+    weft_channel_opts o = {.capacity = 2};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &bl_tx, &bl_rx), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, bl_producer_thread, NULL), 0);
+    cr_assert_eq(run_clock(WEFT_CLOCK_MONOTONIC, bl_consumer_root, NULL, NULL),
+                 0);
+    void *r;
+    pthread_join(th, &r);
+    cr_assert_null(r);
+    weft_receiver_drop(bl_rx);
+}
+
+static void *bl_task_sender_root(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < BL_ITEMS; i++)
+        cr_assert_eq(weft_send(bl_tx, &i), 0);
+    weft_sender_drop(bl_tx);
+    return NULL;
+}
+
+static void *bl_consumer_thread(void *arg)
+{
+    (void)arg;
+    int v, expect = 0, rc;
+    while ((rc = weft_recv_blocking(bl_rx, &v)) == 1) {
+        if (v != expect)
+            return (void *)1;
+        expect++;
+    }
+    return rc == 0 && expect == BL_ITEMS ? NULL : (void *)2;
+}
+
+/* The other way round: a task sends on a bounded(1) channel, a plain
+ * thread receives with weft_recv_blocking (then the close ends it). */
+Test(chan_blocking, task_feeds_a_thread)
+{
+    weft_channel_opts o = {.capacity = 1};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &bl_tx, &bl_rx), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, bl_consumer_thread, NULL), 0);
+    cr_assert_eq(
+        run_clock(WEFT_CLOCK_MONOTONIC, bl_task_sender_root, NULL, NULL), 0);
+    void *r;
+    pthread_join(th, &r);
+    cr_assert_null(r, "the thread's receives went wrong: %ld",
+                   (long)(intptr_t)r);
+    weft_receiver_drop(bl_rx);
+}
+
+static void *bl_close_later(void *arg)
+{
+    (void)arg;
+    thread_sleep_ms(50);
+    weft_receiver_close(bl_rx);
+    return NULL;
+}
+
+/* A thread blocked in weft_send_blocking on a full channel is woken by the
+ * close with -EPIPE; a thread blocked in weft_recv_blocking by the last
+ * sender's drop with 0. */
+Test(chan_blocking, close_wakes_blocked_threads)
+{
+    weft_channel_opts o = {.capacity = 1};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &bl_tx, &bl_rx), 0);
+    int v = 1;
+    cr_assert_eq(weft_send_blocking(bl_tx, &v), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, bl_close_later, NULL), 0);
+    cr_assert_eq(weft_send_blocking(bl_tx, &v), -EPIPE);
+    pthread_join(th, NULL);
+    cr_assert_eq(weft_recv_blocking(bl_rx, &v), 1, "the queued item");
+    weft_sender_drop(bl_tx);
+    cr_assert_eq(weft_recv_blocking(bl_rx, &v), 0);
+    weft_receiver_drop(bl_rx);
+    cr_assert_eq(weft_send_blocking(NULL, &v), -EINVAL);
+    cr_assert_eq(weft_recv_blocking(NULL, &v), -EINVAL);
+}

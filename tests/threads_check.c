@@ -25,6 +25,8 @@
  *  8. A receiver used by 40 runtimes in turn, each on a new thread, each
  *     receiving under 1 ms timeouts while a plain thread sends: wakes
  *     posted to a runtime whose receive has gone reach the next one.
+ *  9. Two plain threads weft_send_blocking into a bounded(1) channel read
+ *     by a plain thread's weft_recv_blocking and a task: each item once.
  *
  * Prints one line per scenario and a closing "N passed, N failed" line;
  * exits non-zero on any failure.
@@ -617,6 +619,69 @@ static void *moving_receiver(void *arg)
     return NULL;
 }
 
+/* ---- 9. plain threads: blocking send and receive, with a runtime -------- */
+
+#define B_ITEMS 50000
+static size_t b_items;
+static atomic_int b_seen[B_ITEMS];
+
+static void *b_producer(void *arg)
+{
+    weft_sender *tx = arg;
+    for (size_t i = 0; i < b_items; i++) {
+        int v = (int)i;
+        if (weft_send_blocking(tx, &v) != 0)
+            return (void *)1;
+    }
+    weft_sender_drop(tx);
+    return NULL;
+}
+
+static void *b_thread_consumer(void *arg)
+{
+    weft_receiver *rx = arg;
+    int v, rc;
+    while ((rc = weft_recv_blocking(rx, &v)) == 1)
+        atomic_fetch_add(&b_seen[v], 1);
+    weft_receiver_drop(rx);
+    return rc == 0 ? NULL : (void *)1;
+}
+
+static void *blocking_threads(void *arg)
+{
+    (void)arg;
+    b_items = scaled(B_ITEMS);
+    for (size_t i = 0; i < B_ITEMS; i++)
+        atomic_store(&b_seen[i], 0);
+    weft_sender *tx;
+    weft_receiver *rx;
+    weft_channel_opts o = {.capacity = 1};
+    CHECK(weft_channel_with(sizeof(int), &o, &tx, &rx) == 0, "channel");
+    weft_sender_share(tx);
+    pthread_t p1, p2, c1;
+    CHECK(pthread_create(&c1, NULL, b_thread_consumer,
+                         weft_receiver_clone(rx)) == 0,
+          "pthread");
+    CHECK(pthread_create(&p1, NULL, b_producer, weft_sender_clone(tx)) == 0,
+          "pthread");
+    CHECK(pthread_create(&p2, NULL, b_producer, tx) == 0, "pthread");
+    int v;
+    while (weft_recv(rx, &v) == 1) /* this task consumes too */
+        atomic_fetch_add(&b_seen[v], 1);
+    weft_receiver_drop(rx);
+    void *r1, *r2, *r3;
+    pthread_join(p1, &r1);
+    pthread_join(p2, &r2);
+    pthread_join(c1, &r3);
+    CHECK(!r1 && !r2 && !r3, "threads");
+    for (size_t i = 0; i < B_ITEMS; i++) { /* two producers send each i */
+        int want = i < b_items ? 2 : 0;
+        CHECK(atomic_load(&b_seen[i]) == want, "item %zu seen %d times", i,
+              atomic_load(&b_seen[i]));
+    }
+    return NULL;
+}
+
 int main(void)
 {
     void *res;
@@ -662,6 +727,11 @@ int main(void)
     res = (void *)1;
     rc = weft_run(moving_receiver, NULL, &res);
     report("a receiver moving between runtimes while a thread sends", rc, res);
+
+    res = (void *)1;
+    rc = weft_run(blocking_threads, NULL, &res);
+    report("blocking send and receive on plain threads, with a runtime", rc,
+           res);
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures != 0;

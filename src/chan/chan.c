@@ -120,6 +120,40 @@ struct weft__chan {
 
 /* hticket while the receive it was handed to copies hslot out. */
 #define HT_CLAIMING UINT64_MAX
+/* ---- plain threads waiting (weft_send_blocking, weft_recv_blocking) ---- */
+
+/* A waker that a plain thread sleeps on.  The sleeper returns only once
+ * word is 1, which is the waker's last access to this memory (the futex
+ * call after it uses only the address): a waker on the sleeper's stack is
+ * never touched after the sleeper has gone. */
+typedef struct thread_waker {
+    weft__waker base;
+    _Atomic uint32_t word;
+} thread_waker;
+
+static void thread_wake(weft__waker *w)
+{
+    thread_waker *t = (thread_waker *)w;
+    atomic_store_explicit(&t->word, 1, memory_order_release);
+    weft__futex(&t->word, FUTEX_WAKE, 1);
+}
+
+static void thread_sleep(thread_waker *t)
+{
+    while (!atomic_exchange_explicit(&t->word, 0, memory_order_acquire))
+        weft__futex(&t->word, FUTEX_WAIT, 0);
+}
+
+/* The list a plain thread's receive is linked on while it waits (the
+ * runtimes' chan_waits play this part for tasks). */
+static weft__link *thread_waits(void)
+{
+    static _Thread_local weft__link list;
+    if (!list.next)
+        weft__list_init(&list);
+    return &list;
+}
+
 /* rx_user once the receiver was used from more than one thread. */
 #define RX_ANYWHERE ((weft__rt *)(uintptr_t)1)
 /* Larger items are not handed off: hslot would cost too much memory. */
@@ -223,7 +257,7 @@ static weft__waker *take_waker(weft__chan *ch)
     weft__waker *w = ch->rx_waker;
     if (!w)
         return NULL;
-    if (ch->rx_rt == weft__tls_rt) {
+    if (ch->rx_rt == weft__tls_rt || !ch->rx_rt) { /* NULL: a thread */
         wake_owner(ch);
         return w;
     }
@@ -240,7 +274,7 @@ static void posted_wake(weft__rt *rt, weft__remote *r)
 {
     weft__chan *ch = weft__container(r, weft__chan, post);
     weft__lock_acquire(&ch->lock);
-    if (ch->rx_waker && ch->rx_rt != rt) {
+    if (ch->rx_waker && ch->rx_rt && ch->rx_rt != rt) {
         /* The receiver moved on: the wake is the new runtime's (which
          * cannot end while its receive is registered). */
         weft__post(ch->rx_rt, &ch->post);
@@ -249,7 +283,7 @@ static void posted_wake(weft__rt *rt, weft__remote *r)
     }
     ch->wake_posted = 0;
     weft__waker *w = NULL;
-    if (ch->rx_waker && ch->rx_rt == rt) {
+    if (ch->rx_waker) { /* of this runtime, or a plain thread's */
         w = ch->rx_waker;
         wake_owner(ch);
     }
@@ -341,8 +375,8 @@ static inline int steal(weft__chan *ch, void *item)
  * Lock held. */
 static int can_hand_off(const weft__chan *ch)
 {
-    return ch->rx_owner && ch->rx_rt == weft__tls_rt && !ch->count &&
-           ch->receivers == 1 && ch->item_size <= HANDOFF_MAX &&
+    return ch->rx_owner && ch->rx_rt && ch->rx_rt == weft__tls_rt &&
+           !ch->count && ch->receivers == 1 && ch->item_size <= HANDOFF_MAX &&
            weft__list_empty(&ch->send_waits) &&
            __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE) == 0;
 }
@@ -414,7 +448,7 @@ static weft__waker *finish_waiter(send_waiter *sw, int state)
     weft__list_remove(&sw->link);
     __atomic_sub_fetch(&sw->ch->nwait, 1, __ATOMIC_RELAXED);
     sw->state = state;
-    if (sw->rt == weft__tls_rt) {
+    if (sw->rt == weft__tls_rt || !sw->rt) { /* NULL: a plain thread's */
         weft__list_remove(&sw->wait.link);
         return sw->waker;
     }
@@ -701,6 +735,46 @@ int weft_send(weft_sender *tx, const void *item)
     return weft__await_leaf(rt, &sw.base);
 }
 
+int weft_send_blocking(weft_sender *tx, const void *item)
+{
+    if (!sender_ok(tx) || !item)
+        return -EINVAL;
+    if (weft__tls_rt)
+        return -EPERM; /* it would stall the runtime: use weft_send */
+    int rc = weft_try_send(tx, item);
+    if (rc != -EAGAIN)
+        return rc;
+    weft__chan *ch = tx->ch;
+    thread_waker tw = {.base.wake = thread_wake};
+    send_waiter sw;
+    memset(&sw, 0, sizeof sw);
+    sw.ch = ch;
+    sw.item = item;
+    sw.waker = &tw.base; /* sw.rt NULL: finish_waiter wakes it directly */
+    weft__list_init(&sw.link);
+    weft__list_init(&sw.wait.link);
+    weft__lock_acquire(&ch->lock);
+    /* Counted before looking at the room, as send_poll (see the top). */
+    __atomic_add_fetch(&ch->nwait, 1, __ATOMIC_SEQ_CST);
+    if (ch->closed) {
+        rc = -EPIPE;
+    } else if (occupied(ch) < ch->bound && weft__list_empty(&ch->send_waits)) {
+        push(ch, item);
+        rc = 0;
+    } else {
+        weft__list_push(&ch->send_waits, &sw.link);
+        weft__lock_release(&ch->lock);
+        thread_sleep(&tw); /* until finish_waiter: served or closed */
+        return sw.state == SW_DONE ? 0 : -EPIPE;
+    }
+    __atomic_sub_fetch(&ch->nwait, 1, __ATOMIC_RELAXED);
+    weft__waker *w = rc == 0 ? take_waker(ch) : NULL;
+    weft__lock_release(&ch->lock);
+    if (w)
+        weft__wake(w);
+    return rc;
+}
+
 /* ---- receiving ---------------------------------------------------------- */
 
 static int receiver_ok(const weft_receiver *rx)
@@ -774,7 +848,7 @@ static int wait_for_item(recv_future *r, weft__rt *rt, weft__waker *w)
     if (rt != ch->home)
         ch->shared = 1;
     weft__list_remove(&r->wait.link); /* a woken receive is still on it */
-    weft__list_push(&rt->chan_waits, &r->wait.link);
+    weft__list_push(rt ? &rt->chan_waits : thread_waits(), &r->wait.link);
     if (!ch->rx_owner) {
         ch->rx_waker = w;
         ch->rx_owner = r;
@@ -924,6 +998,22 @@ int weft_recv(weft_receiver *rx, void *item)
     int rc = weft__await_leaf(rt, &r.base);
     withdraw(&r); /* recv_cleanup: a receive on the stack owns no ref */
     return rc;
+}
+
+int weft_recv_blocking(weft_receiver *rx, void *item)
+{
+    if (!receiver_ok(rx) || !item)
+        return -EINVAL;
+    if (weft__tls_rt)
+        return -EPERM; /* it would stall the runtime: use weft_recv */
+    recv_future r;
+    recv_init(&r, rx, item);
+    thread_waker tw = {.base.wake = thread_wake};
+    /* A receive with no runtime: registered with rx_rt NULL, woken
+     * directly by whoever makes the channel ready. */
+    while (!recv_poll(&r.base, NULL, &tw.base))
+        thread_sleep(&tw);
+    return r.base.status;
 }
 
 weft_future *weft_recv_future(weft_receiver *rx, void *item)
