@@ -333,10 +333,16 @@ static int sync_cancel(weft_future *f, weft__rt *rt)
     return 0;
 }
 
+/* A heap future freed without having been cancelled (the protocol
+ * cancels every started, unfinished future first): withdraw it all the
+ * same.  The state is read under the lock: a grant may be changing it. */
 static void sync_cleanup(weft_future *f)
 {
     waiter *w = (waiter *)f;
-    if ((w->state == W_WAITING || w->state == W_GRANTED) && weft__tls_rt)
+    weft__lock_acquire(&w->obj->lock);
+    int pending = w->state == W_WAITING || w->state == W_GRANTED;
+    weft__lock_release(&w->obj->lock);
+    if (pending && weft__tls_rt)
         sync_cancel(f, weft__tls_rt);
 }
 
