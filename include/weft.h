@@ -666,8 +666,8 @@ WEFT_API weft_future *weft_semaphore_acquire_future(weft_semaphore *s,
                                                     size_t n);
 
 /* weft_semaphore_try_acquire - take n permits if they are free now and
- * nobody waits (tokio's try_acquire_many): 0, or -EAGAIN (nothing taken),
- * -EINVAL.  Never suspends.  [any thread] */
+ * nobody waits (tokio's try_acquire_many): 0 (always for n = 0), or -EAGAIN
+ * (nothing taken), -EINVAL.  Never suspends.  [any thread] */
 WEFT_API int weft_semaphore_try_acquire(weft_semaphore *s, size_t n);
 
 /*

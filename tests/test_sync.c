@@ -107,6 +107,7 @@ static void *sem_big_head_root(void *arg)
     cr_assert_eq(big.rc, 1, "the big request must wait");
     cr_assert_eq(small.rc, 1, "the small one must not overtake it");
     cr_assert_eq(weft_semaphore_try_acquire(s, 1), -EAGAIN);
+    cr_assert_eq(weft_semaphore_acquire(s, 0), 0, "0 permits: at once");
     weft_semaphore_release(s, 1); /* 2 free: still not enough */
     weft_yield();
     cr_assert_eq(big.rc, 1);

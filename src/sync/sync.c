@@ -212,6 +212,8 @@ static int try_take(sync_obj *o, waiter *w, weft__rt *rt)
 {
     if (o->kind == K_SEM) {
         weft_semaphore *s = (weft_semaphore *)o;
+        if (w->n == 0)
+            return 1; /* nothing to wait for, not even a queue */
         if (!weft__list_empty(&o->queue) || s->permits < w->n)
             return 0;
         s->permits -= w->n;
@@ -469,7 +471,7 @@ int weft_semaphore_try_acquire(weft_semaphore *s, size_t n)
     weft__lock_acquire(&s->o.lock);
     note_thread(&s->o);
     int rc = -EAGAIN;
-    if (weft__list_empty(&s->o.queue) && s->permits >= n) {
+    if (n == 0 || (weft__list_empty(&s->o.queue) && s->permits >= n)) {
         s->permits -= n;
         rc = 0;
     }
