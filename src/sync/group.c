@@ -104,13 +104,11 @@ int weft_group_spawn_with(weft_group *g, const weft_spawn_opts *opts,
         rc = -EINVAL;
     else if (rt && g->dropping)
         rc = -ECANCELED;
-    member *m = NULL;
-    if (rc == 0 && !(m = weft__malloc(sizeof *m)))
-        rc = -ENOMEM;
-    if (rc) {
+    member *m = rc == 0 ? weft__malloc(sizeof *m) : NULL;
+    if (!m) {
         if (opts && opts->drop_arg)
             opts->drop_arg(arg);
-        return rc;
+        return rc ? rc : -ENOMEM;
     }
     weft_task *t = weft__task_new(rt, opts, fn, arg, 0);
     if (!t) { /* drop_arg was called */
@@ -321,8 +319,11 @@ void weft_group_drop(weft_group *g)
             weft__co_resume(rt, &t->co);
         weft__task_finished(rt, t); /* moves its node to g->done */
     }
-    while (!weft__list_empty(&g->done))
-        collect(weft__container(g->done.next, member, link), NULL);
+    weft__link *next;
+    for (weft__link *l = g->done.next; l != &g->done; l = next) {
+        next = l->next; /* collect unlinks and frees l's member */
+        collect(weft__container(l, member, link), NULL);
+    }
     g->magic = GROUP_FREED;
     weft__free(g);
 }
