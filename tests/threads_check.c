@@ -544,12 +544,14 @@ static void *notify_across_threads(void *arg)
     atomic_store(&n_ack, 0);
     n_notify = weft_notify_new();
     CHECK(n_notify && weft_notify_share(n_notify) == 0, "notify");
+    /* Each round's future is made before the thread may notify for that
+     * round (before the thread starts, or before the previous round is
+     * acked), so it counts the round's notify_all even if it was not
+     * polled yet (and a notify_one before its first poll is a stored
+     * permit). */
+    weft_future *f = weft_notified_future(n_notify);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, n_thread, NULL) == 0, "pthread");
-    /* Each round's future is made before the previous round is acked, so
-     * it counts the round's notify_all even if it was not polled yet (and a
-     * notify_one before its first poll is a stored permit). */
-    weft_future *f = weft_notified_future(n_notify);
     for (size_t i = 0; i < n_rounds; i++) {
         CHECK(f && weft_await(f, NULL) == 0, "notified %zu", i);
         f = i + 1 < n_rounds ? weft_notified_future(n_notify) : NULL;
