@@ -845,8 +845,9 @@ WEFT_API void weft_group_abort_all(weft_group *g);
  * itself, so it returns only after every member has unwound, also when the
  * caller is itself being cancelled (an async block that lost a race or
  * timed out): nothing of the group is left behind.  Called from one of its
- * own members, it reports the misuse on stderr, cancels the members and
- * frees nothing.  Consumes g; NULL is ignored.  [task]
+ * own members, or while another coroutine waits in join_next on g, it
+ * reports the misuse on stderr, cancels the members and frees nothing.
+ * Consumes g; NULL is ignored.  [task]
  */
 WEFT_API void weft_group_drop(weft_group *g);
 

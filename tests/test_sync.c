@@ -915,3 +915,43 @@ Test(sync, worker_pool_example)
     cr_assert_eq(st, 0, "exit status %d, output:\n%s", st, out);
     cr_assert_not_null(strstr(out, "20 jobs, total 210"), "%s", out);
 }
+
+/* A member that drops its own group: reported, the members (itself
+ * included) are cancelled, nothing is freed; the owner drops it later. */
+static weft_group *self_group;
+
+static void *self_dropper(void *arg)
+{
+    (void)arg;
+    weft_group_drop(self_group);
+    cr_assert_eq(weft_is_cancelled(), 1);
+    return NULL;
+}
+
+static void *group_self_drop_root(void *arg)
+{
+    (void)arg;
+    int unwound = 0;
+    member_arg a = {WEFT_SEC(100), 1, &unwound};
+    self_group = weft_group_new();
+    cr_assert_eq(weft_group_spawn(self_group, member_body, &a), 0);
+    cr_assert_eq(weft_group_spawn(self_group, self_dropper, NULL), 0);
+    int status[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(weft_group_join_next_status(self_group, NULL, &status[i]),
+                     1);
+    cr_assert_eq(status[0], -ECANCELED);
+    cr_assert_eq(status[1], -ECANCELED);
+    cr_assert_eq(unwound, 1);
+    weft_group_drop(self_group);
+    return NULL;
+}
+
+Test(sync, group_dropped_by_its_own_member_is_reported)
+{
+    char *err;
+    int rc = run_capture(group_self_drop_root, NULL, &err);
+    cr_assert_eq(rc, 0, "stderr: %s", err);
+    cr_assert_not_null(strstr(err, "called from its member task"), "%s", err);
+    free(err);
+}

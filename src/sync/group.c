@@ -297,7 +297,6 @@ void weft_group_drop(weft_group *g)
                     (void *)g);
         return;
     }
-    g->dropping = 1;
     weft_group_abort_all(g);
     /* A member that is running now is the caller or drives it: it cannot
      * be driven from here. */
@@ -309,10 +308,17 @@ void weft_group_drop(weft_group *g)
                     "task '%s' (id %llu); the members are cancelled, the "
                     "group is not freed\n",
                     (void *)g, weft__task_name(t), (unsigned long long)t->id);
-            g->dropping = 0;
             return;
         }
     }
+    if (g->joiner) { /* another coroutine waits in join_next on it */
+        fprintf(stderr,
+                "weft: weft_group_drop(%p): a join_next is waiting on it; "
+                "the members are cancelled, the group is not freed\n",
+                (void *)g);
+        return;
+    }
+    g->dropping = 1;
     while (!weft__list_empty(&g->running)) {
         weft_task *t = weft__container(g->running.next, member, link)->task;
         while (t->co.state != WEFT__DEAD)
