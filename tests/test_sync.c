@@ -278,6 +278,35 @@ Test(sync, semaphore_released_by_plain_thread)
     weft_semaphore_free(s);
 }
 
+/* A release from another thread marks the semaphore shared by itself: a
+ * later wait for that thread is not a deadlock. */
+static void *thread_release_twice(void *arg)
+{
+    weft_semaphore_release(arg, 1);
+    thread_sleep_ms(20);
+    weft_semaphore_release(arg, 1);
+    return NULL;
+}
+
+static void *sem_marked_by_use_root(void *arg)
+{
+    (void)arg;
+    weft_semaphore *s = weft_semaphore_new(0); /* in a runtime: not shared */
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, thread_release_twice, s), 0);
+    while (weft_semaphore_try_acquire(s, 1) != 0)
+        weft_yield(); /* never idle: no deadlock test until it is shared */
+    cr_assert_eq(weft_semaphore_acquire(s, 1), 0);
+    pthread_join(th, NULL);
+    weft_semaphore_free(s);
+    return NULL;
+}
+
+Test(sync, semaphore_used_from_thread_is_shared)
+{
+    run_virtual(sem_marked_by_use_root, NULL);
+}
+
 /* The root itself waits: once the deadlock is reported its wait returns
  * -ECANCELED and it frees what it made (a task left waiting would keep
  * the object from being freed). */
