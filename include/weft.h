@@ -192,6 +192,10 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  *    was on this runtime: a receiver never used yet, used on another
  *    thread, or marked with weft_receiver_share() may be used from
  *    elsewhere;
+ *  - a task waiting on a semaphore, a mutex or a notify that is "shared":
+ *    created outside any runtime, or used (acquire, release, lock, notify,
+ *    ...) from a thread other than the one whose runtime created it, or
+ *    marked with weft_semaphore_share() / weft_notify_share();
  *  - a blocking job (weft_spawn_blocking) that has not finished;
  *  - a cross-thread wake that has been posted and not yet processed.
  * Only a wait that is registered counts: nothing stays registered after
@@ -689,6 +693,252 @@ WEFT_API weft_receiver *weft_receiver_clone(weft_receiver *rx);
  * items (each passed once to opts.drop).  Consumes rx; NULL is ignored.
  * No receive may be in progress through rx.  [any thread] */
 WEFT_API void weft_receiver_drop(weft_receiver *rx);
+
+/* ------------------------------------------------------------------------ */
+/* Coordination: semaphores, mutexes, notify, task groups (tokio::sync,      */
+/* JoinSet)                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Semaphores, mutexes and notifies are leaf operations: the blocking forms
+ * (weft_semaphore_acquire, weft_mutex_lock, weft_notified) suspend the
+ * calling task and allocate nothing; the future forms (..._future) can be
+ * joined, raced or given a timeout.  Waiters are served first come, first
+ * served.  Cancellation loses nothing: a wait that is cancelled (the task
+ * aborted, a race lost, a timeout) returns -ECANCELED and holds nothing
+ * (no permit, not the mutex, no notification), also when the object was
+ * handed to it in the same instant: what it was given is passed on to the
+ * next waiter (or stored), as if it had never waited.
+ *
+ * In the deadlock report a waiting task reads "semaphore 0x... (N
+ * permits)", "mutex 0x...", "notify 0x..." or "task group 0x... (N
+ * tasks)".  Such a wait is a wake source outside the runtime only when the
+ * object is shared (see weft_run_with).
+ *
+ * An object must not be freed while a task waits on it or while a future of
+ * it exists; freeing one that tasks wait on (or a locked mutex) is reported
+ * on stderr and the object is kept (not freed), never corrupted.  A NULL or
+ * freed handle is rejected (-EINVAL, NULL with errno EINVAL, or ignored by
+ * the void functions) as long as its memory has not been reused.
+ */
+
+/* The most permits a semaphore holds (tokio's Semaphore::MAX_PERMITS). */
+#define WEFT_SEMAPHORE_MAX (SIZE_MAX >> 3)
+
+typedef struct weft_semaphore weft_semaphore;
+
+/* weft_semaphore_new - a semaphore holding permits permits (tokio's
+ * Semaphore::new).  You own it: free it with weft_semaphore_free.  NULL
+ * with errno EINVAL (more than WEFT_SEMAPHORE_MAX) or ENOMEM.  A semaphore
+ * created outside a runtime is shared.  [any thread] */
+WEFT_API weft_semaphore *weft_semaphore_new(size_t permits);
+
+/*
+ * weft_semaphore_acquire - take n permits, suspending until they are free
+ * and every earlier waiter has been served (tokio's acquire_many: fair, so
+ * a large request at the head of the queue is not overtaken by smaller ones
+ * behind it, and permits released meanwhile wait for it).  n = 0 is ready
+ * at once.  The permits are the caller's until weft_semaphore_release gives
+ * them back (a task that ends holding permits does not give them back).
+ *
+ * Returns 0; -ECANCELED (cancelled while waiting: no permit is taken);
+ * -EINVAL (NULL or freed s, n over WEFT_SEMAPHORE_MAX); -EPERM outside a
+ * runtime.  Allocates nothing.  Suspends.  [task]
+ */
+WEFT_API int weft_semaphore_acquire(weft_semaphore *s, size_t n);
+
+/* weft_semaphore_acquire_future - weft_semaphore_acquire as a future (status
+ * 0 once the n permits are the caller's).  A future that loses a race, times
+ * out or is dropped takes no permit.  NULL with errno EINVAL or ENOMEM.  Poll
+ * it from one runtime's tasks.  [any thread; run in a task] */
+WEFT_API weft_future *weft_semaphore_acquire_future(weft_semaphore *s,
+                                                    size_t n);
+
+/* weft_semaphore_try_acquire - take n permits if they are free now and
+ * nobody waits (tokio's try_acquire_many): 0 (always for n = 0), or -EAGAIN
+ * (nothing taken), -EINVAL.  Never suspends.  [any thread] */
+WEFT_API int weft_semaphore_try_acquire(weft_semaphore *s, size_t n);
+
+/*
+ * weft_semaphore_release - give n permits back (tokio's add_permits): the
+ * waiters at the head of the queue whose requests now fit are served, in
+ * order.  A waiter on another thread's runtime is woken through that
+ * runtime (its eventfd); from a plain thread too.  More than
+ * WEFT_SEMAPHORE_MAX permits in all is a misuse: reported on stderr, capped.
+ * NULL is ignored.  Never suspends.  [any thread]
+ */
+WEFT_API void weft_semaphore_release(weft_semaphore *s, size_t n);
+
+/* weft_semaphore_available - the permits free now (tokio's
+ * available_permits); 0 for NULL.  [any thread] */
+WEFT_API size_t weft_semaphore_available(const weft_semaphore *s);
+
+/* weft_semaphore_share - (weft's own, as weft_sender_share) declare that the
+ * semaphore will be released from a thread that has not used it yet, so a
+ * task waiting on it is never reported as deadlocked.  0 or -EINVAL.
+ * [any thread] */
+WEFT_API int weft_semaphore_share(weft_semaphore *s);
+
+/* weft_semaphore_free - free s (NULL is ignored).  See the rules above. */
+WEFT_API void weft_semaphore_free(weft_semaphore *s);
+
+typedef struct weft_mutex weft_mutex;
+
+/* weft_mutex_new - an unlocked mutex (tokio::sync::Mutex, without the data:
+ * it guards what you decide).  Free it with weft_mutex_free.  NULL with
+ * errno ENOMEM.  [any thread] */
+WEFT_API weft_mutex *weft_mutex_new(void);
+
+/*
+ * weft_mutex_lock - lock m for the calling task, suspending while another
+ * task holds it.  As tokio's Mutex::lock: fair (waiters get it in the order
+ * they began to wait: an unlock hands it straight to the first waiter, so a
+ * task that locks again later cannot barge ahead), and it may be held across
+ * suspending calls.  The holder is the task: any async block of the holding
+ * task may unlock it.  A task locking a mutex it already holds waits for
+ * itself (as in tokio); the deadlock report shows it.
+ *
+ * Returns 0 (the task holds m); -ECANCELED (cancelled while waiting: it does
+ * not hold m); -EINVAL (NULL or freed m); -EPERM outside a runtime.
+ * Allocates nothing.  Suspends.  [task]
+ */
+WEFT_API int weft_mutex_lock(weft_mutex *m);
+
+/* weft_mutex_lock_future - weft_mutex_lock as a future: status 0 once the
+ * task that polls it holds m; one that loses a race, times out or is
+ * dropped does not hold it.  NULL with errno EINVAL or ENOMEM.  [any
+ * thread; run in a task] */
+WEFT_API weft_future *weft_mutex_lock_future(weft_mutex *m);
+
+/* weft_mutex_try_lock - lock m if it is free and nobody waits (tokio's
+ * try_lock): 0, -EAGAIN, -EINVAL, -EPERM.  Never suspends.  [task] */
+WEFT_API int weft_mutex_try_lock(weft_mutex *m);
+
+/*
+ * weft_mutex_unlock - unlock m, held by the calling task; the first waiter,
+ * if any, now holds it.  Unlocking a mutex that the calling task does not
+ * hold (unlocked, or held by another task), or calling it outside a task,
+ * is a misuse: reported on stderr ("weft: weft_mutex_unlock(0x...): ...;
+ * ignored") and nothing changes.  NULL is ignored.  Never suspends.  [task]
+ */
+WEFT_API void weft_mutex_unlock(weft_mutex *m);
+
+/* weft_mutex_free - free m (NULL is ignored); m must be unlocked, with no
+ * waiter (else reported, not freed). */
+WEFT_API void weft_mutex_free(weft_mutex *m);
+
+typedef struct weft_notify weft_notify;
+
+/* weft_notify_new - a notify with no stored permit (tokio's Notify::new).
+ * Free it with weft_notify_free.  NULL with errno ENOMEM.  A notify created
+ * outside a runtime is shared.  [any thread] */
+WEFT_API weft_notify *weft_notify_new(void);
+
+/*
+ * weft_notified - wait for a notification (tokio's notified().await): returns
+ * at once, consuming it, if a permit is stored (a weft_notify_one with
+ * nobody waiting); else suspends until weft_notify_one picks this task (the
+ * first waiter first) or weft_notify_all is called.  Returns 0; -ECANCELED
+ * (cancelled while waiting: a weft_notify_one notification that reached it
+ * in the same instant goes to the next waiter or is stored, as tokio does
+ * for a dropped Notified); -EINVAL; -EPERM outside a runtime.  Allocates
+ * nothing.  Suspends.  [task]
+ */
+WEFT_API int weft_notified(weft_notify *n);
+
+/* weft_notified_future - weft_notified as a future.  As tokio's Notified, it
+ * counts a weft_notify_all called after its creation, even before it is
+ * first polled.  NULL with errno EINVAL or ENOMEM.  [any thread; run in a
+ * task] */
+WEFT_API weft_future *weft_notified_future(weft_notify *n);
+
+/* weft_notify_one - wake the first waiting task, or, if none waits, store one
+ * permit (at most one: further calls add nothing) for the next
+ * weft_notified (tokio's notify_one).  NULL is ignored.  A waiter on another
+ * runtime is woken through that runtime.  [any thread] */
+WEFT_API void weft_notify_one(weft_notify *n);
+
+/* weft_notify_all - wake every task waiting now (and every future made
+ * before); store nothing (tokio's notify_waiters).  NULL is ignored.
+ * [any thread] */
+WEFT_API void weft_notify_all(weft_notify *n);
+
+/* weft_notify_share - as weft_semaphore_share, for a notify that a thread
+ * will notify later.  0 or -EINVAL.  [any thread] */
+WEFT_API int weft_notify_share(weft_notify *n);
+
+/* weft_notify_free - free n (NULL is ignored).  See the rules above. */
+WEFT_API void weft_notify_free(weft_notify *n);
+
+typedef struct weft_group weft_group;
+
+/*
+ * weft_group_new - an empty task group (tokio's JoinSet, Trio's nursery,
+ * libdill's bundle) of the calling runtime.  It owns the tasks spawned into
+ * it: nobody else can join, detach or outlive them.  Drop it with
+ * weft_group_drop.  NULL with errno EPERM (outside a runtime) or ENOMEM.
+ * [task]
+ */
+WEFT_API weft_group *weft_group_new(void);
+
+/* weft_group_spawn - spawn fn(arg) as a task of the group (JoinSet::spawn);
+ * it starts as weft_spawn's do.  Returns 0; -EINVAL (NULL or dropped g, NULL
+ * fn); -EPERM (outside g's runtime); -ECANCELED (the group is being
+ * dropped); -ENOMEM.  On failure fn never runs.  [task] */
+WEFT_API int weft_group_spawn(weft_group *g, weft_fn *fn, void *arg);
+
+/* weft_group_spawn_with - weft_group_spawn with options (name, stack size,
+ * drop_arg: called if the body never runs, a failed spawn included). */
+WEFT_API int weft_group_spawn_with(weft_group *g, const weft_spawn_opts *opts,
+                                   weft_fn *fn, void *arg);
+
+/*
+ * weft_group_join_next - wait for the next member to finish and collect it
+ * (JoinSet::join_next): members are returned in the order they finished.
+ *
+ * Returns 1 with *result (if non-NULL) = the member's return value (NULL if
+ * it ended cancelled: aborted, never ran); 0 when the group has no member
+ * left (at once); -ECANCELED (the caller was cancelled: no member is
+ * collected); -EBUSY (another join_next waits on g); -EINVAL; -EPERM.
+ * Suspends.  [task]
+ */
+WEFT_API int weft_group_join_next(weft_group *g, void **result);
+
+/* weft_group_join_next_status - as weft_group_join_next, also storing in
+ * *status (if non-NULL) how the member ended, as weft_task_join would have
+ * returned: 0, -ECANCELED or -ENOMEM (its stack could not be had).  [task] */
+WEFT_API int weft_group_join_next_status(weft_group *g, void **result,
+                                         int *status);
+
+/* weft_group_join_next_future - weft_group_join_next as a future (its
+ * status is the return value; *result, which must stay valid until it
+ * completes, is written when it completes with 1).  One that loses a race
+ * collects no member.  Drop it before the group.  NULL with errno EINVAL,
+ * EPERM or ENOMEM.  [task] */
+WEFT_API weft_future *weft_group_join_next_future(weft_group *g, void **result);
+
+/* weft_group_len - members not yet collected (running or finished); 0 for
+ * an invalid group (JoinSet::len).  [task] */
+WEFT_API size_t weft_group_len(const weft_group *g);
+
+/* weft_group_abort_all - request cancellation of every running member
+ * (JoinSet::abort_all); they stay in the group: join_next returns them
+ * as they end.  Never suspends.  [task] */
+WEFT_API void weft_group_abort_all(weft_group *g);
+
+/*
+ * weft_group_drop - cancel every member still running, wait until each has
+ * returned, collect them all (results are discarded) and free the group
+ * (dropping a JoinSet, which aborts its tasks; weft also waits, as a
+ * nursery does).  The members are driven to their return by this call
+ * itself, so it returns only after every member has unwound, also when the
+ * caller is itself being cancelled (an async block that lost a race or
+ * timed out): nothing of the group is left behind.  Called from one of its
+ * own members, or while another coroutine waits in join_next on g, it
+ * reports the misuse on stderr, cancels the members and frees nothing.
+ * Consumes g; NULL is ignored.  [task]
+ */
+WEFT_API void weft_group_drop(weft_group *g);
 
 /* ------------------------------------------------------------------------ */
 /* Streams (trpl's Stream/StreamExt, tokio-stream; section 17.4)             */

@@ -214,6 +214,8 @@ struct weft__rt {
     struct weft__pool *pool_blocking; /* spawn_blocking threads, or NULL */
     size_t blocking_jobs;             /* spawned and not yet finished */
     weft__link chan_waits; /* channel sends and receives waiting here */
+    /* sync (src/sync/sync.c): semaphore, mutex and notify waits here */
+    weft__link sync_waits;
 
     /* task structs recycled within this runtime */
     weft_task *free_tasks;      /* oldest first: reused first-in first-out */
@@ -343,6 +345,12 @@ void weft__inbox_drain(weft__rt *rt);
 size_t weft__receiver_item_size(const weft_receiver *rx);
 /* 1 if a send or receive waiting in rt may be completed from outside it. */
 int weft__external_waits(weft__rt *rt);
+
+/* ---- sync (sync/sync.c) ------------------------------------------------- */
+
+/* 1 if a semaphore, mutex or notify wait in rt may be ended from outside
+ * it (the object is shared: see sync.c). */
+int weft__sync_external_waits(weft__rt *rt);
 
 /* ---- reports (sched/report.c) ------------------------------------------- */
 

@@ -27,6 +27,13 @@
  *     posted to a runtime whose receive has gone reach the next one.
  *  9. Two plain threads weft_send_blocking into a bounded(1) channel read
  *     by a plain thread's weft_recv_blocking and a task: each item once.
+ * 10. Plain threads release a semaphore (and one takes permits with
+ *     try_acquire) while tasks acquire under 50 us timeouts, so grants race
+ *     cancellations: every permit is counted exactly once at the end.
+ * 11. A plain thread notifies a task (notify_one and notify_all by turns)
+ *     in lock step, thousands of times.
+ * 12. Tasks of two runtimes on two threads take turns on one mutex, holding
+ *     it across a yield: a plain counter under it ends exact.
  *
  * Prints one line per scenario and a closing "N passed, N failed" line;
  * exits non-zero on any failure.
@@ -682,10 +689,189 @@ static void *blocking_threads(void *arg)
     return NULL;
 }
 
+/* ---- 10-12. semaphore, notify, mutex across threads (src/sync) ---------- */
+
+enum { X_RELEASERS = 2, X_TAKERS = 3 };
+static weft_semaphore *x_sem;
+static size_t x_per_thread;
+static atomic_int x_stop;
+static atomic_size_t x_thief_got;
+
+static void *x_releaser(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < x_per_thread; i++) {
+        weft_semaphore_release(x_sem, 1);
+        if (i % 64 == 0)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static void *x_thief(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&x_stop)) {
+        if (weft_semaphore_try_acquire(x_sem, 1) == 0)
+            atomic_fetch_add(&x_thief_got, 1);
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void *x_taker(void *arg)
+{
+    size_t *got = arg;
+    for (;;) {
+        int rc = weft_timeout(weft_semaphore_acquire_future(x_sem, 1),
+                              WEFT_US(50), NULL);
+        if (rc == 0)
+            (*got)++;
+        else if (rc != -ETIMEDOUT)
+            return (void *)1;
+        else if (atomic_load(&x_stop))
+            return NULL;
+    }
+}
+
+static void *semaphore_across_threads(void *arg)
+{
+    (void)arg;
+    x_per_thread = scaled(50000);
+    atomic_store(&x_stop, 0);
+    atomic_store(&x_thief_got, 0);
+    x_sem = weft_semaphore_new(0);
+    CHECK(x_sem, "semaphore");
+    size_t got[X_TAKERS] = {0};
+    weft_task *t[X_TAKERS];
+    for (int i = 0; i < X_TAKERS; i++)
+        CHECK((t[i] = weft_spawn(x_taker, &got[i])), "spawn");
+    pthread_t th[X_RELEASERS], thief;
+    for (int i = 0; i < X_RELEASERS; i++)
+        CHECK(pthread_create(&th[i], NULL, x_releaser, NULL) == 0, "pthread");
+    CHECK(pthread_create(&thief, NULL, x_thief, NULL) == 0, "pthread");
+    for (int i = 0; i < X_RELEASERS; i++)
+        pthread_join(th[i], NULL);
+    weft_sleep(WEFT_MS(5)); /* let the takers drain what is left */
+    atomic_store(&x_stop, 1);
+    pthread_join(thief, NULL);
+    size_t total = 0;
+    for (int i = 0; i < X_TAKERS; i++) {
+        void *r;
+        CHECK(weft_task_join(t[i], &r) == 0 && r == NULL, "taker %d", i);
+        total += got[i];
+    }
+    size_t left = weft_semaphore_available(x_sem);
+    size_t thief_got = atomic_load(&x_thief_got);
+    CHECK(total + thief_got + left == X_RELEASERS * x_per_thread,
+          "tasks %zu + thread %zu + left %zu != released %zu", total, thief_got,
+          left, X_RELEASERS * x_per_thread);
+    weft_semaphore_free(x_sem);
+    return NULL;
+}
+
+static weft_notify *n_notify;
+static atomic_size_t n_ack;
+static size_t n_rounds;
+
+static void *n_thread(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < n_rounds; i++) {
+        if (i % 2)
+            weft_notify_one(n_notify);
+        else
+            weft_notify_all(n_notify);
+        while (atomic_load(&n_ack) < i + 1)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static void *notify_across_threads(void *arg)
+{
+    (void)arg;
+    n_rounds = scaled(20000);
+    atomic_store(&n_ack, 0);
+    n_notify = weft_notify_new();
+    CHECK(n_notify && weft_notify_share(n_notify) == 0, "notify");
+    /* Each round's future is made before the thread may notify for that
+     * round (before the thread starts, or before the previous round is
+     * acked), so it counts the round's notify_all even if it was not
+     * polled yet (and a notify_one before its first poll is a stored
+     * permit). */
+    weft_future *f = weft_notified_future(n_notify);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, n_thread, NULL) == 0, "pthread");
+    for (size_t i = 0; i < n_rounds; i++) {
+        CHECK(f && weft_await(f, NULL) == 0, "notified %zu", i);
+        f = i + 1 < n_rounds ? weft_notified_future(n_notify) : NULL;
+        atomic_store(&n_ack, i + 1);
+    }
+    pthread_join(th, NULL);
+    weft_notify_free(n_notify);
+    return NULL;
+}
+
+static weft_mutex *m_mutex;
+static long m_counter; /* plain: the mutex guards it */
+static size_t m_rounds;
+
+static void *m_worker(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < m_rounds; i++) {
+        CHECK(weft_mutex_lock(m_mutex) == 0, "lock");
+        long v = m_counter;
+        if (i % 4 == 0)
+            weft_yield(); /* held across a suspension */
+        m_counter = v + 1;
+        weft_mutex_unlock(m_mutex);
+    }
+    return NULL;
+}
+
+static void *m_root(void *arg)
+{
+    (void)arg;
+    weft_task *a = weft_spawn(m_worker, NULL);
+    weft_task *b = weft_spawn(m_worker, NULL);
+    void *ra, *rb;
+    CHECK(a && b, "spawn");
+    CHECK(weft_task_join(a, &ra) == 0 && ra == NULL, "worker a");
+    CHECK(weft_task_join(b, &rb) == 0 && rb == NULL, "worker b");
+    return NULL;
+}
+
+static void *m_thread(void *arg)
+{
+    void *res = (void *)1;
+    int rc = weft_run(m_root, NULL, &res);
+    *(int *)arg = rc == 0 && res == NULL;
+    return NULL;
+}
+
+static void *mutex_across_runtimes(void *arg)
+{
+    (void)arg;
+    m_rounds = scaled(20000);
+    m_counter = 0;
+    int other_ok = 0;
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, m_thread, &other_ok) == 0, "pthread");
+    void *r = m_root(NULL);
+    pthread_join(th, NULL);
+    CHECK(r == NULL && other_ok, "a runtime failed");
+    CHECK(m_counter == (long)(4 * m_rounds), "counter %ld, want %zu", m_counter,
+          4 * m_rounds);
+    return NULL;
+}
+
 int main(void)
 {
     void *res;
     int rc;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a line per scenario as it ends */
     per_producer = scaled(250000);
 
     res = (void *)1;
@@ -732,6 +918,20 @@ int main(void)
     rc = weft_run(blocking_threads, NULL, &res);
     report("blocking send and receive on plain threads, with a runtime", rc,
            res);
+
+    res = (void *)1;
+    rc = weft_run(semaphore_across_threads, NULL, &res);
+    report("semaphore released by threads, grants racing timeouts", rc, res);
+
+    res = (void *)1;
+    rc = weft_run(notify_across_threads, NULL, &res);
+    report("notify_one and notify_all from a thread", rc, res);
+
+    m_mutex = weft_mutex_new(); /* outside both runtimes: shared */
+    res = (void *)1;
+    rc = m_mutex ? weft_run(mutex_across_runtimes, NULL, &res) : -ENOMEM;
+    report("one mutex, tasks of two runtimes", rc, res);
+    weft_mutex_free(m_mutex);
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures != 0;

@@ -375,7 +375,8 @@ static void sched_loop(weft__rt *rt)
                 rt->vnow = next; /* time jumps */
             continue;
         }
-        if (!timers && !weft__external_waits(rt)) {
+        if (!timers && !weft__external_waits(rt) &&
+            !weft__sync_external_waits(rt)) {
             /* Re-check the inbox: a wake may have raced the test above. */
             if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
                 continue;
@@ -407,6 +408,7 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
     weft__list_init(&rt->yielded);
     weft__list_init(&rt->tasks);
     weft__list_init(&rt->chan_waits);
+    weft__list_init(&rt->sync_waits); /* sync/sync.c */
     weft__stack_pool_init(&rt->pool);
     rt->cfg.stack_size = weft__stack_round(&rt->pool, rt->cfg.stack_size);
     if (!rt->cfg.stack_size)
