@@ -11,7 +11,8 @@
  *  - int results: >= 0 is success, a negative errno value is failure
  *    (-EINVAL bad argument, -ENOMEM out of memory, -ECANCELED cancelled,
  *    -ETIMEDOUT, -EPIPE channel closed, -EDEADLK deadlock, -EPERM called
- *    outside a runtime, -EAGAIN would block, -EBUSY runtime already running).
+ *    outside a runtime, -EAGAIN would block, -EBUSY runtime already running
+ *    or another receive / join_next already waiting on the same handle).
  *  - Pointer results: NULL on failure with errno set (read it before the next
  *    suspending call, which may change it).
  *  - Durations and instants are uint64_t nanoseconds.  Instants come from

@@ -1185,8 +1185,8 @@ static void *clone_busy_root(void *arg)
     cr_assert_eq(weft_task_join(b, &r), 0);
     cr_assert_eq((intptr_t)r, -EBUSY);
     cr_assert_str_eq(weft_strerror(-EBUSY),
-                     "busy: a runtime runs on this thread, or a receive "
-                     "waits on rx");
+                     "busy: a runtime runs on this thread, or another call "
+                     "waits");
     int v = 1;
     cr_assert_eq(weft_send(tx, &v), 0);
     cr_assert_eq(weft_send(tx, &v), 0);

@@ -30,7 +30,7 @@ const char *weft_version(void)
     X(EDEADLK, "deadlock: no task can make progress")                          \
     X(EPERM, "not called from a task of a running runtime")                    \
     X(EAGAIN, "operation would block")                                         \
-    X(EBUSY, "busy: a runtime runs on this thread, or a receive waits on rx")  \
+    X(EBUSY, "busy: a runtime runs on this thread, or another call waits")     \
     X(ENOTSUP, "not supported")                                                \
     X(ENOENT, "no such file or directory")                                     \
     X(EACCES, "permission denied")
