@@ -533,12 +533,14 @@ WEFT_API weft_future *weft_recv_future(weft_receiver *rx, void *item);
 WEFT_API weft_future *weft_task_future(weft_task *task);
 
 /*
- * weft_channel - create a multi-producer, single-consumer channel of items of
- * item_size bytes (copied in and out by value).  As trpl::channel / tokio's
+ * weft_channel - create a multi-producer channel of items of item_size
+ * bytes (copied in and out by value), with one receiver (more with
+ * weft_receiver_clone).  As trpl::channel / tokio's
  * mpsc::unbounded_channel.
  *
  * On success *tx and *rx are new handles you own (drop each when done).
- * Returns 0; -EINVAL (item_size 0 or a NULL out-pointer); -ENOMEM.  A channel
+ * Returns 0; -EINVAL (item_size 0 or over 1 GiB, or a NULL out-pointer);
+ * -ENOMEM.  A channel
  * created outside a runtime is shared (see weft_run_with).  [any thread]
  */
 WEFT_API int weft_channel(size_t item_size, weft_sender **tx,
