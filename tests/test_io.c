@@ -1213,3 +1213,105 @@ Test(io, futures_compose_with_join_and_await)
 {
     run_io(WEFT_CLOCK_VIRTUAL, root_futures, NULL);
 }
+
+/* ---- examples/echo_server ----------------------------------------------- */
+
+#ifdef WEFT_EXAMPLES_DIR
+/* Starts echo_server 0; returns its pid and the port it printed. */
+static pid_t start_echo_server(uint16_t *port)
+{
+    int out[2];
+    cr_assert_eq(pipe(out), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execl(WEFT_EXAMPLES_DIR "/echo_server", "echo_server", "0",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char line[128];
+    size_t len = 0;
+    while (len < sizeof line - 1) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        cr_assert_eq(poll(&p, 1, (int)(slow_ns(WEFT_SEC(10)) / 1000000)), 1,
+                     "echo_server printed nothing");
+        ssize_t n = read(out[0], line + len, 1);
+        cr_assert_eq(n, 1, "echo_server ended before its line");
+        if (line[len] == '\n')
+            break;
+        len++;
+    }
+    line[len] = '\0';
+    close(out[0]);
+    unsigned p = 0;
+    cr_assert_eq(sscanf(line, "echo_server: listening on 127.0.0.1:%u", &p),
+                 1, "unexpected line '%s'", line);
+    *port = (uint16_t)p;
+    return pid;
+}
+
+static int plain_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void plain_echo(int fd, const char *msg)
+{
+    size_t len = strlen(msg), got = 0;
+    cr_assert_eq(write(fd, msg, len), (ssize_t)len);
+    char buf[256];
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, sizeof buf - got);
+        cr_assert_gt(n, 0);
+        got += (size_t)n;
+    }
+    cr_assert_eq(got, len);
+    cr_assert_eq(memcmp(buf, msg, len), 0);
+}
+
+static void echo_server_run(int sig)
+{
+    uint16_t port;
+    pid_t pid = start_echo_server(&port);
+    int a = plain_connect(port), b = plain_connect(port);
+    plain_echo(a, "hello from a");
+    plain_echo(b, "hello from b");
+    plain_echo(a, "again a");
+    close(b); /* the server ends b's task */
+    plain_echo(a, "still a");
+    cr_assert_eq(kill(pid, sig), 0);
+    int status = 0;
+    uint64_t deadline = real_now_ns() + slow_ns(WEFT_SEC(10));
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 &&
+           real_now_ns() < deadline)
+        thread_sleep_ms(5);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("echo_server did not exit after signal %d", sig);
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "echo_server: status %#x", status);
+    /* It closed a's connection before exiting. */
+    char c;
+    cr_assert_eq(read(a, &c, 1), 0);
+    close(a);
+}
+
+Test(io, echo_server_example_echoes_and_exits_on_sigint_sigterm)
+{
+    echo_server_run(SIGINT);
+    echo_server_run(SIGTERM);
+}
+#endif
