@@ -111,8 +111,7 @@ static void *root(void *arg)
     int port = *(int *)arg;
     server s = {.listener = weft_tcp_listen("127.0.0.1", (uint16_t)port, 128)};
     if (s.listener < 0) {
-        fprintf(stderr, "echo_server: listen: %s\n",
-                weft_strerror(s.listener));
+        fprintf(stderr, "echo_server: listen: %s\n", weft_strerror(s.listener));
         return (void *)1;
     }
     weft_task *sig = weft_spawn(signals, NULL);

@@ -56,8 +56,8 @@ static void *run_io(int clock, weft_fn *fn, void *arg)
     int rc = run_clock(clock, fn, arg, &result);
     cr_assert_eq(rc, 0, "weft_run_with returned %d (%s)", rc,
                  weft_strerror(rc));
-    cr_assert_eq(count_fds(), before, "fds leaked: %d before, %d after",
-                 before, count_fds());
+    cr_assert_eq(count_fds(), before, "fds leaked: %d before, %d after", before,
+                 count_fds());
     return result;
 }
 
@@ -498,7 +498,10 @@ static void *root_forget(void *arg)
     return NULL;
 }
 
-Test(io, forget_then_plain_close) { run_io(WEFT_CLOCK_VIRTUAL, root_forget, NULL); }
+Test(io, forget_then_plain_close)
+{
+    run_io(WEFT_CLOCK_VIRTUAL, root_forget, NULL);
+}
 
 /* ---- cancel safety ------------------------------------------------------ */
 
@@ -519,9 +522,8 @@ static void *root_cancel_safe(void *arg)
     cr_assert_eq(weft_race(fs, 2, NULL), 0);
     /* A read that is ready wins even a zero timeout (polled first). */
     void *res = NULL;
-    cr_assert_eq(weft_timeout(weft_read_future(sv[0], buf, sizeof buf), 0,
-                              &res),
-                 3);
+    cr_assert_eq(
+        weft_timeout(weft_read_future(sv[0], buf, sizeof buf), 0, &res), 3);
     cr_assert_eq((intptr_t)res, 3);
     cr_assert_eq(memcmp(buf, "abc", 3), 0);
     /* A task blocked in weft_read and aborted takes nothing. */
@@ -907,9 +909,8 @@ static void *root_udp(void *arg)
     cr_assert_eq(weft_race(fs, 2, NULL), 0);
     cr_assert_eq(weft_sendto(a, "first", 5, (struct sockaddr *)&to, sizeof to),
                  5);
-    cr_assert_eq(weft_sendto(a, "second!", 7, (struct sockaddr *)&to,
-                             sizeof to),
-                 7);
+    cr_assert_eq(
+        weft_sendto(a, "second!", 7, (struct sockaddr *)&to, sizeof to), 7);
     cr_assert_eq(weft_recvfrom(b, buf, sizeof buf, &from), 5);
     cr_assert_eq(memcmp(buf, "first", 5), 0);
     cr_assert_eq(ntohs(((struct sockaddr_in *)&from)->sin_port), port_of(a));
@@ -944,9 +945,9 @@ static void *root_signals(void *arg)
     cr_assert_eq(raise(SIGUSR1), 0);
     cr_assert_eq(raise(SIGUSR1), 0);
     cr_assert_eq(weft_signal_wait(SIGUSR1), SIGUSR1);
-    cr_assert_eq(weft_timeout(weft_signal_wait_future(SIGUSR1), WEFT_MS(10),
-                              NULL),
-                 -ETIMEDOUT);
+    cr_assert_eq(
+        weft_timeout(weft_signal_wait_future(SIGUSR1), WEFT_MS(10), NULL),
+        -ETIMEDOUT);
     cr_assert_eq(weft_signal_wait(SIGKILL), -EINVAL);
     cr_assert_eq(weft_signal_wait(SIGSEGV), -EINVAL);
     cr_assert_eq(weft_signal_wait(0), -EINVAL);
@@ -990,8 +991,8 @@ static void *root_signal_from_outside(void *arg)
     for (int i = 0; i < 3; i++)
         t[i] = weft_spawn(sig_waiter, &f);
     pthread_t th;
-    cr_assert_eq(
-        pthread_create(&th, NULL, thread_kill_later, (void *)SIGUSR1), 0);
+    cr_assert_eq(pthread_create(&th, NULL, thread_kill_later, (void *)SIGUSR1),
+                 0);
     /* Nothing else can wake these tasks: a signal wait is a wake source,
      * not a deadlock. */
     for (int i = 0; i < 3; i++)
@@ -1022,9 +1023,9 @@ static void *root_no_false_deadlock(void *arg)
     int sv[2];
     pair(sv);
     pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, thread_write_later,
-                                (void *)(intptr_t)sv[1]),
-                 0);
+    cr_assert_eq(
+        pthread_create(&th, NULL, thread_write_later, (void *)(intptr_t)sv[1]),
+        0);
     char buf[8];
     cr_assert_eq(weft_read(sv[0], buf, sizeof buf), 4);
     pthread_join(th, NULL);
@@ -1069,8 +1070,7 @@ static void *root_pingpong(void *arg)
     uint64_t t0 = weft_now();
     pingpong a = {.fd = sv[0], .name = "a", .log = log, .t0 = t0};
     pingpong b = {.fd = sv[1], .name = "b", .log = log, .t0 = t0};
-    cr_assert_eq(weft_join(weft_async(pinger, &a), weft_async(pinger, &b)),
-                 0);
+    cr_assert_eq(weft_join(weft_async(pinger, &a), weft_async(pinger, &b)), 0);
     for (int i = 0; i < 2; i++)
         cr_assert_eq(weft_close(sv[i]), 0);
     return (void *)(uintptr_t)(weft_now() - t0);
@@ -1248,8 +1248,8 @@ static pid_t start_echo_server(uint16_t *port)
     line[len] = '\0';
     close(out[0]);
     unsigned p = 0;
-    cr_assert_eq(sscanf(line, "echo_server: listening on 127.0.0.1:%u", &p),
-                 1, "unexpected line '%s'", line);
+    cr_assert_eq(sscanf(line, "echo_server: listening on 127.0.0.1:%u", &p), 1,
+                 "unexpected line '%s'", line);
     *port = (uint16_t)p;
     return pid;
 }

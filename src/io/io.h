@@ -64,15 +64,15 @@ typedef struct weft__io {
     int epfd;
     weft__iofd **chunks; /* chunks[fd / WEFT__IO_CHUNK], NULL until used */
     size_t nchunks;
-    size_t waiting;   /* ops parked on fds + signal waits: wake sources */
-    int spare_fd;     /* reserved for accept on EMFILE, or -1 */
-    unsigned budget;  /* ready operations left to budget_task */
+    size_t waiting;  /* ops parked on fds + signal waits: wake sources */
+    int spare_fd;    /* reserved for accept on EMFILE, or -1 */
+    unsigned budget; /* ready operations left to budget_task */
     const void *budget_task;
     /* signals (signal.c) */
-    int sig_slot;              /* in the handler's table of wake fds, or -1 */
-    weft__link sig_waiters;    /* weft__sig_wait of this runtime */
-    uint8_t sig_used[NSIG];    /* this runtime installed the handler */
-    uint64_t sig_seen[NSIG];   /* deliveries already consumed here */
+    int sig_slot;            /* in the handler's table of wake fds, or -1 */
+    weft__link sig_waiters;  /* weft__sig_wait of this runtime */
+    uint8_t sig_used[NSIG];  /* this runtime installed the handler */
+    uint64_t sig_seen[NSIG]; /* deliveries already consumed here */
 } weft__io;
 
 /* Cooperative budget: ready I/O operations a task may complete in a row
@@ -110,8 +110,8 @@ void weft__io_budget_reset(weft__rt *rt);
 int weft__io_accept(weft__rt *rt, int listener, struct sockaddr_storage *peer);
 /* weft_recvfrom (send 0) and weft_sendto (send 1).  [task] */
 ssize_t weft__io_dgram(weft__rt *rt, int fd, int send, void *buf, size_t len,
-                       struct sockaddr_storage *from,
-                       const struct sockaddr *to, socklen_t tolen);
+                       struct sockaddr_storage *from, const struct sockaddr *to,
+                       socklen_t tolen);
 
 /* signal.c: the signal part of weft__io_poll and weft__io_destroy. */
 void weft__sig_dispatch(weft__rt *rt, weft__io *io);

@@ -69,8 +69,8 @@ static void *lookup_run(void *p)
 
 /* The addresses of host:port for sockets of type socktype; 0 and *out
  * (free with freeaddrinfo), or a negative code.  [task] */
-static int resolve(const char *host, uint16_t port, int socktype,
-                   int passive, struct addrinfo **out)
+static int resolve(const char *host, uint16_t port, int socktype, int passive,
+                   struct addrinfo **out)
 {
     struct addrinfo hints = {.ai_socktype = socktype,
                              .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG};

@@ -38,7 +38,7 @@
 
 #define EFD_TOKEN UINT64_MAX /* the runtime's eventfd in the epoll set */
 #define BATCH     64         /* events harvested per epoll_wait */
-#define FILE_CHUNK \
+#define FILE_CHUNK                                                             \
     ((size_t)256 * 1024) /* bytes per blocking-pool job on a file */
 
 /* ---- the op future (declared first: records wake it) ------------------- */
@@ -199,8 +199,8 @@ weft__iofd *weft__io_fd(weft__io *io, int fd)
                                                             : WEFT__FD_OTHER;
     if (kind != WEFT__FD_FILE) {
         int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || (!(fl & O_NONBLOCK) &&
-                       fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0))
+        if (fl < 0 ||
+            (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0))
             return NULL;
     }
     rec->kind = (uint8_t)kind;
@@ -247,9 +247,9 @@ static int ensure_registered(weft__io *io, int fd, weft__iofd *rec)
 {
     if (rec->registered)
         return 0;
-    struct epoll_event ev = {
-        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-        .data.u64 = make_token(fd, rec->gen)};
+    struct epoll_event ev = {.events =
+                                 EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = make_token(fd, rec->gen)};
     if (weft__epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         if (errno != EEXIST)
             return -errno;
@@ -612,8 +612,7 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
                 op->timer.waker = w;
             return 0;
         }
-    } else if (!op->yielded && op->kind != OP_DIRWAIT &&
-               !budget_take(rt, io)) {
+    } else if (!op->yielded && op->kind != OP_DIRWAIT && !budget_take(rt, io)) {
         /* Budget used up: behind every runnable task, then go on. */
         op->yielded = 1;
         rt->defer_wakes = 1;
@@ -752,7 +751,7 @@ int weft__io_offload(weft_fn *fn, void *arg, void (*drop)(void *),
     weft_spawn_opts o = {.name = "io", .drop_arg = drop};
     weft_task *t = weft_spawn_blocking_with(&o, fn, arg);
     if (!t)
-        return -errno; /* drop(arg) was called */
+        return -errno;     /* drop(arg) was called */
     t->drop_result = drop; /* if we stop waiting, the job frees arg */
     return weft_task_join(t, result);
 }
@@ -974,8 +973,8 @@ int weft__io_accept(weft__rt *rt, int listener, struct sockaddr_storage *peer)
 }
 
 ssize_t weft__io_dgram(weft__rt *rt, int fd, int send, void *buf, size_t len,
-                       struct sockaddr_storage *from,
-                       const struct sockaddr *to, socklen_t tolen)
+                       struct sockaddr_storage *from, const struct sockaddr *to,
+                       socklen_t tolen)
 {
     io_op op;
     op_init(&op, send ? OP_SENDTO : OP_RECVFROM, fd);
