@@ -771,13 +771,15 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
  *    WEFT_EAI(code), a negative value below -3000 that weft_strerror
  *    describes (gai_strerror's text); EAI_SYSTEM gives the errno instead,
  *    EAI_MEMORY -ENOMEM.
- *  - fork(): the child gets a copy of the calling thread only.  A runtime
- *    running in the parent must not be used in the child (its epoll set is
- *    shared with the parent's); the child may exec, or call _exit, or run a
- *    new weft_run only from a thread that was not running one (in practice:
- *    exec).  Fds the child inherits keep their open file descriptions alive:
- *    weft_close in the parent still removes them from the parent's epoll
- *    set before closing (no stale events for a later fd of that number).
+ *  - fork() while a runtime runs: the child gets a copy of the calling
+ *    thread only, and shares the runtime's epoll set with the parent.  It
+ *    must not use that runtime (no weft call, no return into the task it
+ *    was forked from); it should only make async-signal-safe calls, then
+ *    exec or _exit, as POSIX asks of multi-threaded programs.  Fds the child
+ *    inherits keep their open file descriptions alive: weft_close in the
+ *    parent still deletes the registration before closing, so the child's
+ *    copy never makes events reach a later fd of the same number
+ *    (test_io.c: events_of_a_copied_closed_fd_do_not_reach_the_new_one).
  */
 
 #define WEFT_READABLE  0x1

@@ -659,9 +659,7 @@ static int op_cancel(weft_future *f, weft__rt *rt)
     io_op *op = (io_op *)f;
     if (rt->io)
         op_unpark(rt, op);
-    if (op->accepted >= 0) /* cannot happen: accepted in the same poll */
-        close(op->accepted);
-    return 0;
+    return 0; /* nothing was taken: an accepted fd is kept in the same poll */
 }
 
 static void op_cleanup(weft_future *f)
