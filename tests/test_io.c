@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1315,3 +1316,129 @@ Test(io, echo_server_example_echoes_and_exits_on_sigint_sigterm)
     echo_server_run(SIGTERM);
 }
 #endif
+
+/* ---- more rules of the contract ----------------------------------------- */
+
+static void *partial_writer(void *arg)
+{
+    closing *c = arg;
+    size_t len = (size_t)8 << 20; /* far beyond the socket buffers */
+    char *data = calloc(1, len);
+    c->read_rc = (int)weft_write(c->fd, data, len);
+    free(data);
+    return NULL;
+}
+
+static void *root_write_cancelled(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    closing c = {.fd = sv[0], .read_rc = 1};
+    weft_task *t = weft_spawn(partial_writer, &c);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* it is parked: buffer full */
+    weft_task_abort(t);
+    cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+    cr_assert_eq(c.read_rc, -ECANCELED);
+    /* A prefix was written. */
+    cr_assert_eq(weft_fd_wait(sv[1], WEFT_READABLE, 0), WEFT_READABLE);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(weft_close(sv[i]), 0);
+    return NULL;
+}
+
+Test(io, write_cancelled_part_way_returns_ecanceled)
+{
+    run_io(WEFT_CLOCK_VIRTUAL, root_write_cancelled, NULL);
+}
+
+static void *root_socket_flags(void *arg)
+{
+    (void)arg;
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    cr_assert_eq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+    cr_assert_eq(weft_fd_wait(p[0], WEFT_READABLE, 0), -ETIMEDOUT);
+    cr_assert_neq(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0,
+                  "the first weft call makes the fd non-blocking");
+    cr_assert_eq(weft_close(p[0]), 0);
+    cr_assert_eq(weft_close(p[1]), 0);
+    /* Every interface; port 0 picks one; SO_REUSEADDR, O_NONBLOCK,
+     * FD_CLOEXEC. */
+    int l = weft_tcp_listen(NULL, 0, 0);
+    cr_assert_geq(l, 0, "listen: %s", weft_strerror(l));
+    int one = 0;
+    socklen_t len = sizeof one;
+    cr_assert_eq(getsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, &len), 0);
+    cr_assert_eq(one, 1);
+    cr_assert(fcntl(l, F_GETFL) & O_NONBLOCK);
+    cr_assert(fcntl(l, F_GETFD) & FD_CLOEXEC);
+    struct sockaddr_storage ss;
+    len = sizeof ss;
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&ss, &len), 0);
+    uint16_t port =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
+    cr_assert_neq(port, 0);
+    int c = weft_tcp_connect("127.0.0.1", port);
+    cr_assert_geq(c, 0, "connect: %s", weft_strerror(c));
+    int a = weft_tcp_accept(l, NULL);
+    cr_assert_geq(a, 0);
+    int nodelay = 0;
+    len = sizeof nodelay;
+    cr_assert_eq(getsockopt(a, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+    cr_assert_neq(nodelay, 0);
+    cr_assert(fcntl(a, F_GETFL) & O_NONBLOCK);
+    cr_assert(fcntl(a, F_GETFD) & FD_CLOEXEC);
+    cr_assert(fcntl(c, F_GETFD) & FD_CLOEXEC);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(weft_close(i == 0 ? a : i == 1 ? c : l), 0);
+    return NULL;
+}
+
+Test(io, socket_flags_and_listening_everywhere)
+{
+    run_io(WEFT_CLOCK_MONOTONIC, root_socket_flags, NULL);
+}
+
+/* Readiness and the timeout in the same instant: the read completes once,
+ * either way, and no byte is lost. */
+static void *late_writer(void *arg)
+{
+    int fd = *(int *)arg;
+    cr_assert_eq(weft_sleep(WEFT_MS(10)), 0);
+    cr_assert_eq(weft_write(fd, "tie", 3), 3);
+    return NULL;
+}
+
+static void *root_tie(void *arg)
+{
+    (void)arg;
+    for (int order = 0; order < 2; order++) {
+        int sv[2];
+        pair(sv);
+        char buf[8];
+        void *res = NULL;
+        weft_task *w = NULL;
+        if (order == 0) /* the writer's timer is armed first */
+            w = weft_spawn(late_writer, &sv[1]);
+        weft_future *f = weft_read_future(sv[0], buf, sizeof buf);
+        if (order == 1) /* armed after the read's timeout */
+            w = weft_spawn(late_writer, &sv[1]);
+        int rc = weft_timeout(f, WEFT_MS(10), &res);
+        cr_assert(rc == 3 || rc == -ETIMEDOUT, "rc %d", rc);
+        cr_assert_eq(weft_task_join(w, NULL), 0);
+        if (rc == -ETIMEDOUT)
+            cr_assert_eq(weft_read(sv[0], buf, sizeof buf), 3);
+        cr_assert_eq(memcmp(buf, "tie", 3), 0);
+        cr_assert_eq(weft_fd_wait(sv[0], WEFT_READABLE, 0), -ETIMEDOUT);
+        for (int i = 0; i < 2; i++)
+            cr_assert_eq(weft_close(sv[i]), 0);
+    }
+    return NULL;
+}
+
+Test(io, readiness_racing_a_timeout_completes_once)
+{
+    run_io(WEFT_CLOCK_VIRTUAL, root_tie, NULL);
+}
