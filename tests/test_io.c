@@ -1053,7 +1053,7 @@ static void *pinger(void *arg)
 {
     pingpong *p = arg;
     for (int i = 0; i < 4; i++) {
-        cr_assert_eq(weft_sleep(WEFT_MS(10 + 5 * i)), 0);
+        cr_assert_eq(weft_sleep(WEFT_MS(100 + 50 * i)), 0);
         unsigned char v = (unsigned char)i;
         cr_assert_eq(weft_write(p->fd, &v, 1), 1);
         tlog_add(p->log, "%s>%d", p->name, i);
@@ -1087,8 +1087,8 @@ Test(io, virtual_clock_with_sockets_same_order_instantly)
     cr_assert_str_eq(virt.buf, real.buf);
     cr_assert_str_eq(virt.buf, "a>0 b>0 b<0 a<0 b>1 a>1 a<1 b<1 "
                                "a>2 b>2 b<2 a<2 b>3 a>3 a<3 b<3");
-    cr_assert_eq((uintptr_t)elapsed, WEFT_MS(70)); /* 10 + 15 + 20 + 25 */
-    cr_assert_lt(took, slow_ns(WEFT_MS(40)), "the virtual run took %llu ns",
+    cr_assert_eq((uintptr_t)elapsed, WEFT_MS(700)); /* 100+150+200+250 */
+    cr_assert_lt(took, slow_ns(WEFT_MS(350)), "the virtual run took %llu ns",
                  (unsigned long long)took);
 }
 
