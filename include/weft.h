@@ -170,9 +170,10 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  * the WEFT_CLOCK environment variable is NOT consulted).
  *
  * Virtual clock: time does not pass by itself; whenever no task is runnable,
- * no cross-thread wake is pending and no blocking job runs, the clock jumps
- * to the earliest armed timer.  The same program runs in the same order as
- * with the real clock, but instantly and deterministically.  It starts at 0.
+ * no cross-thread wake is pending, no blocking job runs and no fd a task
+ * waits on is ready now, the clock jumps to the earliest armed timer.  The
+ * same program runs in the same order as with the real clock, but instantly
+ * and deterministically.  It starts at 0.
  *
  * Deadlock: when no task is runnable, no timer is armed and no wake source
  * outside the runtime exists, no task can ever run again.  With
@@ -190,7 +191,9 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  *    used (send, clone, drop) from a thread other than the one it was
  *    created on, or marked with weft_sender_share();
  *  - a blocking job (weft_spawn_blocking) that has not finished;
- *  - a cross-thread wake that has been posted and not yet processed.
+ *  - a cross-thread wake that has been posted and not yet processed;
+ *  - a task waiting on an fd (weft_fd_wait, weft_read, ...) or a signal
+ *    (weft_signal_wait): see the I/O section.
  * A sender handed to a plain thread that will use it only later must be
  * marked with weft_sender_share() before the hand-over; the runtime cannot
  * see such a thread otherwise.
