@@ -184,19 +184,26 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  *
  * The wake sources outside the runtime, which keep it waiting instead of
  * reporting a deadlock, are exactly:
- *  - a task parked in a receive on a channel that still has a sender, or in
- *    a send on a full bounded channel whose receiver is open, when that
- *    channel is "shared": created outside any runtime (e.g. before weft_run,
- *    listing 17-42), or created on another thread, or whose sender was ever
- *    used (send, clone, drop) from a thread other than the one it was
- *    created on, or marked with weft_sender_share();
+ *  - a task parked in a receive on a channel that still has a sender, when
+ *    the channel's sender side is "shared": the channel was created outside
+ *    any runtime (e.g. before weft_run, listing 17-42) or on another thread,
+ *    or a sender was ever used (send, clone, drop) from a thread other than
+ *    the one it was created on, or weft_sender_share() was called;
+ *  - a task parked in a send on a full bounded channel whose receiver is
+ *    open, unless every use of that receiver so far (receive, try_recv)
+ *    was on this runtime: a receiver never used yet, used on another
+ *    thread, or marked with weft_receiver_share() may be used from
+ *    elsewhere;
  *  - a blocking job (weft_spawn_blocking) that has not finished;
  *  - a cross-thread wake that has been posted and not yet processed;
  *  - a task waiting on an fd (weft_fd_wait, weft_read, ...) or a signal
  *    (weft_signal_wait): see the I/O section.
- * A sender handed to a plain thread that will use it only later must be
- * marked with weft_sender_share() before the hand-over; the runtime cannot
- * see such a thread otherwise.
+ * Only a wait that is registered counts: nothing stays registered after
+ * the call that made it returns (weft_stream_next included).  A sender
+ * handed to a plain thread that will use it only later must be marked with
+ * weft_sender_share() before the hand-over, and a receiver used here and
+ * then handed to another thread with weft_receiver_share(); the runtime
+ * cannot see such a thread otherwise.
  *
  * Returns as weft_run, plus -EINVAL for an unknown clock or deadlock value.
  * [any thread, one runtime each]
@@ -269,14 +276,18 @@ WEFT_API weft_task *weft_spawn_with(const weft_spawn_opts *opts, weft_fn *fn,
  *
  * Returns 0 with *result (if non-NULL) = the task's return value; or
  * -ECANCELED if the task was aborted before it returned (it returned because
- * of cancellation, or never ran).  A task that had returned before
- * weft_task_abort was called joins with 0.  Consumes task, except when the
- * call returns -EINVAL (NULL task, or a handle already joined or detached)
- * or -EPERM (outside a runtime or another runtime's task).  When the joining
- * task is itself cancelled while waiting, the join returns -ECANCELED and
- * the handle is consumed all the same: the joined task is detached and
- * keeps running, as a JoinHandle dropped with the future awaiting it in
- * tokio.  -EDEADLK if task is the caller itself (or the root task).
+ * of cancellation, or never ran).  A task returned because of cancellation
+ * when a call in it returned -ECANCELED or weft_is_cancelled() returned 1;
+ * one aborted while its pending call completed (a bounded send served just
+ * then) and that returned without seeing the cancellation completed, and
+ * joins with 0.  A task that had returned before weft_task_abort was called
+ * joins with 0.  The same rule gives an async block's status.  Consumes task,
+ * except when the call returns -EINVAL (NULL task, or a handle already joined
+ * or detached) or -EPERM (outside a runtime or another runtime's task).  When
+ * the joining task is itself cancelled while waiting, the join returns
+ * -ECANCELED and the handle is consumed all the same: the joined task is
+ * detached and keeps running, as a JoinHandle dropped with the future awaiting
+ * it in tokio.  -EDEADLK if task is the caller itself (or the root task).
  * Suspends.  [task]
  */
 WEFT_API int weft_task_join(weft_task *task, void **result);
@@ -420,8 +431,26 @@ WEFT_API int weft_join_all(weft_future **fs, size_t n, void **results);
  * result (as for weft_join); -ECANCELED if the calling task was cancelled;
  * -EINVAL if fs is NULL, n is 0 or a future is NULL (the others dropped);
  * -EPERM outside a runtime.  Consumes every future.  Suspends.  [task]
+ *
+ * A loser may complete while it is being cancelled: a bounded send inside
+ * it served by a receiver on another thread in that instant.  weft_race
+ * still returns the winner; weft_race_outcomes says which losers did so.
  */
 WEFT_API int weft_race(weft_future **fs, size_t n, void **result);
+
+/*
+ * weft_race_outcomes - weft_race that reports every child (weft's own; in
+ * Rust a dropped loser has simply not completed, as tokio's bounded send
+ * writes its item only when polled).  Returns the winner's index as
+ * weft_race, and for every i (arrays of n entries, each may be NULL):
+ * statuses[i] and results[i] the status and result of child i.  A loser's
+ * status is -ECANCELED when it was cancelled before completing; any other
+ * status means it completed while being cancelled (its effect happened:
+ * statuses[i] and results[i] are its own, as the winner's).  Errors,
+ * consumption and suspension as weft_race.  [task]
+ */
+WEFT_API int weft_race_outcomes(weft_future **fs, size_t n, int *statuses,
+                                void **results);
 
 /*
  * weft_timeout - run f for at most timeout_ns.  As tokio::time::timeout and
@@ -430,8 +459,12 @@ WEFT_API int weft_race(weft_future **fs, size_t n, void **result);
  * f is polled before the timer, so an f that is ready at once wins even with
  * a zero timeout.  If f completes first, returns what weft_await(f, result)
  * would have; otherwise f is cancelled and unwound and -ETIMEDOUT is
- * returned.  -ECANCELED if the calling task was cancelled; -EINVAL for a
- * NULL f; -EPERM outside a runtime.  Consumes f.  Suspends.  [task]
+ * returned.  An f that completes while it is being cancelled (its pending
+ * bounded send served by a receiver on another thread just as the timer
+ * fired; an async block returned without seeing the cancellation) has
+ * completed: its status and result are returned, never -ETIMEDOUT.  -ECANCELED
+ * if the calling task was cancelled; -EINVAL for a NULL f; -EPERM outside a
+ * runtime.  Consumes f.  Suspends.  [task]
  */
 WEFT_API int weft_timeout(weft_future *f, uint64_t timeout_ns, void **result);
 
@@ -565,12 +598,11 @@ WEFT_API int weft_sender_share(weft_sender *tx);
  *
  * Unlike tokio, where a send future dropped before it completes has not
  * sent, a waiting bounded send is served by the receiver copying the item
- * in, so it can complete in the instant its caller is cancelled.  Inside an
- * async block that a weft_timeout or weft_race then abandons, this return
- * value is the only record of that: the combinator reports the timeout (or
- * the other winner) and does not pass the block's result on.  A block that
- * must know whether its item went out should store weft_send's return where
- * its caller can read it (in the block's arg).
+ * in, so it can complete in the instant its caller is cancelled.  Then it
+ * returns 0, and an async block that returns without seeing the
+ * cancellation has completed: weft_timeout returns its result, not
+ * -ETIMEDOUT, and weft_race_outcomes reports it (weft_race still returns
+ * the winner).
  */
 WEFT_API int weft_send(weft_sender *tx, const void *item);
 
@@ -596,6 +628,17 @@ WEFT_API int weft_recv(weft_receiver *rx, void *item);
  * Receiver::try_recv: 1 (item), 0 (closed and
  * drained), -EAGAIN (empty, still open), -EINVAL.  [any thread] */
 WEFT_API int weft_try_recv(weft_receiver *rx, void *item);
+
+/*
+ * weft_receiver_share - (weft's own, as weft_sender_share) declare that rx
+ * is (or will be) used from a thread outside the runtime that used it so
+ * far, so that a bounded send waiting on the channel is never reported as
+ * deadlocked while the receiver is open.  Needed only for a receiver used
+ * on one runtime and then handed to another thread; one never used yet, or
+ * used from a second thread, counts as such by itself.  Returns 0 or
+ * -EINVAL.  [any thread]
+ */
+WEFT_API int weft_receiver_share(weft_receiver *rx);
 
 /* weft_receiver_close - close the channel from the receiving side: sends fail
  * with -EPIPE from now on, queued items stay receivable.  Idempotent; NULL is
@@ -640,13 +683,23 @@ enum {
  * time thereafter), a negative error element (-ETIMEDOUT), -ECANCELED (the
  * caller was cancelled: no element is lost, polling may resume later),
  * -EINVAL (NULL s or item), -EPERM outside a runtime.  Suspends.  [task]
+ *
+ * Registrations: only while this call is suspended does s hold any (a
+ * receive waiting on a channel, a timer armed for an interval, a throttle or
+ * a timeout's deadline), all with the caller's waker; every one is
+ * withdrawn before the call returns, whatever it returns, including the
+ * sides of a merge that did not produce the element.  So between calls a
+ * stream waits on nothing: it may be handed to another task or runtime,
+ * kept after its runtime ends and dropped anywhere, and it keeps no
+ * runtime from reporting a deadlock.  Deadlines (interval ticks, a
+ * timeout's deadline, a throttle's pause) are values kept in the stream,
+ * not timers: one that passes between calls is seen by the next call.
  */
 WEFT_API int weft_stream_next(weft_stream *s, void *item);
 
 /* weft_stream_drop - as dropping a Rust stream: free s and every input it
- * owns, cancelling timers and
- * waits; a from_receiver stream drops its receiver.  NULL is ignored.
- * [the thread of the runtime that polled it] */
+ * owns; a from_receiver stream drops its receiver.  NULL is ignored.  Not
+ * while a weft_stream_next on s is suspended.  [any thread] */
 WEFT_API void weft_stream_drop(weft_stream *s);
 
 /* The size in bytes of s's items (0 for an invalid stream). [any thread] */

@@ -114,9 +114,12 @@ struct weft__co {
     const void *wait_obj; /* the combinator frame, for nested reports */
     int status;           /* when DEAD: 0, or -ECANCELED */
     int saved_errno;
-    uint8_t wait_kind; /* WEFT__WAIT_* */
-    uint8_t state;     /* WEFT__FRESH ... */
-    uint8_t cancel;    /* cancellation requested on this coroutine */
+    uint8_t wait_kind;   /* WEFT__WAIT_* */
+    uint8_t state;       /* WEFT__FRESH ... */
+    uint8_t cancel;      /* cancellation requested on this coroutine */
+    uint8_t cancel_seen; /* a call in its body returned -ECANCELED (or
+                            weft_is_cancelled 1): it returns because of a
+                            cancellation, with status -ECANCELED */
 #ifdef WEFT__ASAN
     void *asan_fake_stack;
 #endif
@@ -237,6 +240,9 @@ static inline weft__rt *weft__rt_here(void)
 }
 
 int weft__cancelled(const weft__co *co);
+/* A cancellation point in co's body: as weft__cancelled, and when 1 the
+ * body has seen its cancellation (its status will be -ECANCELED). */
+int weft__cancel_point(weft__co *co);
 void weft__co_suspend(weft__rt *rt);
 /* Resumes co (FRESH or SUSPENDED) from the running coroutine until it
  * suspends or dies; a FRESH co that is already cancelled dies unrun. */

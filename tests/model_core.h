@@ -22,7 +22,8 @@
  *  - each channel has one receiving task (its owner, fixed by the
  *    generator): only it receives, closes, and races/joins receives on it,
  *    so -EBUSY never arises;
- *  - channels are created by the root inside the runtime (not "shared");
+ *  - channels are created by the root inside the runtime (not "shared"),
+ *    which uses each receiver once (try_recv) so it is known to stay there;
  *  - task handles live in one table; abort/join/detach of task k only happen
  *    while the handle is spawned and not consumed or being joined (a program
  *    decision made at run time from program state, so the executor and the
@@ -676,6 +677,13 @@ static void *m_real_task(void *arg)
                 weft_channel_with(sizeof(int), &co, &m_R.tx[c], &m_R.rx[c]);
             if (rc) {
                 m_R.setup_rc = rc;
+                return NULL;
+            }
+            /* The receiver is used here, so it stays on this runtime (an
+             * unused one may be handed to another thread: weft.h). */
+            int none;
+            if (weft_try_recv(m_R.rx[c], &none) != -EAGAIN) {
+                m_R.setup_rc = -EPROTO;
                 return NULL;
             }
         }

@@ -46,9 +46,20 @@
  * its compare-and-swap, and when there are waiters it takes the lock and
  * moves the first one's item in, as a pop does.
  *
- * A channel is "shared" (a wake source outside the runtime, see weft.h) when
- * it was created outside a runtime or used from a thread other than the one
- * it was created on, or marked with weft_sender_share().
+ * A posted wake follows the receiver: when the receive it was posted for
+ * has gone and another, on another runtime, registered meanwhile (a receiver
+ * handed from one runtime to the next), the runtime that runs the post
+ * passes it on to the new one instead of dropping it.
+ *
+ * Deadlock detection (weft.h, weft_run_with) asks whether a wait may be
+ * completed from outside its runtime.  The sender side is "shared" when the
+ * channel was created outside a runtime, a sender was used from a thread
+ * other than the creating one, or weft_sender_share() was called.  The
+ * receiver side is tracked by use: rx_user is NULL while the receiver has
+ * never been used (it may be on its way to another thread), the one runtime
+ * it has been used on, or RX_ANYWHERE once it was used from a second thread
+ * or marked with weft_receiver_share().  A receive waits on the senders, a
+ * bounded send on the receiver.
  */
 #include "util/alloc.h"
 #include "rt.h"
@@ -78,7 +89,7 @@ struct weft_receiver {
 struct weft__chan {
     weft__lock lock; /* util/lock.h: 4 bytes, sleeps when contended */
     int closed;      /* receiver closed or dropped */
-    int shared;
+    int shared;      /* the sender side may act from outside (see top) */
     int wake_posted; /* on rx_rt's inbox */
     size_t item_size;
     char *buf; /* ring of cap items */
@@ -92,6 +103,7 @@ struct weft__chan {
     const void *rx_owner;  /* which receive registered it */
     weft__rt *rx_rt;       /* the runtime of that receive */
     weft__rt *home;        /* runtime of the creating thread, or NULL */
+    weft__rt *rx_user;     /* the receiver's runtime so far (see top) */
     weft__remote post;     /* on rx_rt's inbox while wake_posted */
     uint64_t hticket;      /* atomic: ticket of the item in hslot, or 0 */
     uint64_t tickets;      /* last ticket given (under the lock) */
@@ -103,6 +115,8 @@ struct weft__chan {
 
 /* hticket while the receive it was handed to copies hslot out. */
 #define HT_CLAIMING UINT64_MAX
+/* rx_user once the receiver was used from more than one thread. */
+#define RX_ANYWHERE ((weft__rt *)(uintptr_t)1)
 /* Larger items are not handed off: hslot would cost too much memory. */
 #define HANDOFF_MAX 256
 
@@ -127,6 +141,13 @@ static void note_thread(weft__chan *ch)
 {
     if (weft__tls_rt != ch->home)
         ch->shared = 1;
+}
+
+/* The receiver is used on this thread (rt: its runtime, or NULL). */
+static inline void note_receiver(weft__chan *ch, weft__rt *rt)
+{
+    if (ch->rx_user != rt)
+        ch->rx_user = ch->rx_user || !rt ? RX_ANYWHERE : rt;
 }
 
 /* Called with the lock held when the channel may have become ready for its
@@ -154,6 +175,13 @@ static void posted_wake(weft__rt *rt, weft__remote *r)
 {
     weft__chan *ch = weft__container(r, weft__chan, post);
     weft__lock_acquire(&ch->lock);
+    if (ch->rx_waker && ch->rx_rt != rt) {
+        /* The receiver moved on: the wake is the new runtime's (which
+         * cannot end while its receive is registered). */
+        weft__post(ch->rx_rt, &ch->post);
+        weft__lock_release(&ch->lock);
+        return;
+    }
     ch->wake_posted = 0;
     weft__waker *w = NULL;
     if (ch->rx_waker && ch->rx_rt == rt) {
@@ -662,6 +690,7 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     }
     weft__lock_acquire(&ch->lock);
     unregister(r);
+    note_receiver(ch, rt);
     if (steal(ch, r->item)) {
         /* the first item, handed to a receive that did not claim it */
         sw = refill(ch);
@@ -790,6 +819,7 @@ int weft_try_recv(weft_receiver *rx, void *item)
     int rc;
     weft__waker *w = NULL;
     weft__lock_acquire(&ch->lock);
+    note_receiver(ch, weft__tls_rt);
     if (steal(ch, item)) {
         w = refill(ch);
         rc = 1;
@@ -804,6 +834,16 @@ int weft_try_recv(weft_receiver *rx, void *item)
     if (w)
         weft__wake(w);
     return rc;
+}
+
+int weft_receiver_share(weft_receiver *rx)
+{
+    if (!receiver_ok(rx))
+        return -EINVAL;
+    weft__lock_acquire(&rx->ch->lock);
+    rx->ch->rx_user = RX_ANYWHERE;
+    weft__lock_release(&rx->ch->lock);
+    return 0;
 }
 
 void weft_receiver_close(weft_receiver *rx)
@@ -868,8 +908,13 @@ int weft__external_waits(weft__rt *rt)
         weft__chan *ch = w->ch;
         weft__lock_acquire(&ch->lock);
         /* A receive can be completed by a sender elsewhere; a send by the
-         * receiver elsewhere. */
-        found = ch->shared && !ch->closed && (w->sending || ch->senders > 0);
+         * receiver elsewhere, or by one not used yet (see the top). */
+        if (ch->closed)
+            found = 0;
+        else if (w->sending)
+            found = ch->rx_user != rt;
+        else
+            found = ch->shared && ch->senders > 0;
         weft__lock_release(&ch->lock);
     }
     return found;

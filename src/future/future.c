@@ -45,8 +45,10 @@ int weft__await_leaf(weft__rt *rt, weft_future *f)
         if (weft__cancelled(co)) {
             int completed = f->started && !f->done && f->ops->cancel(f, rt);
             f->done = 1;
-            if (!completed)
+            if (!completed) {
+                co->cancel_seen = 1;
                 f->status = -ECANCELED;
+            }
             return f->status;
         }
         f->started = 1;
@@ -102,6 +104,10 @@ static int async_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     return 1;
 }
 
+/* The block completed while it was being cancelled when its body returned
+ * without any call in it seeing the cancellation (its pending operation had
+ * completed: a bounded send served by a receiver on another thread): then
+ * its result stands, as any completed child's. */
 static int async_cancel(weft_future *f, weft__rt *rt)
 {
     async_future *a = (async_future *)f;
@@ -113,7 +119,7 @@ static int async_cancel(weft_future *f, weft__rt *rt)
     weft__co_release(rt, &a->co);
     f->status = a->co.status;
     f->result = a->co.result;
-    return 0; /* whatever it returned, it was cancelled */
+    return a->co.status != -ECANCELED;
 }
 
 static void async_cleanup(weft_future *f)
@@ -200,7 +206,7 @@ static int await_inline(weft__rt *rt, async_future *a, void **result)
     } else {
         a->co.state = WEFT__RUNNING; /* cleanup must not call drop_arg */
         void *r = a->co.fn(a->co.arg);
-        status = weft__cancelled(co) ? -ECANCELED : 0;
+        status = co->cancel_seen ? -ECANCELED : 0;
         if (status == 0 && result)
             *result = r;
     }
@@ -237,6 +243,7 @@ typedef struct slot {
     size_t index;
     int woken;
     int done;
+    int completed; /* done while being cancelled: its result stands */
 } slot;
 
 /*
@@ -308,9 +315,9 @@ static void cancel_unfinished(weft__rt *rt, group *g)
         slot *s = &g->slots[i];
         if (s->done)
             continue;
-        int completed = s->f->started && s->f->ops->cancel(s->f, rt);
+        s->completed = s->f->started && s->f->ops->cancel(s->f, rt);
         s->f->done = 1;
-        if (!completed) {
+        if (!s->completed) {
             s->f->status = -ECANCELED;
             s->f->result = (void *)(intptr_t)-ECANCELED;
         }
@@ -342,10 +349,12 @@ static int group_run(weft__rt *rt, slot *slots, size_t n, size_t *work,
         slots[i].index = i;
         slots[i].woken = 1; /* everyone gets a first poll */
         slots[i].done = 0;
+        slots[i].completed = 0;
         g.later[g.nlater++] = i;
     }
     for (;;) {
         if (weft__cancelled(self)) {
+            self->cancel_seen = 1;
             rc = -ECANCELED;
             break;
         }
@@ -450,8 +459,10 @@ static int check_all(weft_future **fs, size_t n)
     return -EINVAL;
 }
 
+/* results[i] (JOIN, OUTCOMES) and statuses[i] (OUTCOMES) receive each
+ * child's result and status, if non-NULL; *result the winner's (RACE). */
 static int combine(weft_future **fs, size_t n, int mode, void **results,
-                   void **result)
+                   void **result, int *statuses)
 {
     if (!fs && n)
         return -EINVAL;
@@ -487,10 +498,12 @@ static int combine(weft_future **fs, size_t n, int mode, void **results,
             if (fs[i]->status < 0)
                 rc = fs[i]->status;
     }
-    if (mode == RACE && rc >= 0 && result)
+    if (rc >= 0 && result)
         *result = fs[rc]->result;
     for (size_t i = 0; i < n; i++) {
-        if (results && mode == JOIN)
+        if (statuses)
+            statuses[i] = fs[i]->status;
+        if (results)
             results[i] = fs[i]->result;
         weft__future_free(fs[i]);
     }
@@ -501,26 +514,34 @@ static int combine(weft_future **fs, size_t n, int mode, void **results,
 
 int weft_join_all(weft_future **fs, size_t n, void **results)
 {
-    return combine(fs, n, JOIN, results, NULL);
+    return combine(fs, n, JOIN, results, NULL, NULL);
 }
 
 int weft_join(weft_future *a, weft_future *b)
 {
     weft_future *fs[] = {a, b};
-    return combine(fs, 2, JOIN, NULL, NULL);
+    return combine(fs, 2, JOIN, NULL, NULL, NULL);
 }
 
 int weft_join3(weft_future *a, weft_future *b, weft_future *c)
 {
     weft_future *fs[] = {a, b, c};
-    return combine(fs, 3, JOIN, NULL, NULL);
+    return combine(fs, 3, JOIN, NULL, NULL, NULL);
 }
 
 int weft_race(weft_future **fs, size_t n, void **result)
 {
     if (!fs || n == 0)
         return -EINVAL;
-    return combine(fs, n, RACE, NULL, result);
+    return combine(fs, n, RACE, NULL, result, NULL);
+}
+
+int weft_race_outcomes(weft_future **fs, size_t n, int *statuses,
+                       void **results)
+{
+    if (!fs || n == 0)
+        return -EINVAL;
+    return combine(fs, n, RACE, results, NULL, statuses);
 }
 
 /*
@@ -543,6 +564,8 @@ int weft_timeout(weft_future *f, uint64_t timeout_ns, void **result)
     slot slots[2] = {{.f = f}, {.f = &timer.base}};
     size_t work[4];
     int rc = group_run(rt, slots, 2, work, RACE, "timeout");
+    if (rc == 1 && slots[0].completed)
+        rc = 0; /* f completed while it was being cancelled: it wins */
     if (rc == 0) {
         rc = f->status;
         if (rc >= 0 && result)

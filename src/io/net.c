@@ -126,7 +126,7 @@ static int bound(const char *host, uint16_t port, int socktype, int backlog)
     weft__rt *rt = weft__rt_here();
     if (!rt)
         return -EPERM;
-    if (weft__cancelled(rt->current))
+    if (weft__cancel_point(rt->current))
         return -ECANCELED;
     weft__io *io = weft__io_get(rt);
     if (!io)
@@ -202,7 +202,7 @@ int weft_tcp_connect(const char *host, uint16_t port)
         return -EPERM;
     if (!host)
         return -EINVAL;
-    if (weft__cancelled(rt->current))
+    if (weft__cancel_point(rt->current))
         return -ECANCELED;
     weft__io *io = weft__io_get(rt);
     if (!io)

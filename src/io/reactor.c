@@ -866,7 +866,7 @@ ssize_t weft_read(int fd, void *buf, size_t len)
         return -EPERM;
     if (!buf && len)
         return -EINVAL;
-    if (weft__cancelled(rt->current))
+    if (weft__cancel_point(rt->current))
         return -ECANCELED;
     int rc = 0;
     weft__iofd *rec = fd_for_call(rt, fd, &rc);
@@ -890,7 +890,7 @@ ssize_t weft_write(int fd, const void *buf, size_t len)
         return -EPERM;
     if (!buf && len)
         return -EINVAL;
-    if (weft__cancelled(rt->current))
+    if (weft__cancel_point(rt->current))
         return -ECANCELED;
     int rc = 0;
     weft__iofd *rec = fd_for_call(rt, fd, &rc);

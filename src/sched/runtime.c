@@ -79,7 +79,7 @@ static void co_entry(void *p)
     WEFT__ASAN_FINISH(NULL);
     errno = 0;
     co->result = co->fn(co->arg);
-    co->status = weft__cancelled(co) ? -ECANCELED : 0;
+    co->status = co->cancel_seen ? -ECANCELED : 0;
     co->state = WEFT__DEAD;
     switch_to(weft__tls_rt, co, co->resumer, 1);
     abort(); /* a dead coroutine is never resumed */
@@ -91,6 +91,14 @@ int weft__cancelled(const weft__co *co)
         if (co->cancel)
             return 1;
     return 0;
+}
+
+int weft__cancel_point(weft__co *co)
+{
+    if (!weft__cancelled(co))
+        return 0;
+    co->cancel_seen = 1;
+    return 1;
 }
 
 static void co_die_unrun(weft__co *co, int status)

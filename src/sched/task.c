@@ -150,6 +150,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     co->wait_kind = 0;
     co->state = WEFT__FRESH;
     co->cancel = 0;
+    co->cancel_seen = 0;
 #ifdef WEFT__ASAN
     co->asan_fake_stack = NULL;
 #endif
@@ -290,7 +291,7 @@ int weft_task_is_finished(const weft_task *task)
 int weft_is_cancelled(void)
 {
     weft__rt *rt = weft__rt_here();
-    return rt ? weft__cancelled(rt->current) : 0;
+    return rt ? weft__cancel_point(rt->current) : 0;
 }
 
 /* ---- joining: the task future ------------------------------------------ */

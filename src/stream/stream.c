@@ -59,8 +59,7 @@ void weft_stream_drop(weft_stream *s)
 {
     if (!stream_ok(s))
         return;
-    if (weft__tls_rt)
-        s->ops->cancel(s, weft__tls_rt);
+    /* Nothing to cancel: no registration outlives weft_stream_next. */
     s->ops->destroy(s);
     s->magic = 0;
     weft__free(s);
@@ -74,19 +73,25 @@ int weft_stream_next(weft_stream *s, void *item)
     if (!rt)
         return -EPERM;
     weft__co *co = rt->current;
+    int status;
     for (;;) {
-        if (weft__cancelled(co)) {
-            s->ops->cancel(s, rt);
-            return -ECANCELED;
+        if (weft__cancel_point(co)) {
+            status = -ECANCELED;
+            break;
         }
-        int status;
         if (s->ops->poll_next(s, rt, co->waker, item, &status))
-            return status;
+            break;
         co->wait = "stream next";
         co->wait_kind = WEFT__WAIT_LEAF;
         weft__co_suspend(rt);
         co->wait = NULL;
     }
+    /* Whatever the outcome, nothing stays registered: a waker given to a
+     * side that did not produce this element belongs to the caller's frame,
+     * which may be gone by the next call (a combinator that returned, a
+     * runtime that ended).  The next call polls every side again. */
+    s->ops->cancel(s, rt);
+    return status;
 }
 
 size_t weft_stream_item_size(const weft_stream *s)

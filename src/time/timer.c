@@ -255,7 +255,7 @@ int weft_yield(void)
     if (!rt)
         return -EPERM;
     weft__co *co = rt->current;
-    if (weft__cancelled(co))
+    if (weft__cancel_point(co))
         return -ECANCELED;
     rt->defer_wakes = 1; /* the task lands in rt->yielded */
     weft__wake(co->waker);
@@ -264,5 +264,5 @@ int weft_yield(void)
     co->wait_kind = WEFT__WAIT_LEAF;
     weft__co_suspend(rt);
     co->wait = NULL;
-    return weft__cancelled(co) ? -ECANCELED : 0;
+    return weft__cancel_point(co) ? -ECANCELED : 0;
 }
