@@ -6,9 +6,9 @@
  *
  * The reactor (struct weft__io) is created on a runtime's first I/O call,
  * so a program that never does I/O pays nothing.  It owns one epoll
- * instance, in which the runtime's eventfd (the cross-thread inbox and the
- * signal handler's wake fd) is registered too: the scheduler has a single
- * blocking point.
+ * instance (through the backend table below), in which the runtime's
+ * eventfd (the cross-thread inbox and the signal handler's wake fd) is
+ * registered too: the scheduler has a single blocking point.
  *
  * Per-fd records (weft__iofd) are indexed by fd number, in chunks that are
  * never freed before the runtime ends (type-stable: a late event can never
@@ -59,9 +59,44 @@ typedef struct weft__iofd {
     uint8_t owned;      /* created by weft (flags known) */
 } weft__iofd;
 
+struct weft__io;
+
+/*
+ * A backend of the reactor: how fds are registered and readiness harvested.
+ * epoll (epoll.c) is the only one so far; the table leaves room for an
+ * io_uring backend (its poll and direct operations), chosen at start-up
+ * (WEFT_IO=epoll|uring; see weft__io_get).  Every rule of weft.h's I/O
+ * section must hold whichever backend runs.
+ */
+typedef struct weft__io_backend {
+    const char *name;
+    /* Sets the backend up with the runtime's wake fd (its eventfd, also
+     * the signal handler's) reported as WEFT__IO_WAKE_TOKEN.  0 or -errno. */
+    int (*init)(struct weft__io *io, int wake_fd);
+    void (*fini)(struct weft__io *io);
+    /* Registers fd once, edge-triggered, for both directions; its events
+     * carry token.  0 or -errno (-EPERM: fd cannot be polled). */
+    int (*add)(struct weft__io *io, int fd, uint64_t token);
+    /* Deletes fd's registration (before it is closed). */
+    void (*del)(struct weft__io *io, int fd);
+    /* Waits at most until deadline_ns (CLOCK_MONOTONIC; 0: not at all;
+     * UINT64_MAX: no limit) and calls ready() for each event with its
+     * token and WEFT__R/WEFT__W bits (an error or hang-up: both).  Returns
+     * the number of events (0 on EINTR). */
+    int (*wait)(struct weft__io *io, uint64_t deadline_ns,
+                void (*ready)(struct weft__io *io, uint64_t token,
+                              unsigned bits));
+} weft__io_backend;
+
+extern const weft__io_backend weft__io_epoll;
+
+#define WEFT__IO_WAKE_TOKEN UINT64_MAX /* the runtime's eventfd */
+
 /* One runtime's reactor. */
 typedef struct weft__io {
-    int epfd;
+    const weft__io_backend *be;
+    int epfd;            /* the backend's fd (the epoll instance) */
+    int wake_fd;         /* the runtime's eventfd */
     weft__iofd **chunks; /* chunks[fd / WEFT__IO_CHUNK], NULL until used */
     size_t nchunks;
     size_t waiting;  /* ops parked on fds + signal waits: wake sources */

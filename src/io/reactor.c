@@ -30,14 +30,11 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define EFD_TOKEN UINT64_MAX /* the runtime's eventfd in the epoll set */
-#define BATCH     64         /* events harvested per epoll_wait */
 #define FILE_CHUNK                                                             \
     ((size_t)256 * 1024) /* bytes per blocking-pool job on a file */
 
@@ -138,22 +135,15 @@ weft__io *weft__io_get(weft__rt *rt)
         errno = ENOMEM;
         return NULL;
     }
-    io->epfd = weft__epoll_create1(EPOLL_CLOEXEC);
-    if (io->epfd < 0) {
-        int err = errno;
+    /* The backend table's only entry so far: an io_uring backend would be
+     * probed here (falling back to epoll on EPERM/ENOSYS), WEFT_IO=epoll
+     * forcing epoll. */
+    io->be = &weft__io_epoll;
+    io->wake_fd = rt->efd;
+    int rc = io->be->init(io, rt->efd);
+    if (rc) {
         weft__free(io);
-        errno = err;
-        return NULL;
-    }
-    /* The inbox's eventfd (and the signal handler's writes to it) wakes
-     * the same epoll_wait: one blocking point. */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET,
-                             .data.u64 = EFD_TOKEN};
-    if (weft__epoll_ctl(io->epfd, EPOLL_CTL_ADD, rt->efd, &ev) != 0) {
-        int err = errno;
-        close(io->epfd);
-        weft__free(io);
-        errno = err;
+        errno = -rc;
         return NULL;
     }
     io->spare_fd = -1;
@@ -172,10 +162,8 @@ static void reset(weft__io *io, int fd, weft__iofd *rec)
         io->waiting--;
         op_closed(weft__container(l, io_op, link));
     }
-    /* Not an injection point: a failed DEL would only leave events that
-     * the generation check drops. */
     if (rec->registered)
-        epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
+        io->be->del(io, fd);
     rec->gen++;
     rec->kind = WEFT__FD_UNKNOWN;
     rec->ready = 0;
@@ -249,71 +237,37 @@ static int ensure_registered(weft__io *io, int fd, weft__iofd *rec)
 {
     if (rec->registered)
         return 0;
-    struct epoll_event ev = {.events =
-                                 EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                             .data.u64 = make_token(fd, rec->gen)};
-    if (weft__epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        if (errno != EEXIST)
-            return -errno;
-        /* Still in the set from before a plain close(2) of another file
-         * with this number that a dup keeps alive: take it over. */
-        if (weft__epoll_ctl(io->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)
-            return -errno;
-    }
+    int rc = io->be->add(io, fd, make_token(fd, rec->gen));
+    if (rc)
+        return rc;
     rec->registered = 1;
     return 0;
 }
 
 /* ---- the poll hook ------------------------------------------------------ */
 
-static int no_pwait2; /* epoll_pwait2 is missing (old kernel, valgrind) */
+static void fd_event(weft__iofd *rec, unsigned bits);
 
-static int wait_events(int epfd, struct epoll_event *evs, uint64_t deadline)
+/* A backend's event: the wake fd, or an fd's readiness. */
+static void on_event(weft__io *io, uint64_t tok, unsigned bits)
 {
-    if (deadline == 0)
-        return epoll_wait(epfd, evs, BATCH, 0);
-    if (deadline == UINT64_MAX)
-        return epoll_wait(epfd, evs, BATCH, -1);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t n = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-    uint64_t d = deadline > n ? deadline - n : 0;
-    if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
-        struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u),
-                              .tv_nsec = (long)(d % 1000000000u)};
-        int r = epoll_pwait2(epfd, evs, BATCH, &ts, NULL);
-        if (r >= 0 || errno != ENOSYS)
-            return r;
-        __atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+    if (tok == WEFT__IO_WAKE_TOKEN) {
+        uint64_t v;
+        ssize_t r = read(io->wake_fd, &v, sizeof v); /* reset the counter */
+        (void)r;
+        return;
     }
-    /* Milliseconds, rounded up: never wake before the deadline. */
-    uint64_t ms = (d + 999999u) / 1000000u;
-    return epoll_wait(epfd, evs, BATCH, ms > INT_MAX ? INT_MAX : (int)ms);
+    int fd = (int)(uint32_t)tok;
+    weft__iofd *rec = record(io, fd, 0);
+    /* Events of an fd closed (or forgotten) since are dropped. */
+    if (rec && rec->registered && rec->gen == (uint32_t)(tok >> 32))
+        fd_event(rec, bits);
 }
-
-static void fd_event(weft__iofd *rec, uint32_t ev);
 
 int weft__io_poll(weft__rt *rt, uint64_t deadline_ns)
 {
     weft__io *io = rt->io;
-    struct epoll_event evs[BATCH];
-    int n = wait_events(io->epfd, evs, deadline_ns);
-    if (n < 0)
-        return 0; /* EINTR: a signal; its handler wrote the eventfd */
-    for (int i = 0; i < n; i++) {
-        uint64_t tok = evs[i].data.u64;
-        if (tok == EFD_TOKEN) {
-            uint64_t v;
-            ssize_t r = read(rt->efd, &v, sizeof v); /* reset the counter */
-            (void)r;
-            continue;
-        }
-        int fd = (int)(uint32_t)tok;
-        weft__iofd *rec = record(io, fd, 0);
-        /* Events of an fd closed (or forgotten) since are dropped. */
-        if (rec && rec->registered && rec->gen == (uint32_t)(tok >> 32))
-            fd_event(rec, evs[i].events);
-    }
+    int n = io->be->wait(io, deadline_ns, on_event);
     if (!weft__list_empty(&io->sig_waiters))
         weft__sig_dispatch(rt, io);
     return n;
@@ -335,7 +289,7 @@ void weft__io_destroy(weft__rt *rt)
     weft__free(io->chunks);
     if (io->spare_fd >= 0)
         close(io->spare_fd);
-    close(io->epfd);
+    io->be->fini(io);
     weft__free(io);
     rt->io = NULL;
 }
@@ -370,14 +324,9 @@ void weft__io_budget_reset(weft__rt *rt)
 
 /* ---- the op future: system calls ---------------------------------------- */
 
-static void fd_event(weft__iofd *rec, uint32_t ev)
+static void fd_event(weft__iofd *rec, unsigned bits)
 {
-    uint8_t bits = 0;
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        bits |= WEFT__R;
-    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        bits |= WEFT__W;
-    rec->ready |= bits;
+    rec->ready |= (uint8_t)bits;
     /* Wakers only queue: nothing is unlinked while this runs. */
     for (weft__link *l = rec->waiters.next; l != &rec->waiters; l = l->next) {
         io_op *op = weft__container(l, io_op, link);
