@@ -1,7 +1,8 @@
 /*
- * reactor.c - the I/O reactor of a runtime (driver layer, see io.h): the
- * epoll set, per-fd records, the poll hook the scheduler calls, and the
- * leaf futures for readiness waits, reads and writes.
+ * reactor.c - the I/O reactor of a runtime (driver layer, see io.h): per-fd
+ * records and their generations, the poll hook the scheduler calls (through
+ * the backend table: epoll.c), and the leaf futures for readiness waits,
+ * reads, writes, accepts and datagrams.
  *
  * Every operation is one leaf future (io_op) whose poll tries the system
  * call and, on EAGAIN, clears the record's readiness bit for its direction,
@@ -35,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FILE_CHUNK                                                             \
-    ((size_t)256 * 1024) /* bytes per blocking-pool job on a file */
+/* Bytes per blocking-pool job on a regular file. */
+#define FILE_CHUNK ((size_t)256 * 1024)
 
 /* ---- the op future (declared first: records wake it) ------------------- */
 
