@@ -859,7 +859,10 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
  * edge.  An error or a hang-up on the fd counts as ready for both
  * directions.  Any number of tasks may wait on one fd, in either direction
  * (a reader and a writer of one socket, as tokio's split halves); each is
- * woken when its direction is ready.  Regular files are always ready.
+ * woken when its direction is ready.  Regular files are always ready.  As
+ * with poll(2) and tokio's readable(), another task may take the data
+ * between the wake-up and the caller's own read: a plain read(2) after it
+ * must still expect EAGAIN.
  *
  * Returns the ready mask; -ETIMEDOUT after timeout_ns (WEFT_FOREVER: none);
  * -ECANCELED; -EBADF (not open, or closed by weft_close while waiting);
