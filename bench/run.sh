@@ -51,6 +51,9 @@ configs=(
     "skynet                  skynet           1000000"
     "idle_tasks              idle_tasks       100000"
     "micro                   micro            1000000"
+    "echo/conns1             echo             50000     conns1"
+    "echo/conns50            echo             200000    conns50"
+    "echo/conns500           echo             200000    conns500"
 )
 
 reps=${REPS:-1}

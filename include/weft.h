@@ -45,8 +45,10 @@
  *    call that actually waits.  A loop whose operations are always ready
  *    (receiving from a channel that always has items, an interval that is
  *    behind) never lets other tasks run; call weft_yield() in such loops.
- *    (tokio forces a yield after a budget of ready operations; weft does
- *    not.)
+ *    I/O operations are the exception: as tokio's coop budget, a task
+ *    that completes WEFT_IO_BUDGET (128) I/O operations in a row without
+ *    waiting yields before its next one (see "I/O" below).  Channel
+ *    receives and intervals have no budget.
  *  - Stacks: each task and each concurrently polled async block runs on its
  *    own stack (weft_config.stack_size, WEFT_STACK_DEFAULT) with a 64 KiB
  *    guard region below it.  An overflow into the guard is reported on
@@ -70,6 +72,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h> /* struct sockaddr_storage, socklen_t (I/O) */
+#include <sys/types.h>  /* ssize_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -167,9 +171,10 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  * the WEFT_CLOCK environment variable is NOT consulted).
  *
  * Virtual clock: time does not pass by itself; whenever no task is runnable,
- * no cross-thread wake is pending and no blocking job runs, the clock jumps
- * to the earliest armed timer.  The same program runs in the same order as
- * with the real clock, but instantly and deterministically.  It starts at 0.
+ * no cross-thread wake is pending, no blocking job runs and no fd a task
+ * waits on is ready now, the clock jumps to the earliest armed timer.  The
+ * same program runs in the same order as with the real clock, but instantly
+ * and deterministically.  It starts at 0.
  *
  * Deadlock: when no task is runnable, no timer is armed and no wake source
  * outside the runtime exists, no task can ever run again.  With
@@ -198,7 +203,9 @@ WEFT_API int weft_run(weft_fn *main, void *arg, void **result);
  *    ...) from a thread other than the one whose runtime created it, or
  *    marked with weft_semaphore_share() / weft_notify_share();
  *  - a blocking job (weft_spawn_blocking) that has not finished;
- *  - a cross-thread wake that has been posted and not yet processed.
+ *  - a cross-thread wake that has been posted and not yet processed;
+ *  - a task waiting on an fd (weft_fd_wait, weft_read, ...) or a signal
+ *    (weft_signal_wait): see the I/O section.
  * Only a wait that is registered counts: nothing stays registered after
  * the call that made it returns (weft_stream_next included).  A sender
  * handed to a plain thread that will use it only later must be marked with
@@ -1064,6 +1071,269 @@ WEFT_API weft_stream *weft_stream_throttle(weft_stream *s, uint64_t period_ns);
  * deadline starts with the next element.  As tokio-stream's
  * StreamExt::timeout.  Consumes s.  [task] */
 WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
+
+/* ------------------------------------------------------------------------ */
+/* I/O: file descriptors, sockets, signals (tokio::net, AsyncFd,            */
+/* tokio::signal)                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * weft works on plain file descriptors, as C programs do: a socket is an
+ * int, and setsockopt, getsockname, shutdown and close apply.  Each runtime
+ * has a reactor (one epoll instance, created by the runtime's first I/O
+ * call; programs without I/O pay nothing) in which every fd weft waits on is
+ * registered once, edge-triggered, for both directions (as Go's netpoller
+ * and mio).  Operations try their system call first and wait for readiness
+ * only when it would block (EAGAIN).
+ *
+ * Rules common to the functions below:
+ *  - The first weft call on an fd makes it non-blocking (O_NONBLOCK); other
+ *    code sharing the fd must expect that.  weft remembers the fd (its kind,
+ *    its registration) until weft_close(fd) or weft_fd_forget(fd).  An fd
+ *    closed with plain close(2) while no task waits on it is fine when its
+ *    number comes back from weft_tcp_accept, weft_tcp_connect,
+ *    weft_tcp_listen or weft_udp_bind (they start a fresh record); a number
+ *    that comes back from your own socket(2), pipe(2) or open(2) must be
+ *    forgotten first (weft_fd_forget before close(2)), or weft may treat the
+ *    new fd as the old one.  Closing an fd that a task waits on with plain
+ *    close(2) is not supported: use weft_close.
+ *  - Every waiting call is a cancellation point (-ECANCELED); a readiness
+ *    wait is a leaf future (the _future forms), so weft_race, weft_timeout
+ *    and weft_join compose with it; a cancelled wait is unlinked at once.
+ *  - -EBADF: the fd is not open, or it was closed with weft_close (by any
+ *    task) while the call waited.
+ *  - Cooperative budget: a task that completes WEFT_IO_BUDGET operations in
+ *    a row without waiting (its sockets are always ready) yields before the
+ *    next one, as tokio's coop budget, so one busy connection cannot starve
+ *    the others, timers or cross-thread wakes.
+ *  - Regular files (and block devices) cannot be polled: weft_read and
+ *    weft_write run on them on the blocking pool (as tokio::fs), without
+ *    stalling other tasks; weft_fd_wait reports them always ready.  The
+ *    future forms read and write regular files directly on the runtime
+ *    thread.
+ *  - Writes never raise SIGPIPE: sockets are written with MSG_NOSIGNAL; for
+ *    a pipe, SIGPIPE is blocked in the writing thread around the write(2)
+ *    and a SIGPIPE that write raised is discarded (nothing else of the
+ *    process's signal state changes).  -EPIPE is returned instead.
+ *  - Deadlock detection: a task waiting on an fd or a signal is a wake
+ *    source outside the runtime: no deadlock is reported while one exists
+ *    (even when the other end of the socket is held by a blocked task).
+ *  - Virtual clock: time jumps only when no task is runnable and no fd is
+ *    ready now (the reactor is polled first), so tasks talking through
+ *    sockets of the same runtime run in the same order as with the real
+ *    clock, instantly.
+ *  - Errors from name resolution (getaddrinfo) are returned as
+ *    WEFT_EAI(code), a negative value below -3000 that weft_strerror
+ *    describes (gai_strerror's text); EAI_SYSTEM gives the errno instead,
+ *    EAI_MEMORY -ENOMEM.
+ *  - fork() while a runtime runs: the child gets a copy of the calling
+ *    thread only, and shares the runtime's epoll set with the parent.  It
+ *    must not use that runtime (no weft call, no return into the task it
+ *    was forked from); it should only make async-signal-safe calls, then
+ *    exec or _exit, as POSIX asks of multi-threaded programs.  Fds the child
+ *    inherits keep their open file descriptions alive: weft_close in the
+ *    parent still deletes the registration before closing, so the child's
+ *    copy never makes events reach a later fd of the same number
+ *    (test_io.c: events_of_a_copied_closed_fd_do_not_reach_the_new_one).
+ */
+
+#define WEFT_READABLE  0x1
+#define WEFT_WRITABLE  0x2
+#define WEFT_FOREVER   UINT64_MAX /* no timeout */
+#define WEFT_IO_BUDGET 128        /* ready operations before a forced yield */
+
+/* Resolver errors: WEFT_EAI(EAI_NONAME) etc. (glibc's EAI_* are negative). */
+#define WEFT_EAI_BASE   3000
+#define WEFT_EAI(eai)   ((eai)-WEFT_EAI_BASE)
+#define WEFT_IS_EAI(rc) ((rc) < -WEFT_EAI_BASE && (rc) >= -WEFT_EAI_BASE - 1000)
+
+/*
+ * weft_fd_wait - suspend until fd is ready for one of events (WEFT_READABLE,
+ * WEFT_WRITABLE, or both) and return the ready subset of events (> 0).  As
+ * tokio's AsyncFd::readable/writable and Go's pollDesc wait.
+ *
+ * Level-triggered: readiness is checked with poll(2) first, so an fd that is
+ * ready now is reported at once (also with a zero timeout: readiness wins
+ * over the timeout, as weft_timeout); otherwise the call waits for the next
+ * edge.  An error or a hang-up on the fd counts as ready for both
+ * directions.  Any number of tasks may wait on one fd, in either direction
+ * (a reader and a writer of one socket, as tokio's split halves); each is
+ * woken when its direction is ready.  Regular files are always ready.  As
+ * with poll(2) and tokio's readable(), another task may take the data
+ * between the wake-up and the caller's own read: a plain read(2) after it
+ * must still expect EAGAIN.
+ *
+ * Returns the ready mask; -ETIMEDOUT after timeout_ns (WEFT_FOREVER: none);
+ * -ECANCELED; -EBADF (not open, or closed by weft_close while waiting);
+ * -EINVAL (events not a non-empty subset of READABLE|WRITABLE); -ENOMEM;
+ * -EPERM outside a runtime.  Allocates nothing once the fd's record exists.
+ * Cancel-safe (nothing is consumed).  Suspends.  [task]
+ */
+WEFT_API int weft_fd_wait(int fd, int events, uint64_t timeout_ns);
+
+/*
+ * weft_read - read up to len bytes from fd into buf.  As tokio's
+ * AsyncReadExt::read.
+ *
+ * Reads what is available, suspending only while nothing is.  Returns the
+ * number of bytes read (> 0), 0 at end of file (or for len 0), or a negative
+ * errno: -ECONNRESET, -EBADF, -ECANCELED, -EINVAL (NULL buf with len > 0),
+ * -EPERM outside a runtime, or the read's own error.  A single call reads at
+ * most INT_MAX bytes.
+ *
+ * Cancel-safe: when it returns -ECANCELED (or its future loses a race or a
+ * timeout) no byte was taken from the fd; the next read gets them.  (On a
+ * regular file, which is read on the blocking pool, a cancelled read may
+ * still complete in the background and advance the file offset.)
+ * Suspends.  [task]
+ */
+WEFT_API ssize_t weft_read(int fd, void *buf, size_t len);
+
+/*
+ * weft_write - write all len bytes of buf to fd (tokio's write_all).
+ *
+ * Returns len; or a negative errno: -EPIPE when the peer has gone (never a
+ * SIGPIPE), -ECONNRESET, -EBADF, -ECANCELED (cancelled part-way: a prefix
+ * may have been written), -EINVAL (NULL buf with len > 0), -EPERM.  The
+ * number of bytes written before an error is not reported.  Not cancel-safe
+ * in that sense (as write_all).  Suspends while the fd is full.  [task]
+ */
+WEFT_API ssize_t weft_write(int fd, const void *buf, size_t len);
+
+/*
+ * Future forms: a readiness wait, a read and a write that weft_race,
+ * weft_timeout and weft_join can compose.  Each returns a new future you
+ * own, or NULL with errno ENOMEM (EINVAL for bad events, a NULL buf with len
+ * > 0, or len > INT_MAX).  Lazy: nothing happens before the first poll.
+ * Their status is what the blocking form returns (the read and write
+ * futures: the byte count); buf must stay valid until the future is done.
+ * A read future that loses a race or a timeout has taken no byte.
+ */
+WEFT_API weft_future *weft_fd_wait_future(int fd, int events);
+WEFT_API weft_future *weft_read_future(int fd, void *buf, size_t len);
+WEFT_API weft_future *weft_write_future(int fd, const void *buf, size_t len);
+
+/*
+ * weft_close - wake every task waiting on fd with -EBADF, forget fd (its
+ * registration is deleted from the epoll set before close(2), and its
+ * generation bumped, so that a later fd with the same number is a new fd: no
+ * stale readiness, no stale waiter), then close it.  As Go's
+ * netFD.Close/pollDesc.evict.  Returns 0, or the negative errno of close(2)
+ * (-EBADF; EINTR counts as closed, as on Linux it is).  -EPERM outside a
+ * runtime.  Does not suspend.  [task]
+ */
+WEFT_API int weft_close(int fd);
+
+/*
+ * weft_fd_forget - as weft_close without the close(2): wakes the fd's
+ * waiters with -EBADF, deletes its registration and forgets it, so the fd
+ * may then be closed or handed to code that closes it with close(2).  (As
+ * libdill's fdclean.)  Returns 0, -EBADF for a negative fd, -EPERM outside a
+ * runtime.  [task]
+ */
+WEFT_API int weft_fd_forget(int fd);
+
+/*
+ * weft_tcp_listen - a TCP socket listening on host:port.  As tokio's
+ * TcpListener::bind.
+ *
+ * host NULL listens on every interface, else a numeric address or a name
+ * (resolved on the blocking pool, never stalling other tasks; each address
+ * is tried in turn until one binds).  port 0 picks a free port (read it
+ * with getsockname).  SO_REUSEADDR is set; the fd is non-blocking and
+ * close-on-exec.  backlog <= 0 means SOMAXCONN.  Returns the listening fd
+ * (you own it: weft_close it), or a negative errno (-EADDRINUSE,
+ * -EACCES, ...), or WEFT_EAI(...) for a name that does not resolve, or
+ * -ECANCELED (then nothing is left open).  Suspends while resolving a name.
+ * [task]
+ */
+WEFT_API int weft_tcp_listen(const char *host, uint16_t port, int backlog);
+
+/*
+ * weft_tcp_accept - the next connection on listener.  As tokio's
+ * TcpListener::accept.
+ *
+ * Returns a connected fd (non-blocking, close-on-exec, TCP_NODELAY; you own
+ * it), filling *peer (if non-NULL) with the peer's address.  Suspends while
+ * no connection is pending.  Cancel-safe: a cancelled accept took no
+ * connection.  Running out of fds returns -EMFILE (or -ENFILE) and never
+ * spins: the pending connection is accepted on a reserved spare fd and
+ * closed at once (libuv's trick), so the listener does not stay readable;
+ * the caller decides how to back off.  Other errors: -EBADF, -EINVAL (not
+ * listening), -ECANCELED, -EPERM.  Connections aborted before they were
+ * accepted are skipped.  [task]
+ */
+WEFT_API int weft_tcp_accept(int listener, struct sockaddr_storage *peer);
+
+/*
+ * weft_tcp_connect - a TCP connection to host:port.  As tokio's
+ * TcpStream::connect.
+ *
+ * host is a numeric address or a name, resolved on the blocking pool
+ * without stalling other tasks (a cancelled resolve returns at once; the
+ * lookup finishes in the background); each address is tried in turn.
+ * Returns the connected fd (non-blocking, close-on-exec, TCP_NODELAY; you
+ * own it), or the last address's negative errno (-ECONNREFUSED,
+ * -ETIMEDOUT, -ENETUNREACH, ...), WEFT_EAI(...) for a name that does not
+ * resolve (weft_strerror describes it), -EINVAL (NULL host), -ECANCELED
+ * (nothing is left open), -EPERM.  Suspends.  [task]
+ */
+WEFT_API int weft_tcp_connect(const char *host, uint16_t port);
+
+/*
+ * weft_udp_bind - a UDP socket bound to host:port (host NULL: every
+ * interface; port 0: a free port).  As tokio's UdpSocket::bind.  Returns the
+ * fd (non-blocking, close-on-exec; you own it) or an error as
+ * weft_tcp_listen.  [task]
+ */
+WEFT_API int weft_udp_bind(const char *host, uint16_t port);
+
+/*
+ * weft_recvfrom - receive one datagram into buf (a longer datagram is
+ * truncated to len, as recvfrom(2)), filling *from (if non-NULL) with the
+ * sender's address.  As tokio's UdpSocket::recv_from.  Returns its length
+ * (>= 0), or a negative errno (-EBADF, -ECANCELED, -EPERM, ...).
+ * Cancel-safe: a cancelled receive took no datagram.  Suspends while none
+ * is queued.  [task]
+ */
+WEFT_API ssize_t weft_recvfrom(int fd, void *buf, size_t len,
+                               struct sockaddr_storage *from);
+
+/*
+ * weft_sendto - send buf as one datagram to to (tolen bytes; NULL for a
+ * connected socket).  As tokio's UdpSocket::send_to.  Returns the number of
+ * bytes sent (the whole datagram), or a negative errno (-EMSGSIZE,
+ * -ECONNREFUSED from an earlier ICMP error, -EBADF, -ECANCELED, -EPERM).
+ * Suspends while the socket's buffer is full.  [task]
+ */
+WEFT_API ssize_t weft_sendto(int fd, const void *buf, size_t len,
+                             const struct sockaddr *to, socklen_t tolen);
+
+/*
+ * weft_signal_wait - suspend until the process next receives signal signum
+ * and return signum.  As tokio::signal::unix::signal(kind).recv() and
+ * tokio::signal::ctrl_c() (SIGINT).
+ *
+ * From the first call in a runtime until that weft_run returns, signum's
+ * disposition is replaced by a handler that only counts the delivery and
+ * writes to the waiting runtimes' wake fd (never signalfd, which would need
+ * the signal blocked in every thread); the previous disposition is restored
+ * when the last runtime that used it returns from weft_run.  Deliveries
+ * while no task waits are kept, at least one, for the next wait (several
+ * deliveries may be merged into one, as Unix signals are).  Every task of
+ * the runtime waiting on signum when it arrives is woken.
+ *
+ * Returns signum; -ECANCELED; -EINVAL for a signal that cannot be caught or
+ * that weft needs (SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, as
+ * tokio forbids) or out of range; -ENOMEM when more than 64 runtimes wait on
+ * signals at once; -EPERM outside a runtime.  A task waiting here is a wake
+ * source (no deadlock is reported).  Suspends.  [task]
+ */
+WEFT_API int weft_signal_wait(int signum);
+
+/* weft_signal_wait as a future (status: as weft_signal_wait), for
+ * weft_race and weft_timeout.  NULL with errno EINVAL or ENOMEM. */
+WEFT_API weft_future *weft_signal_wait_future(int signum);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,7 @@ typedef struct weft__co weft__co;
 typedef struct weft__waker weft__waker;
 typedef struct weft__chan weft__chan;
 struct weft__pool;
+struct weft__io;
 
 /* ---- intrusive doubly linked list (a ring with a sentinel) ------------- */
 
@@ -216,6 +217,7 @@ struct weft__rt {
     weft__link chan_waits; /* channel sends and receives waiting here */
     /* sync (src/sync/sync.c): semaphore, mutex and notify waits here */
     weft__link sync_waits;
+    struct weft__io *io; /* the I/O reactor (io/), NULL until first used */
 
     /* task structs recycled within this runtime */
     weft_task *free_tasks;      /* oldest first: reused first-in first-out */
@@ -351,6 +353,19 @@ int weft__external_waits(weft__rt *rt);
 /* 1 if a semaphore, mutex or notify wait in rt may be ended from outside
  * it (the object is shared: see sync.c). */
 int weft__sync_external_waits(weft__rt *rt);
+/* ---- the I/O reactor (io/reactor.c): the driver's hooks ---------------- */
+
+/* Harvests fd readiness, signals and the eventfd (all in one epoll set),
+ * waiting at most until deadline_ns on CLOCK_MONOTONIC (0: do not wait;
+ * UINT64_MAX: no limit), and wakes the waiters of what is ready.  Returns
+ * the number of events seen.  Only when rt->io is set. */
+int weft__io_poll(weft__rt *rt, uint64_t deadline_ns);
+/* 1 if a task waits on an fd or a signal here: a wake source outside the
+ * runtime (never a deadlock while one exists). */
+int weft__io_waiting(const weft__rt *rt);
+/* Closes the reactor (rt->io may be NULL): at the end of weft_run, before
+ * rt->efd is closed. */
+void weft__io_destroy(weft__rt *rt);
 
 /* ---- reports (sched/report.c) ------------------------------------------- */
 

@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 #include "support.h"
 #include "weft.h"
@@ -199,6 +202,95 @@ static void *blocking_and_streams(void *arg)
     return NULL;
 }
 
+/* ---- I/O: epoll_create1, epoll_ctl, socket, accept4 and the record
+ * chunks fail in turn.  Every wait has a timeout (virtual clock): a peer
+ * that failed must not leave the other side waiting forever.  After a
+ * failure, the other side may see it as end of file, -EPIPE, -ECONNRESET,
+ * -ECONNREFUSED or -ETIMEDOUT. */
+
+static int note_io(long rc, const char *call)
+{
+    if (S.errors > 0 &&
+        (rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT ||
+         rc == -EBADF || rc == -ECONNREFUSED))
+        return (int)rc;
+    return note((int)rc, call);
+}
+
+/* A read with a timeout: bytes, 0 at end, or a negative code.  (Not
+ * weft_timeout: it reports a timer it could not arm as -ETIMEDOUT.) */
+static long read_within(int fd, char *buf, size_t len)
+{
+    int rc = weft_fd_wait(fd, WEFT_READABLE, WEFT_SEC(1));
+    if (rc < 0)
+        return rc;
+    return weft_read(fd, buf, len);
+}
+
+static void *io_writer(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    for (int i = 0; i < 3; i++)
+        if (note_io(weft_write(fd, "abc", 3), "weft_write") < 0)
+            break;
+    weft_close(fd);
+    return NULL;
+}
+
+static void *io_client(void *arg)
+{
+    int port = (int)(intptr_t)arg;
+    int c = note_io(weft_tcp_connect("127.0.0.1", (uint16_t)port),
+                    "weft_tcp_connect");
+    if (c < 0)
+        return NULL;
+    char buf[8];
+    if (note_io(weft_write(c, "ping", 4), "weft_write") == 4)
+        note_io(read_within(c, buf, sizeof buf), "weft_read");
+    weft_close(c);
+    return NULL;
+}
+
+static void *io_traffic(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return NULL;
+    weft_task *w =
+        note_null(weft_spawn(io_writer, (void *)(intptr_t)sv[1]), "spawn");
+    if (!w)
+        close(sv[1]);
+    char buf[16];
+    long n;
+    while ((n = read_within(sv[0], buf, sizeof buf)) > 0)
+        ;
+    note_io(n, "weft_read");
+    weft_close(sv[0]);
+    if (w)
+        note(weft_task_join(w, NULL), "weft_task_join");
+
+    int l = note(weft_tcp_listen("127.0.0.1", 0, 4), "weft_tcp_listen");
+    if (l < 0)
+        return NULL;
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    getsockname(l, (struct sockaddr *)&a, &len);
+    weft_task *c = note_null(
+        weft_spawn(io_client, (void *)(intptr_t)ntohs(a.sin_port)), "spawn");
+    int rc = note_io(weft_fd_wait(l, WEFT_READABLE, WEFT_SEC(1)), "fd_wait");
+    int s = rc > 0 ? note(weft_tcp_accept(l, NULL), "weft_tcp_accept") : -1;
+    if (s >= 0) {
+        if (note_io(read_within(s, buf, sizeof buf), "weft_read") > 0)
+            note_io(weft_write(s, "pong", 4), "weft_write");
+        weft_close(s);
+    }
+    weft_close(l);
+    if (c)
+        note(weft_task_join(c, NULL), "weft_task_join");
+    return NULL;
+}
+
 /* ---- the walk ------------------------------------------------------------ */
 
 typedef struct walk {
@@ -252,6 +344,8 @@ Test(fault, blocking_and_streams)
 {
     run_walk("blocking and streams", blocking_and_streams, 1);
 }
+
+Test(fault, io_traffic) { run_walk("I/O traffic", io_traffic, 1); }
 
 #else
 

@@ -34,6 +34,10 @@
  *     in lock step, thousands of times.
  * 12. Tasks of two runtimes on two threads take turns on one mutex, holding
  *     it across a yield: a plain counter under it ends exact.
+ * 13. I/O across threads: two runtimes on two threads each read a socket
+ *     fed by a plain thread and wait for SIGUSR1, which that thread sends
+ *     to the process until both have seen it (the signal handler writes
+ *     both runtimes' wake fds).
  *
  * Prints one line per scenario and a closing "N passed, N failed" line;
  * exits non-zero on any failure.
@@ -41,13 +45,16 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "weft.h"
 
@@ -867,6 +874,73 @@ static void *mutex_across_runtimes(void *arg)
     return NULL;
 }
 
+/* ---- 13. I/O and signals across threads -------------------------------- */
+
+static atomic_int io_got;
+static int io_sv[2][2];
+
+static void *io_body(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    char buf[8];
+    ssize_t n = weft_read(io_sv[k][0], buf, sizeof buf);
+    CHECK(n == 5 && memcmp(buf, "hello", 5) == 0, "runtime %d read %zd", k, n);
+    CHECK(weft_signal_wait(SIGUSR1) == SIGUSR1, "runtime %d: signal", k);
+    atomic_fetch_add(&io_got, 1);
+    CHECK(weft_close(io_sv[k][0]) == 0, "close");
+    return NULL;
+}
+
+static void *io_runtime(void *arg)
+{
+    void *res = (void *)1;
+    int rc = weft_run(io_body, arg, &res);
+    return rc == 0 ? res : (void *)1;
+}
+
+static void *io_feeder(void *arg)
+{
+    (void)arg;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    for (int k = 0; k < 2; k++)
+        if (write(io_sv[k][1], "hello", 5) != 5)
+            return (void *)1;
+    while (atomic_load(&io_got) < 2) {
+        kill(getpid(), SIGUSR1);
+        nanosleep(&ms, NULL);
+    }
+    return NULL;
+}
+
+static void ignore_signal(int sig) { (void)sig; }
+
+static int io_across_threads(void **result)
+{
+    /* A late SIGUSR1, after both runtimes restored the disposition, must
+     * not kill the process. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ignore_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    for (int k = 0; k < 2; k++)
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io_sv[k]) != 0)
+            return -errno;
+    pthread_t rt[2], feeder;
+    void *res[3] = {(void *)1, (void *)1, (void *)1};
+    for (int k = 0; k < 2; k++)
+        pthread_create(&rt[k], NULL, io_runtime, (void *)(intptr_t)k);
+    pthread_create(&feeder, NULL, io_feeder, NULL);
+    for (int k = 0; k < 2; k++)
+        pthread_join(rt[k], &res[k]);
+    pthread_join(feeder, &res[2]);
+    for (int k = 0; k < 2; k++)
+        close(io_sv[k][1]);
+    *result = res[0] || res[1] || res[2] ? (void *)1 : NULL;
+    return 0;
+}
+
 int main(void)
 {
     void *res;
@@ -932,6 +1006,10 @@ int main(void)
     rc = m_mutex ? weft_run(mutex_across_runtimes, NULL, &res) : -ENOMEM;
     report("one mutex, tasks of two runtimes", rc, res);
     weft_mutex_free(m_mutex);
+
+    res = (void *)1;
+    rc = io_across_threads(&res);
+    report("I/O and signals across runtimes on two threads", rc, res);
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures != 0;

@@ -286,6 +286,10 @@ static void idle_wait(weft__rt *rt, uint64_t deadline)
     /* Nothing to run: a good moment to give back the memory of stacks
      * freed past the pool's hot bound (see stack.h). */
     weft__stack_trim(&rt->pool);
+    if (rt->io) { /* the reactor's epoll set holds the eventfd too */
+        weft__io_poll(rt, deadline);
+        return;
+    }
     struct pollfd pfd = {.fd = rt->efd, .events = POLLIN};
     struct timespec ts, *tsp = NULL;
     if (deadline != UINT64_MAX) {
@@ -317,8 +321,14 @@ static void service(weft__rt *rt)
     if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
         weft__inbox_drain(rt);
     int idle = weft__list_empty(&rt->runq) && weft__list_empty(&rt->yielded);
+    size_t fired = 0;
     if (rt->heap_len)
-        weft__timers_fire(rt, weft__clock_now(rt), idle ? 1 : SIZE_MAX);
+        fired = weft__timers_fire(rt, weft__clock_now(rt), idle ? 1 : SIZE_MAX);
+    /* Readiness too, while tasks keep the runtime busy (bounded: once per
+     * batch), so that sockets are not starved; when idle, the scheduler
+     * is about to wait in the reactor anyway. */
+    if ((!idle || fired) && weft__io_waiting(rt))
+        weft__io_poll(rt, 0);
     /* Tasks that yielded go behind everything the timers and the inbox
      * made runnable: a yield services expired timers. */
     while (!weft__list_empty(&rt->yielded)) {
@@ -371,12 +381,16 @@ static void sched_loop(weft__rt *rt)
          * timer: test the heap, not the sentinel. */
         int timers = rt->heap_len > 0;
         if (rt->cfg.clock == WEFT_CLOCK_VIRTUAL && timers) {
+            /* Time jumps only when no fd is ready now either. */
+            if (weft__io_waiting(rt) && weft__io_poll(rt, 0) > 0 &&
+                !weft__list_empty(&rt->runq))
+                continue;
             if (next > rt->vnow)
                 rt->vnow = next; /* time jumps */
             continue;
         }
         if (!timers && !weft__external_waits(rt) &&
-            !weft__sync_external_waits(rt)) {
+            !weft__sync_external_waits(rt) && !weft__io_waiting(rt)) {
             /* Re-check the inbox: a wake may have raced the test above. */
             if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
                 continue;
@@ -440,6 +454,7 @@ static void rt_destroy(weft__rt *rt)
 {
     weft__blocking_destroy(rt); /* every job has ended: live was 0 */
     weft__inbox_drain(rt);      /* drop references posted by other threads */
+    weft__io_destroy(rt);       /* before the eventfd it polls is closed */
     weft__task_free_all(rt);
     weft__timers_free(rt);
     weft__stack_pool_destroy(&rt->pool);

@@ -5,7 +5,8 @@
  *
  * Normal builds: the names are the libc functions themselves.
  * WEFT_FAULT_INJECTION builds: each call first counts itself and fails
- * (NULL / -1 with errno ENOMEM, or EAGAIN for pthread_create) when the
+ * (NULL / -1 with errno ENOMEM, or EAGAIN for pthread_create, EMFILE for
+ * eventfd, epoll_create1, socket and accept4) when the
  * countdown set by weft_fault_fail_at() reaches it; allocations are counted
  * so a test can check that nothing is left once weft_run has returned.
  * Memory handed to the user (weft_read_to_string's buffer) is released from
@@ -16,6 +17,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #ifdef WEFT_FAULT_INJECTION
@@ -34,6 +36,14 @@ int weft__mprotect(void *addr, size_t len, int prot);
 int weft__eventfd(unsigned int initval, int flags);
 int weft__pthread_create(pthread_t *th, const pthread_attr_t *attr,
                          void *(*fn)(void *), void *arg);
+/* The reactor's (src/io/): injected failures are EMFILE for the calls that
+ * make an fd, ENOMEM for epoll_ctl. */
+struct epoll_event;
+struct sockaddr;
+int weft__epoll_create1(int flags);
+int weft__epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int weft__socket(int domain, int type, int protocol);
+int weft__accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
 /* Test hooks (fault-injection builds only).  [any thread] */
 /* Fail the k-th injectable call from now (k >= 1); 0 disarms. */
@@ -62,6 +72,10 @@ WEFT_API long weft_fault_live_allocations(void);
 #define weft__mprotect         mprotect
 #define weft__eventfd          eventfd
 #define weft__pthread_create   pthread_create
+#define weft__epoll_create1    epoll_create1
+#define weft__epoll_ctl        epoll_ctl
+#define weft__socket           socket
+#define weft__accept4          accept4
 
 #endif
 #endif

@@ -3,12 +3,14 @@
  * table for the codes weft gives a meaning of its own, the C library's
  * description (strerrordesc_np: static, thread-safe) for the others, such
  * as the errors weft_read_to_string passes on; negative and positive codes
- * alike.
+ * alike.  Resolver errors (WEFT_EAI(eai), below -WEFT_EAI_BASE) get
+ * gai_strerror's text (static strings in glibc).
  */
 #include "weft.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <string.h>
 
 #define WEFT__STR2(x) #x
@@ -41,6 +43,8 @@ const char *weft_strerror(int err)
         return "unknown error"; /* -INT_MIN does not exist */
     if (err < 0)
         err = -err;
+    if (err > WEFT_EAI_BASE && err <= WEFT_EAI_BASE + 1000)
+        return gai_strerror(WEFT_EAI_BASE - err); /* WEFT_EAI(eai) */
     switch (err) {
 #define WEFT__CASE(code, text)                                                 \
     case code:                                                                 \

@@ -9,8 +9,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 static atomic_ulong countdown; /* 0: disarmed */
 static atomic_ulong calls;
@@ -127,6 +129,42 @@ int weft__eventfd(unsigned int initval, int flags)
         return -1;
     }
     return eventfd(initval, flags);
+}
+
+int weft__epoll_create1(int flags)
+{
+    if (fail_now()) {
+        errno = EMFILE;
+        return -1;
+    }
+    return epoll_create1(flags);
+}
+
+int weft__epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return epoll_ctl(epfd, op, fd, ev);
+}
+
+int weft__socket(int domain, int type, int protocol)
+{
+    if (fail_now()) {
+        errno = EMFILE;
+        return -1;
+    }
+    return socket(domain, type, protocol);
+}
+
+int weft__accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    if (fail_now()) {
+        errno = EMFILE;
+        return -1;
+    }
+    return accept4(fd, addr, len, flags);
 }
 
 int weft__pthread_create(pthread_t *th, const pthread_attr_t *attr,

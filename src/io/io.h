@@ -1,0 +1,164 @@
+/*
+ * io.h - the I/O reactor of a runtime (driver layer): epoll, per-fd
+ * records, readiness waits, signals.  Internal to src/io/; the scheduler
+ * sees only the hooks declared in rt.h (weft__io_poll, weft__io_waiting,
+ * weft__io_destroy).
+ *
+ * The reactor (struct weft__io) is created on a runtime's first I/O call,
+ * so a program that never does I/O pays nothing.  It owns one epoll
+ * instance (through the backend table below), in which the runtime's
+ * eventfd (the cross-thread inbox and the signal handler's wake fd) is
+ * registered too: the scheduler has a single blocking point.
+ *
+ * Per-fd records (weft__iofd) are indexed by fd number, in chunks that are
+ * never freed before the runtime ends (type-stable: a late event can never
+ * reach freed memory).  A record is registered at most once per open file,
+ * edge-triggered, for both directions (EPOLLIN|EPOLLOUT|EPOLLRDHUP|
+ * EPOLLET).  The epoll token is the fd number and the record's generation:
+ * weft_close bumps the generation (and deletes the registration before
+ * close(2)), so an event or a waiter of a closed fd can never reach a new
+ * fd that got the same number.
+ *
+ * Readiness bits (rec->ready) are set by events and cleared by an
+ * operation that met EAGAIN; an operation tries its system call first and
+ * parks only on EAGAIN (speculative I/O, as Asio, Photon and tokio do).
+ * Events are harvested only by the scheduler while no task runs, so a
+ * syscall, its EAGAIN and the clearing of the bit are never interleaved
+ * with an event: an edge that arrives after the EAGAIN sets the bit again
+ * and wakes the waiter.
+ */
+#ifndef WEFT_IO_IO_H
+#define WEFT_IO_IO_H
+
+#include "rt.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define WEFT__IO_CHUNK 256 /* records per chunk */
+
+enum {
+    WEFT__FD_UNKNOWN = 0, /* never seen by weft, or forgotten */
+    WEFT__FD_SOCKET,      /* send/recv with MSG_NOSIGNAL */
+    WEFT__FD_FIFO,        /* a pipe: SIGPIPE blocked around writes */
+    WEFT__FD_OTHER,       /* pollable: ttys, eventfds, character devices */
+    WEFT__FD_FILE         /* regular file or block device: blocking pool */
+};
+
+/* Readiness bits: WEFT_READABLE and WEFT_WRITABLE of weft.h. */
+#define WEFT__R 0x1
+#define WEFT__W 0x2
+
+typedef struct weft__iofd {
+    weft__link waiters; /* weft__io_op parked on this fd, any direction */
+    uint32_t gen;       /* bumped by weft_close and when forgotten */
+    uint8_t kind;       /* WEFT__FD_* */
+    uint8_t ready;      /* WEFT__R | WEFT__W, cleared on EAGAIN */
+    uint8_t registered; /* in the epoll set */
+    uint8_t owned;      /* created by weft (flags known) */
+} weft__iofd;
+
+struct weft__io;
+
+/*
+ * A backend of the reactor: how fds are registered and readiness harvested.
+ * epoll (epoll.c) is the only one so far; the table leaves room for an
+ * io_uring backend (its poll and direct operations), chosen at start-up
+ * (WEFT_IO=epoll|uring; see weft__io_get).  Every rule of weft.h's I/O
+ * section must hold whichever backend runs.
+ */
+typedef struct weft__io_backend {
+    const char *name;
+    /* Sets the backend up with the runtime's wake fd (its eventfd, also
+     * the signal handler's) reported as WEFT__IO_WAKE_TOKEN.  0 or -errno. */
+    int (*init)(struct weft__io *io, int wake_fd);
+    void (*fini)(struct weft__io *io);
+    /* Registers fd once, edge-triggered, for both directions; its events
+     * carry token.  0 or -errno (-EPERM: fd cannot be polled). */
+    int (*add)(struct weft__io *io, int fd, uint64_t token);
+    /* Deletes fd's registration (before it is closed). */
+    void (*del)(struct weft__io *io, int fd);
+    /* Waits at most until deadline_ns (CLOCK_MONOTONIC; 0: not at all;
+     * UINT64_MAX: no limit) and calls ready() for each event with its
+     * token and WEFT__R/WEFT__W bits (an error or hang-up: both).  Returns
+     * the number of events (0 on EINTR). */
+    int (*wait)(struct weft__io *io, uint64_t deadline_ns,
+                void (*ready)(struct weft__io *io, uint64_t token,
+                              unsigned bits));
+} weft__io_backend;
+
+extern const weft__io_backend weft__io_epoll;
+
+#define WEFT__IO_WAKE_TOKEN UINT64_MAX /* the runtime's eventfd */
+
+/* One runtime's reactor. */
+typedef struct weft__io {
+    const weft__io_backend *be;
+    int epfd;            /* the backend's fd (the epoll instance) */
+    int wake_fd;         /* the runtime's eventfd */
+    weft__iofd **chunks; /* chunks[fd / WEFT__IO_CHUNK], NULL until used */
+    size_t nchunks;
+    size_t waiting;  /* ops parked on fds + signal waits: wake sources */
+    int spare_fd;    /* reserved for accept on EMFILE, or -1 */
+    unsigned budget; /* ready operations left to budget_task */
+    const void *budget_task;
+    /* signals (signal.c) */
+    int sig_slot;            /* in the handler's table of wake fds, or -1 */
+    weft__link sig_waiters;  /* weft__sig_wait of this runtime */
+    uint8_t sig_used[NSIG];  /* this runtime installed the handler */
+    uint64_t sig_seen[NSIG]; /* deliveries already consumed here */
+} weft__io;
+
+/* Cooperative budget: ready I/O operations a task may complete in a row
+ * before it is made to yield (tokio's 128). */
+#define WEFT__IO_BUDGET 128
+
+/* The reactor of rt, created on first use; NULL with errno. */
+weft__io *weft__io_get(weft__rt *rt);
+/* The record of fd, created (and its kind probed, the fd made
+ * non-blocking) on first use.  NULL with errno (EBADF, ENOMEM). */
+weft__iofd *weft__io_fd(weft__io *io, int fd);
+/* A fresh record for an fd weft has just created: kind known, already
+ * non-blocking and close-on-exec.  NULL with errno. */
+weft__iofd *weft__io_fd_new(weft__io *io, int fd, int kind);
+/* Forgets fd: wakes its waiters with -EBADF, deletes the registration,
+ * bumps the generation.  Does not close it. */
+void weft__io_forget(weft__io *io, int fd);
+/* weft_close without the runtime check. */
+int weft__io_close(weft__io *io, int fd);
+
+/*
+ * Waits (parked in the calling coroutine) until fd is ready in direction
+ * dir (WEFT__R or WEFT__W) after an operation met EAGAIN.  Returns 0 when
+ * it may be ready, -EBADF when closed meanwhile, -ECANCELED, -ENOMEM (the
+ * registration failed), -ETIMEDOUT (deadline_ns on the runtime clock
+ * passed; UINT64_MAX: none).  [task]
+ */
+int weft__io_wait(weft__rt *rt, int fd, int dir, uint64_t deadline_ns);
+
+/* A parked operation resets the budget of the running task. */
+void weft__io_budget_reset(weft__rt *rt);
+
+/* weft_tcp_accept's wait and accept4: the new fd (with a fresh record) or
+ * -errno.  [task] */
+int weft__io_accept(weft__rt *rt, int listener, struct sockaddr_storage *peer);
+/* weft_recvfrom (send 0) and weft_sendto (send 1).  [task] */
+ssize_t weft__io_dgram(weft__rt *rt, int fd, int send, void *buf, size_t len,
+                       struct sockaddr_storage *from, const struct sockaddr *to,
+                       socklen_t tolen);
+
+/* signal.c: the signal part of weft__io_poll and weft__io_destroy. */
+void weft__sig_dispatch(weft__rt *rt, weft__io *io);
+void weft__sig_teardown(weft__io *io);
+
+/* Runs fn(arg) on the blocking pool and waits for it; 0 or a negative
+ * errno (-ECANCELED: the job is detached and drop(arg) frees arg when it
+ * ends).  The result is fn's return value.  [task] */
+int weft__io_offload(weft_fn *fn, void *arg, void (*drop)(void *),
+                     void **result);
+
+/* Maps a getaddrinfo error to weft's code (see weft.h, WEFT_EAI). */
+int weft__eai_error(int eai, int saved_errno);
+
+#endif
