@@ -663,3 +663,213 @@ Test(registration, race_outcomes_report_a_loser_that_completed)
                  c.statuses[0]);
     cr_assert_eq(c.results[0], (void *)0x77);
 }
+
+/* ---- found by the adversarial pass -------------------------------------- */
+
+/*
+ * A bounded send parks while a wake left over from a join is still queued
+ * for its task; a plain thread makes room (the waiter's post, in
+ * weft_send's frame, goes to the inbox); the early resume must not return
+ * before that post has run.  ASan: stack-buffer-overflow in
+ * weft__inbox_drain before the fix; a release build crashed.
+ */
+static weft_sender *sp_c_tx, *sp_c2_tx, *sp_b_tx;
+static weft_receiver *sp_c_rx, *sp_c2_rx, *sp_b_rx;
+static atomic_int sp_go, sp_done;
+
+static void *sp_a_block(void *x)
+{
+    (void)x;
+    int v = 1;
+    weft_sleep(WEFT_MS(1));
+    weft_send(sp_c2_tx, &v); /* U, parked in a receive, is queued */
+    weft_send(sp_c_tx, &v);  /* wakes B in this round: root queued behind U */
+    return NULL;
+}
+
+static void *sp_b_block(void *x)
+{
+    (void)x;
+    int v;
+    weft_recv(sp_c_rx, &v);
+    return NULL;
+}
+
+static void *sp_u_task(void *x)
+{
+    (void)x;
+    int v;
+    weft_recv(sp_c2_rx, &v);
+    atomic_store(&sp_go, 1);
+    while (!atomic_load(&sp_done)) /* holds the thread */
+        sched_yield();
+    return NULL;
+}
+
+static void *sp_plain(void *x)
+{
+    (void)x;
+    int v;
+    while (!atomic_load(&sp_go))
+        sched_yield();
+    while (weft_try_recv(sp_b_rx, &v) != 1)
+        sched_yield();
+    atomic_store(&sp_done, 1);
+    return NULL;
+}
+
+static void scribble(void)
+{
+    volatile char junk[8192];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = 0x41;
+}
+
+static void *sp_root(void *x)
+{
+    int *rc2 = x;
+    cr_assert_eq(weft_channel(sizeof(int), &sp_c_tx, &sp_c_rx), 0);
+    cr_assert_eq(weft_channel(sizeof(int), &sp_c2_tx, &sp_c2_rx), 0);
+    weft_task *u = weft_spawn(sp_u_task, NULL);
+    weft_join(weft_async(sp_a_block, NULL), weft_async(sp_b_block, NULL));
+    int one = 1, two = 2;
+    cr_assert_eq(weft_send(sp_b_tx, &one), 0);
+    *rc2 = weft_send(sp_b_tx, &two); /* parks; served by the plain thread */
+    scribble();                      /* over the dead frame, if any */
+    cr_assert_eq(weft_task_join(u, NULL), 0);
+    cr_assert_eq(weft_yield(), 0); /* the inbox is serviced */
+    weft_sender_drop(sp_c_tx);
+    weft_receiver_drop(sp_c_rx);
+    weft_sender_drop(sp_c2_tx);
+    weft_receiver_drop(sp_c2_rx);
+    return NULL;
+}
+
+Test(registration, bounded_send_resumed_early_waits_for_its_post)
+{
+    weft_channel_opts o = {.capacity = 1};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &sp_b_tx, &sp_b_rx), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, sp_plain, NULL), 0);
+    int rc2 = -100;
+    cr_assert_eq(run_clock(WEFT_CLOCK_MONOTONIC, sp_root, &rc2, NULL), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(rc2, 0);
+    int v = 0;
+    cr_assert_eq(weft_try_recv(sp_b_rx, &v), 1);
+    cr_assert_eq(v, 2, "the second item is in the channel");
+    weft_sender_drop(sp_b_tx);
+    weft_receiver_drop(sp_b_rx);
+}
+
+/* A block whose pending send completed as it was cancelled, then awaits an
+ * inline block: that await returns -ECANCELED (the inner block never
+ * runs), so the block saw its cancellation: its status is -ECANCELED. */
+static weft_sender *ic_tx;
+static weft_receiver *ic_rx;
+static int ic_inner_ran, ic_await_rc = 1;
+
+static void *ic_inner(void *a)
+{
+    (void)a;
+    ic_inner_ran = 1;
+    return NULL;
+}
+
+static void *ic_sender_block(void *a)
+{
+    (void)a;
+    int v = 2;
+    if (weft_send(ic_tx, &v) != 0) /* full: waits */
+        return (void *)(intptr_t)-1;
+    ic_await_rc = weft_await(weft_async(ic_inner, NULL), NULL);
+    return (void *)(intptr_t)(ic_await_rc == 0 ? 1 : -2);
+}
+
+static void *ic_consumer_block(void *a)
+{
+    (void)a;
+    weft_sleep(WEFT_SEC(3600));
+    int v;
+    weft_try_recv(ic_rx, &v); /* while unwinding: serves the send */
+    return NULL;
+}
+
+static void *ic_root(void *a)
+{
+    (void)a;
+    weft_channel_opts o = {.capacity = 1};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &ic_tx, &ic_rx), 0);
+    int one = 1;
+    cr_assert_eq(weft_send(ic_tx, &one), 0);
+    weft_future *fs[3] = {weft_sleep_future(WEFT_MS(10)),
+                          weft_async(ic_consumer_block, NULL),
+                          weft_async(ic_sender_block, NULL)};
+    int st[3];
+    void *res[3];
+    cr_assert_eq(weft_race_outcomes(fs, 3, st, res), 0);
+    cr_assert_eq(ic_inner_ran, 0);
+    cr_assert_eq(ic_await_rc, -ECANCELED);
+    cr_assert_eq(st[2], -ECANCELED, "the block saw -ECANCELED: status %d",
+                 st[2]);
+    weft_sender_drop(ic_tx);
+    weft_receiver_drop(ic_rx);
+    return NULL;
+}
+
+Test(registration, inline_await_refused_for_cancellation_is_seen)
+{
+    run_virtual(ic_root, NULL);
+}
+
+/* A stream over a bounded channel's receiver, polled here, handed to
+ * another runtime that starts 300 ms later: the sends that wait for it are
+ * not a deadlock (the stream's receiver counts as shared). */
+static weft_stream *hs_stream;
+static int hs_got;
+
+static void *hs_consumer_root(void *arg)
+{
+    (void)arg;
+    int v;
+    while (weft_stream_next(hs_stream, &v) == 1)
+        hs_got++;
+    return NULL;
+}
+
+static void *hs_consumer_thread(void *arg)
+{
+    (void)arg;
+    thread_sleep_ms(300);
+    return (void *)(intptr_t)weft_run(hs_consumer_root, NULL, NULL);
+}
+
+static void *hs_root(void *arg)
+{
+    (void)arg;
+    weft_sender *tx;
+    weft_receiver *rx;
+    weft_channel_opts o = {.capacity = 1};
+    cr_assert_eq(weft_channel_with(sizeof(int), &o, &tx, &rx), 0);
+    hs_stream = weft_stream_from_receiver(rx);
+    int v = 0, it;
+    cr_assert_eq(weft_send(tx, &v), 0);
+    cr_assert_eq(weft_stream_next(hs_stream, &it), 1); /* used here */
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, hs_consumer_thread, NULL), 0);
+    for (v = 1; v <= 5; v++)
+        cr_assert_eq(weft_send(tx, &v), 0, "send %d", v);
+    weft_sender_drop(tx);
+    void *r;
+    pthread_join(th, &r);
+    cr_assert_null(r);
+    return NULL;
+}
+
+Test(registration, stream_handed_to_a_later_runtime_is_no_deadlock)
+{
+    hs_got = 0;
+    cr_assert_eq(run_clock(WEFT_CLOCK_MONOTONIC, hs_root, NULL, NULL), 0);
+    cr_assert_eq(hs_got, 5);
+    weft_stream_drop(hs_stream);
+}

@@ -536,6 +536,14 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         status = -EPIPE;
         break;
     }
+    if (sw->posted) {
+        /* Ended from another thread, and polled early (a wake left over
+         * from before it parked): its post, which lives in this frame, is
+         * still on the inbox.  Wait for it, then complete. */
+        sw->waker = w;
+        weft__lock_release(&ch->lock);
+        return 0;
+    }
     weft__list_remove(&sw->wait.link); /* if ended from another thread */
     weft__lock_release(&ch->lock);
 ready:

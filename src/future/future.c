@@ -201,7 +201,7 @@ static int await_inline(weft__rt *rt, async_future *a, void **result)
     weft__co *co = rt->current;
     int status;
     a->base.started = 1;
-    if (weft__cancelled(co)) {
+    if (weft__cancel_point(co)) {
         status = -ECANCELED; /* never runs; cleanup calls drop_arg */
     } else {
         a->co.state = WEFT__RUNNING; /* cleanup must not call drop_arg */

@@ -218,8 +218,10 @@ weft_task *weft_spawn_blocking_with(const weft_spawn_opts *opts, weft_fn *fn,
 {
     weft__rt *rt = weft__rt_here();
     int err = !fn ? EINVAL : !rt ? EPERM : 0;
-    if (!err && rt->shutting_down)
+    if (!err && rt->shutting_down) {
         err = ECANCELED;
+        rt->current->cancel_seen = 1; /* the caller sees it (weft.h) */
+    }
     if (err) {
         if (opts && opts->drop_arg)
             opts->drop_arg(arg);
