@@ -1013,10 +1013,11 @@ WEFT_API weft_stream *weft_stream_from_array(const void *items, size_t n,
 
 /* weft_stream_from_receiver - the items received from rx, ending when the
  * channel is closed and drained.  As tokio-stream's ReceiverStream.
- * Consumes rx (dropped with the stream, also on failure).  Since a stream
- * may be handed to another runtime, rx counts as shared from now on
- * (weft_receiver_share): a bounded send waiting on its channel is a wake
- * source, never reported as a deadlock. */
+ * Consumes rx (dropped with the stream, also on failure).  A stream over
+ * a bounded channel that will be handed to another runtime after it was
+ * polled here needs weft_receiver_share(rx) before this call, as the
+ * receiver itself would (else a send waiting for that runtime may be
+ * reported as a deadlock). */
 WEFT_API weft_stream *weft_stream_from_receiver(weft_receiver *rx);
 
 /*

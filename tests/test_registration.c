@@ -851,6 +851,7 @@ static void *hs_root(void *arg)
     weft_receiver *rx;
     weft_channel_opts o = {.capacity = 1};
     cr_assert_eq(weft_channel_with(sizeof(int), &o, &tx, &rx), 0);
+    cr_assert_eq(weft_receiver_share(rx), 0); /* the stream goes on */
     hs_stream = weft_stream_from_receiver(rx);
     int v = 0, it;
     cr_assert_eq(weft_send(tx, &v), 0);

@@ -226,10 +226,6 @@ weft_stream *weft_stream_from_receiver(weft_receiver *rx)
         goto fail;
     }
     r->rx = rx;
-    /* A stream may be handed to another runtime (weft.h), and the caller
-     * no longer holds rx to say so: its bounded senders never count it as
-     * staying here (deadlock detection). */
-    weft_receiver_share(rx);
     return &r->base;
 fail:
     weft_receiver_drop(rx);
