@@ -32,6 +32,17 @@
 #include "support.h"
 #include "weft.h"
 
+/* Scenarios whose order rests on OS threads interleaving in real time are
+ * left to the native and sanitizer builds: valgrind runs one thread at a
+ * time and one of them stalled there past the suite's limit. */
+static void skip_under_valgrind(void)
+{
+    const char *vg = getenv("WEFT_TEST_VALGRIND");
+    if (vg && *vg && vg[0] != '0')
+        cr_skip_test("thread interleavings in real time: native and "
+                     "sanitizer builds only");
+}
+
 static void u64_channel(weft_sender **tx, weft_receiver **rx)
 {
     cr_assert_eq(weft_channel(sizeof(uint64_t), tx, rx), 0);
@@ -444,6 +455,7 @@ static void run_moved_receiver(void *arg)
 
 Test(registration, wake_posted_to_one_runtime_reaches_the_next)
 {
+    skip_under_valgrind();
     child_proc c;
     child_start(&c, run_moved_receiver, NULL);
     int status = 0;
@@ -533,11 +545,13 @@ static void check_late_consumer(void *(*consumer)(void *))
 
 Test(registration, bounded_send_to_a_receiver_another_runtime_uses_later)
 {
+    skip_under_valgrind();
     check_late_consumer(late_runtime_thread);
 }
 
 Test(registration, bounded_send_to_a_plain_thread_polling_try_recv)
 {
+    skip_under_valgrind();
     check_late_consumer(polling_thread);
 }
 
@@ -643,6 +657,7 @@ static void *tw_root(void *arg)
 
 Test(registration, timeout_of_a_send_completed_while_cancelled_is_not_etimedout)
 {
+    skip_under_valgrind();
     struct tw_case c = {.rc = -100};
     cr_assert_eq(run_clock(WEFT_CLOCK_MONOTONIC, tw_root, &c, NULL), 0);
     cr_assert_eq(c.send_rc, 0);
@@ -653,6 +668,7 @@ Test(registration, timeout_of_a_send_completed_while_cancelled_is_not_etimedout)
 
 Test(registration, race_outcomes_report_a_loser_that_completed)
 {
+    skip_under_valgrind();
     struct tw_case c = {.race = 1, .rc = -100};
     cr_assert_eq(run_clock(WEFT_CLOCK_MONOTONIC, tw_root, &c, NULL), 0);
     cr_assert_eq(c.send_rc, 0);
@@ -747,6 +763,7 @@ static void *sp_root(void *x)
 
 Test(registration, bounded_send_resumed_early_waits_for_its_post)
 {
+    skip_under_valgrind();
     weft_channel_opts o = {.capacity = 1};
     cr_assert_eq(weft_channel_with(sizeof(int), &o, &sp_b_tx, &sp_b_rx), 0);
     pthread_t t;
@@ -869,6 +886,7 @@ static void *hs_root(void *arg)
 
 Test(registration, stream_handed_to_a_later_runtime_is_no_deadlock)
 {
+    skip_under_valgrind();
     hs_got = 0;
     cr_assert_eq(run_clock(WEFT_CLOCK_MONOTONIC, hs_root, NULL, NULL), 0);
     cr_assert_eq(hs_got, 5);
