@@ -34,11 +34,13 @@
 
 /* Scenarios whose order rests on OS threads interleaving in real time are
  * left to the native and sanitizer builds: valgrind runs one thread at a
- * time and one of them stalled there past the suite's limit. */
+ * time (one stalled there past the suite's limit) and qemu-user's timing
+ * breaks the intended interleaving. */
 static void skip_under_valgrind(void)
 {
     const char *vg = getenv("WEFT_TEST_VALGRIND");
-    if (vg && *vg && vg[0] != '0')
+    const char *emu = getenv("WEFT_TEST_EMULATED");
+    if ((vg && *vg && vg[0] != '0') || (emu && *emu && emu[0] != '0'))
         cr_skip_test("thread interleavings in real time: native and "
                      "sanitizer builds only");
 }
