@@ -72,6 +72,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>      /* FILE (weft_dump) */
 #include <sys/socket.h> /* struct sockaddr_storage, socklen_t (I/O) */
 #include <sys/types.h>  /* ssize_t */
 
@@ -137,6 +138,10 @@ typedef struct weft_config {
     int clock;
     /* WEFT_DEADLOCK_FAIL (0, default) or WEFT_DEADLOCK_WAIT. */
     int deadlock;
+    /* Where to write a timeline of the run (Chrome trace-event JSON, for
+     * Perfetto); NULL = the WEFT_TRACE environment variable, if set.  See
+     * "Observability".  Not copied: must live until weft_run returns. */
+    const char *trace_path;
 } weft_config;
 
 #define WEFT_STACK_DEFAULT ((size_t)256 * 1024)
@@ -234,11 +239,23 @@ typedef struct weft_stats {
     size_t stacks_in_use; /* stacks held by running or parked coroutines */
     size_t stacks_pooled; /* stacks carved and free for reuse */
     size_t blocking_jobs; /* weft_spawn_blocking jobs not yet finished */
+    /* Totals since weft_run began (what an operator graphs): */
+    uint64_t tasks_spawned;  /* tasks and blocking jobs, the root included */
+    uint64_t tasks_finished; /* of those, the ones that returned */
+    uint64_t polls;          /* times a task was given the thread */
+    uint64_t parks;          /* times a task or async block began to wait */
+    uint64_t remote_wakes;   /* wakes and completions posted by other
+                                threads (channels, sync, blocking jobs) */
+    uint64_t timers_fired;
+    uint64_t io_events; /* readiness events harvested by the reactor */
+    /* The longest a task ran without suspending, in ns; measured only while
+     * timing is on (WEFT_TRACE or WEFT_WARN_SLOW_MS), else 0. */
+    uint64_t longest_run_ns;
 } weft_stats;
 
 /* weft_runtime_stats - fills *out with the runtime's counters (in the
- * spirit of tokio's RuntimeMetrics; counts, no units).  Returns 0,
- * -EINVAL (NULL out) or -EPERM outside a runtime.  [task] */
+ * spirit of tokio's RuntimeMetrics: counts, and one duration in ns).
+ * Returns 0, -EINVAL (NULL out) or -EPERM outside a runtime.  [task] */
 WEFT_API int weft_runtime_stats(weft_stats *out);
 
 /* ------------------------------------------------------------------------ */
@@ -1338,6 +1355,68 @@ WEFT_API int weft_signal_wait(int signum);
 /* weft_signal_wait as a future (status: as weft_signal_wait), for
  * weft_race and weft_timeout.  NULL with errno EINVAL or ENOMEM. */
 WEFT_API weft_future *weft_signal_wait_future(int signum);
+
+/* ------------------------------------------------------------------------ */
+/* Observability: task dumps and timelines (tokio-console, Go's SIGQUIT     */
+/* dump, Perfetto)                                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * weft_dump - writes one line per live task of the calling runtime to out,
+ * the caller included, as Go's goroutine dump and tokio-console's task list:
+ *
+ *     task 3 'fetch' waiting 1.250 s: join of 2 futures {[0] sleep, due in
+ *     750.000 ms; [1] async block 'rx': channel receive on 0x55...}
+ *
+ * (one line; wrapped here).  Each line: "task", the id, the name in quotes
+ * ('' when it has none), the state: running (the caller), runnable (woken,
+ * queued), not started, "blocking job: queued for the pool" / "running on
+ * the pool", or "waiting D: WHAT" where D is how long it has waited (to the
+ * scheduler's last clock reading, at most one scheduling round early) and
+ * WHAT is its wait in the deadlock report's words: a sleep and when it is
+ * due, a channel receive or send and the channel, a task join and the task
+ * joined, readiness of fd N for reading/writing, a signal, a semaphore,
+ * mutex, notify or task group, a combinator (join, race, timeout, ...) of K
+ * futures with each unfinished one in braces, and for an async block its
+ * name and its own innermost wait.
+ *
+ * Returns the number of tasks listed, -EINVAL (NULL out), -EIO (out's error
+ * indicator is set after the writes) or -EPERM outside a runtime.  Does not
+ * suspend; the output is flushed.  [task]
+ *
+ * The same dump is written to stderr, after a line "weft: task dump on
+ * SIGQUIT: N tasks", each time the process receives the signal named by
+ * the environment variable WEFT_DUMP_SIGNAL (QUIT, USR1, USR2, SIGQUIT, or
+ * a number; read when weft_run starts) while weft_run runs.  The handler
+ * only wakes the runtime; the dump is written at its next scheduling point,
+ * between task runs, and the runtime goes on.  A task that holds the thread
+ * delays the dump until it suspends; the dump then says for how long the
+ * thread was held and which task ran last.  The signal stays caught until
+ * weft_run returns (then its previous disposition is restored); a
+ * catchable signal is needed (not KILL, STOP, SEGV, BUS, ILL, FPE) and an
+ * unusable value is reported on stderr and ignored.
+ *
+ * Timeline: with WEFT_TRACE=path in the environment (or
+ * weft_config.trace_path), weft_run writes a Chrome trace-event JSON file
+ * that Perfetto (ui.perfetto.dev) and chrome://tracing open: one track per
+ * runtime thread and per blocking-pool thread, a slice each time a task ran
+ * without suspending (named after the task, "task N" without a name), a
+ * flow arrow from the task that woke another to the woken task's next
+ * slice, instant events for timer firings and I/O readiness, and a counter
+ * of runnable and parked tasks (at most once per ms).  Buffered; the file
+ * is complete, valid JSON when weft_run returns (a deadlock included).  The
+ * first weft_run of a process writes `path`, later ones `path.2`,
+ * `path.3`, ... in start order.  A file that cannot be created is reported
+ * on stderr and the run goes on untraced.  Tracing off costs one
+ * predictable branch per task switch; the cost with it on is measured in
+ * bench/ (see bench/RESULTS.md).
+ *
+ * Slow-poll warning: with WEFT_WARN_SLOW_MS=N, a task that runs N ms or
+ * more without suspending gets one line on stderr naming it and its run
+ * time (once per task), as tokio-console's "busy" lint, so that a missing
+ * weft_yield in a long loop shows at once.
+ */
+WEFT_API int weft_dump(FILE *out);
 
 #ifdef __cplusplus
 }

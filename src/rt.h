@@ -49,6 +49,7 @@ typedef struct weft__waker weft__waker;
 typedef struct weft__chan weft__chan;
 struct weft__pool;
 struct weft__io;
+struct weft__obs;
 
 /* ---- intrusive doubly linked list (a ring with a sentinel) ------------- */
 
@@ -111,7 +112,8 @@ struct weft__co {
     const char *name;     /* the task's or async block's name, or NULL;
                              a task owns its copy (freed with the task) */
     const char *wait;     /* what it waits on while suspended (reports) */
-    const void *wait_obj; /* the combinator frame, for nested reports */
+    const void *wait_obj; /* the leaf future or the combinator frame */
+    uint64_t wait_since;  /* rt->now_cached when the wait began (dumps) */
     int status;           /* when DEAD: 0, or -ECANCELED */
     int saved_errno;
     uint8_t wait_kind;   /* WEFT__WAIT_* */
@@ -148,6 +150,8 @@ struct weft_task {
     uint8_t blocking;     /* runs on the blocking pool, not as a coroutine */
     uint8_t job_taken;    /* a pool thread took it (under the pool lock) */
     uint8_t result_taken; /* a join collected the result */
+    uint8_t slow_warned;  /* the slow-poll warning named it (obs/) */
+    uint8_t flow_pending; /* traced: woken, its flow arrow not ended */
     weft__rt *rt;
     uint64_t id;
     weft__waker waker;       /* queues the task */
@@ -179,6 +183,13 @@ typedef struct weft__timer_entry {
 } weft__timer_entry;
 
 /* ---- the runtime -------------------------------------------------------- */
+
+/* Counters behind weft_runtime_stats (a plain increment each, no clock). */
+typedef struct weft__counters {
+    uint64_t spawned, finished, polls, parks, remote_wakes, timers_fired,
+        io_events;
+    uint64_t longest_run_ns; /* measured while obs timing is on */
+} weft__counters;
 
 struct weft__rt {
     weft__co main_co;  /* the scheduler, on the thread's own stack */
@@ -219,6 +230,15 @@ struct weft__rt {
     weft__link sync_waits;
     struct weft__io *io; /* the I/O reactor (io/), NULL until first used */
 
+    /* observability (obs/): the clock read once per scheduling round, for
+     * wait durations; the counters of weft_runtime_stats; the dump signal
+     * and the trace/slow-poll state (NULL unless enabled) */
+    uint64_t now_cached;
+    weft__counters stats;
+    int dump_signal;    /* WEFT_DUMP_SIGNAL's number, or 0 */
+    uint64_t dump_seen; /* its deliveries already answered */
+    struct weft__obs *obs;
+
     /* task structs recycled within this runtime */
     weft_task *free_tasks;      /* oldest first: reused first-in first-out */
     weft_task *free_tasks_tail; /* newest */
@@ -246,6 +266,12 @@ int weft__cancelled(const weft__co *co);
  * body has seen its cancellation (its status will be -ECANCELED). */
 int weft__cancel_point(weft__co *co);
 void weft__co_suspend(weft__rt *rt);
+/* Parks the running coroutine co until its waker is called: records what it
+ * waits on for reports and dumps (what: a static string; kind WEFT__WAIT_*;
+ * obj: the leaf future or the combinator frame, NULL for none), suspends,
+ * and clears the record once resumed.  The one park of every wait. */
+static inline void weft__park(weft__rt *rt, weft__co *co, const char *what,
+                              int kind, const void *obj);
 /* Resumes co (FRESH or SUSPENDED) from the running coroutine until it
  * suspends or dies; a FRESH co that is already cancelled dies unrun. */
 void weft__co_resume(weft__rt *rt, weft__co *co);
@@ -302,6 +328,10 @@ typedef struct weft__future_ops {
     int (*poll)(weft_future *f, weft__rt *rt, weft__waker *w);
     int (*cancel)(weft_future *f, weft__rt *rt);
     void (*cleanup)(weft_future *f);
+    /* Optional: what a parked f waits on, in words, with its details ("sleep
+     * until 2.000 s", "join of task 7"), NUL-terminated in buf[0..n).  When
+     * NULL, reports print `what`.  Reads f only: never changes state. */
+    void (*describe)(const weft_future *f, weft__rt *rt, char *buf, size_t n);
 } weft__future_ops;
 
 #define WEFT__FUTURE_MAGIC 0x66757475U /* "futu" */
@@ -325,7 +355,12 @@ void weft__future_free(weft_future *f);
 /* An async block's name and coroutine, or NULL for other futures. */
 const char *weft__async_name(const weft_future *f);
 const weft__co *weft__async_co(const weft_future *f);
-void weft__report_group(const void *group, int depth);
+/* A combinator frame parked in co->wait_obj (WEFT__WAIT_COMBINATOR): its
+ * name ("join", "race", "timeout", ...), its size, and slot i's future (NULL
+ * once that slot finished), for the describers of obs/. */
+const char *weft__group_what(const void *group);
+size_t weft__group_size(const void *group);
+const weft_future *weft__group_slot(const void *group, size_t i);
 
 /* Leaf futures built on the caller's stack by the blocking forms. */
 typedef struct weft__sleep_future {
@@ -367,13 +402,24 @@ int weft__io_waiting(const weft__rt *rt);
  * rt->efd is closed. */
 void weft__io_destroy(weft__rt *rt);
 
+static inline void weft__park(weft__rt *rt, weft__co *co, const char *what,
+                              int kind, const void *obj)
+{
+    co->wait = what;
+    co->wait_kind = (uint8_t)kind;
+    co->wait_obj = obj;
+    co->wait_since = rt->now_cached;
+    rt->stats.parks++;
+    weft__co_suspend(rt);
+    co->wait = NULL;
+    co->wait_obj = NULL;
+}
+
 /* ---- reports (sched/report.c) ------------------------------------------- */
 
 void weft__report_deadlock(weft__rt *rt);
 int weft__fault_setup(weft__rt *rt);
 void weft__fault_teardown(weft__rt *rt);
-/* Describes a future for the deadlock report, one line, indented. */
-void weft__report_future(const weft_future *f, int depth);
 /* Reports a stack overflow of co (addr: the faulting address, or NULL for
  * an overwritten canary) and aborts. */
 void weft__report_overflow(const weft__co *co, const void *addr);

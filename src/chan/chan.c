@@ -63,6 +63,7 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
+#include "obs/obs.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -580,7 +581,16 @@ static int send_cancel(weft_future *f, weft__rt *rt)
 
 static void send_cleanup(weft_future *f) { (void)f; }
 
+static void send_describe(const weft_future *f, weft__rt *rt, char *buf,
+                          size_t n)
+{
+    (void)rt;
+    snprintf(buf, n, "channel send on %p (full)",
+             (const void *)((const send_waiter *)f)->ch);
+}
+
 static const weft__future_ops send_ops = {
+    .describe = send_describe,
     .what = "channel send (full)",
     .poll = send_poll,
     .cancel = send_cancel,
@@ -964,7 +974,16 @@ static void recv_cleanup(weft_future *f)
     }
 }
 
+static void recv_describe(const weft_future *f, weft__rt *rt, char *buf,
+                          size_t n)
+{
+    (void)rt;
+    snprintf(buf, n, "channel receive on %p",
+             (const void *)((const recv_future *)f)->ch);
+}
+
 static const weft__future_ops recv_ops = {
+    .describe = recv_describe,
     .what = "channel receive",
     .poll = recv_poll,
     .cancel = recv_cancel,

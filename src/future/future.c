@@ -56,11 +56,7 @@ int weft__await_leaf(weft__rt *rt, weft_future *f)
             f->done = 1;
             return f->status;
         }
-        co->wait = f->ops->what;
-        co->wait_kind = WEFT__WAIT_LEAF;
-        co->wait_obj = f;
-        weft__co_suspend(rt);
-        co->wait = NULL;
+        weft__park(rt, co, f->ops->what, WEFT__WAIT_LEAF, f);
     }
 }
 
@@ -384,11 +380,7 @@ static int group_run(weft__rt *rt, slot *slots, size_t n, size_t *work,
         g.in_round = 0;
         if (remaining == 0)
             break;
-        self->wait = what;
-        self->wait_kind = WEFT__WAIT_COMBINATOR;
-        self->wait_obj = &g;
-        weft__co_suspend(rt);
-        self->wait = NULL;
+        weft__park(rt, self, what, WEFT__WAIT_COMBINATOR, &g);
     }
 finish:
     cancel_unfinished(rt, &g);
@@ -397,20 +389,17 @@ finish:
     return rc;
 }
 
-void weft__report_group(const void *gp, int depth)
+const char *weft__group_what(const void *gp)
+{
+    return ((const group *)gp)->what;
+}
+
+size_t weft__group_size(const void *gp) { return ((const group *)gp)->n; }
+
+const weft_future *weft__group_slot(const void *gp, size_t i)
 {
     const group *g = gp;
-    /* The count is printed here, not formatted on every combinator call. */
-    if (strcmp(g->what, "timeout") != 0)
-        fprintf(stderr, " of %zu futures", g->n);
-    fputc('\n', stderr);
-    for (size_t i = 0; i < g->n; i++) {
-        fprintf(stderr, "%*s[%zu] ", depth * 2, "", i);
-        if (g->slots[i].done)
-            fputs("finished\n", stderr);
-        else
-            weft__report_future(g->slots[i].f, depth);
-    }
+    return g->slots[i].done ? NULL : g->slots[i].f;
 }
 
 /* Validates fs[0..n): on a NULL (or already consumed) entry every valid one

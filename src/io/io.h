@@ -151,6 +151,13 @@ ssize_t weft__io_dgram(weft__rt *rt, int fd, int send, void *buf, size_t len,
 /* signal.c: the signal part of weft__io_poll and weft__io_destroy. */
 void weft__sig_dispatch(weft__rt *rt, weft__io *io);
 void weft__sig_teardown(weft__io *io);
+/* Installs the handler of signum for rt without a wait (WEFT_DUMP_SIGNAL:
+ * each delivery wakes rt's scheduler); *seen gets the deliveries so far.
+ * 0, -EINVAL (a signal weft cannot catch) or -errno. */
+int weft__sig_watch(weft__rt *rt, int signum, uint64_t *seen);
+/* Deliveries of signum so far, process-wide, and (when_ns non-NULL) the
+ * CLOCK_MONOTONIC time of the last one.  [any thread] */
+uint64_t weft__sig_deliveries(int signum, uint64_t *when_ns);
 
 /* Runs fn(arg) on the blocking pool and waits for it; 0 or a negative
  * errno (-ECANCELED: the job is detached and drop(arg) frees arg when it

@@ -20,6 +20,7 @@
  * sources.  Only the runtime's thread touches any of it.
  */
 #include "io/io.h"
+#include "obs/obs.h"
 #include "util/alloc.h"
 
 #include <errno.h>
@@ -619,7 +620,18 @@ static void op_cleanup(weft_future *f)
         op_unpark(rt, (io_op *)f);
 }
 
+static void op_describe(const weft_future *f, weft__rt *rt, char *buf, size_t n)
+{
+    (void)rt;
+    const io_op *op = (const io_op *)f;
+    const char *dir = op->dir == (WEFT__R | WEFT__W) ? "reading or writing"
+                      : op->dir == WEFT__W           ? "writing"
+                                                     : "reading";
+    snprintf(buf, n, "readiness of fd %d for %s", op->fd, dir);
+}
+
 static const weft__future_ops op_ops = {
+    .describe = op_describe,
     .what = "I/O readiness",
     .poll = op_poll,
     .cancel = op_cancel,

@@ -20,6 +20,7 @@
  * has moved completes at once: deliveries are kept, merged into one.
  */
 #include "io/io.h"
+#include "obs/obs.h"
 #include "util/alloc.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SLOTS 64
@@ -37,11 +39,17 @@ static int sig_users[NSIG];            /* under sig_lock */
 static uint64_t sig_count[NSIG];       /* atomic: deliveries so far */
 static int sig_fds[SLOTS];             /* atomic: wake fd + 1, 0 = free */
 static int sig_inflight;               /* atomic: handlers running */
+static uint64_t sig_when[NSIG];        /* atomic: last delivery, monotonic */
 
 static void on_signal(int sig)
 {
     int saved = errno;
     __atomic_add_fetch(&sig_inflight, 1, __ATOMIC_SEQ_CST);
+    struct timespec ts; /* clock_gettime is async-signal-safe */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    __atomic_store_n(&sig_when[sig],
+                     (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+                     __ATOMIC_RELAXED);
     __atomic_add_fetch(&sig_count[sig], 1, __ATOMIC_SEQ_CST);
     for (int i = 0; i < SLOTS; i++) {
         int v = __atomic_load_n(&sig_fds[i], __ATOMIC_SEQ_CST);
@@ -211,7 +219,20 @@ static int sig_cancel(weft_future *f, weft__rt *rt)
 
 static void sig_cleanup(weft_future *f) { sig_unpark((sig_wait *)f); }
 
+static void sig_describe(const weft_future *f, weft__rt *rt, char *buf,
+                         size_t n)
+{
+    (void)rt;
+    int s = ((const sig_wait *)f)->signum;
+    const char *abbrev = sigabbrev_np(s);
+    if (abbrev)
+        snprintf(buf, n, "signal SIG%s", abbrev);
+    else
+        snprintf(buf, n, "signal %d", s);
+}
+
 static const weft__future_ops sig_ops = {
+    .describe = sig_describe,
     .what = "signal",
     .poll = sig_poll,
     .cancel = sig_cancel,
@@ -254,4 +275,26 @@ weft_future *weft_signal_wait_future(int signum)
     }
     sig_init(w, signum);
     return &w->base;
+}
+
+/* ---- the dump signal (obs/) --------------------------------------------- */
+
+int weft__sig_watch(weft__rt *rt, int signum, uint64_t *seen)
+{
+    if (!catchable(signum))
+        return -EINVAL;
+    weft__io *io = weft__io_get(rt);
+    if (!io)
+        return -errno;
+    int rc = sig_register(rt, io, signum);
+    if (rc == 0)
+        *seen = io->sig_seen[signum];
+    return rc;
+}
+
+uint64_t weft__sig_deliveries(int signum, uint64_t *when_ns)
+{
+    if (when_ns)
+        *when_ns = __atomic_load_n(&sig_when[signum], __ATOMIC_RELAXED);
+    return __atomic_load_n(&sig_count[signum], __ATOMIC_SEQ_CST);
 }

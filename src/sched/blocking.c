@@ -19,6 +19,7 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
+#include "obs/obs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,7 +77,13 @@ static void *pool_thread(void *p)
         weft_task *t = weft__container(l, weft_task, runq);
         t->job_taken = 1; /* co.state is the runtime thread's */
         pthread_mutex_unlock(&pool->lock);
+        weft__rt *rt = pool->rt;
+        /* rt->obs is set before the first job and cleared after the pool
+         * has stopped: stable while this thread runs. */
+        uint64_t start = rt->obs ? weft__obs_mono() : 0;
         t->co.result = t->co.fn(t->co.arg);
+        if (rt->obs)
+            weft__obs_job(rt, t, start, weft__obs_mono());
         t->done.run = job_done; /* shares memory with t->runq, now unused */
         weft__post(pool->rt, &t->done);
         pthread_mutex_lock(&pool->lock);

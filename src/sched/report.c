@@ -12,6 +12,7 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
+#include "obs/obs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,32 +21,6 @@
 #include <unistd.h>
 
 /* ---- deadlock ----------------------------------------------------------- */
-
-static void report_co(const weft__co *co, int depth)
-{
-    if (co->state == WEFT__FRESH) {
-        fputs("not started\n", stderr);
-        return;
-    }
-    fputs(co->wait ? co->wait : "(running)", stderr);
-    if (co->wait && co->wait_kind == WEFT__WAIT_COMBINATOR)
-        weft__report_group(co->wait_obj, depth + 1); /* ends the line */
-    else
-        fputc('\n', stderr);
-}
-
-void weft__report_future(const weft_future *f, int depth)
-{
-    const weft__co *co = weft__async_co(f);
-    if (!co) {
-        fprintf(stderr, "%s\n", f->ops->what);
-        return;
-    }
-    const char *name = weft__async_name(f);
-    fprintf(stderr, "async block%s%s%s: ", name ? " '" : "", name ? name : "",
-            name ? "'" : "");
-    report_co(co, depth);
-}
 
 void weft__report_deadlock(weft__rt *rt)
 {
@@ -62,7 +37,7 @@ void weft__report_deadlock(weft__rt *rt)
             continue;
         fprintf(stderr, "  task '%s' (id %llu) waits on: ", weft__task_name(t),
                 (unsigned long long)t->id);
-        report_co(&t->co, 1);
+        weft__describe_co(stderr, rt, &t->co, 1, 0);
     }
     fflush(stderr);
 }

@@ -16,6 +16,7 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
+#include "obs/obs.h"
 #include "sanitize.h"
 
 #include <errno.h>
@@ -51,6 +52,8 @@ static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
 {
     if (from->stack && weft__stack_smashed(from->stack))
         weft__report_overflow(from, NULL); /* unguarded stack: late check */
+    if (__builtin_expect(rt->obs != NULL, 0))
+        weft__obs_switch(rt, from, to);
     rt->current = to;
     rt->back_from = from;
     from->saved_errno = errno;
@@ -163,6 +166,7 @@ static weft__co *take_next(weft__rt *rt)
     weft__list_remove(&t->runq);
     t->queued = 0;
     rt->batch_left--;
+    rt->stats.polls++;
     co->resumer = &rt->main_co;
     co->state = WEFT__RUNNING;
     return co;
@@ -256,6 +260,7 @@ void weft__inbox_drain(weft__rt *rt)
     }
     while (prev) {
         weft__remote *next = prev->next;
+        rt->stats.remote_wakes++;
         prev->run(rt, prev);
         prev = next;
     }
@@ -279,6 +284,17 @@ void weft__shutdown(weft__rt *rt)
     cancel_all(rt);
 }
 
+/* Counts (and traces) what a poll of the reactor harvested. */
+static int io_events(weft__rt *rt, int n)
+{
+    if (n > 0) {
+        rt->stats.io_events += (uint64_t)n;
+        if (rt->obs)
+            weft__obs_instant(rt, "I/O events", n);
+    }
+    return n;
+}
+
 /* Waits for a cross-thread wake, at most until deadline (UINT64_MAX: no
  * limit), on the real clock. */
 static void idle_wait(weft__rt *rt, uint64_t deadline)
@@ -287,7 +303,7 @@ static void idle_wait(weft__rt *rt, uint64_t deadline)
      * freed past the pool's hot bound (see stack.h). */
     weft__stack_trim(&rt->pool);
     if (rt->io) { /* the reactor's epoll set holds the eventfd too */
-        weft__io_poll(rt, deadline);
+        io_events(rt, weft__io_poll(rt, deadline));
         return;
     }
     struct pollfd pfd = {.fd = rt->efd, .events = POLLIN};
@@ -322,13 +338,20 @@ static void service(weft__rt *rt)
         weft__inbox_drain(rt);
     int idle = weft__list_empty(&rt->runq) && weft__list_empty(&rt->yielded);
     size_t fired = 0;
-    if (rt->heap_len)
-        fired = weft__timers_fire(rt, weft__clock_now(rt), idle ? 1 : SIZE_MAX);
+    rt->now_cached = weft__clock_now(rt); /* once per round: wait times */
+    if (rt->heap_len) {
+        fired = weft__timers_fire(rt, rt->now_cached, idle ? 1 : SIZE_MAX);
+        rt->stats.timers_fired += fired;
+        if (fired && rt->obs)
+            weft__obs_instant(rt, "timers fired", (long)fired);
+    }
     /* Readiness too, while tasks keep the runtime busy (bounded: once per
      * batch), so that sockets are not starved; when idle, the scheduler
      * is about to wait in the reactor anyway. */
     if ((!idle || fired) && weft__io_waiting(rt))
-        weft__io_poll(rt, 0);
+        io_events(rt, weft__io_poll(rt, 0));
+    if (rt->dump_signal || rt->obs)
+        weft__obs_round(rt);
     /* Tasks that yielded go behind everything the timers and the inbox
      * made runnable: a yield services expired timers. */
     while (!weft__list_empty(&rt->yielded)) {
@@ -344,6 +367,7 @@ static void service(weft__rt *rt)
 static void run_task(weft__rt *rt, weft_task *t)
 {
     rt->back_from = &t->co; /* if it dies unrun, without a switch */
+    rt->stats.polls++;
     weft__co_resume(rt, &t->co);
     weft__co *back = rt->back_from;
     if (back->state == WEFT__DEAD)
@@ -382,7 +406,8 @@ static void sched_loop(weft__rt *rt)
         int timers = rt->heap_len > 0;
         if (rt->cfg.clock == WEFT_CLOCK_VIRTUAL && timers) {
             /* Time jumps only when no fd is ready now either. */
-            if (weft__io_waiting(rt) && weft__io_poll(rt, 0) > 0 &&
+            if (weft__io_waiting(rt) &&
+                io_events(rt, weft__io_poll(rt, 0)) > 0 &&
                 !weft__list_empty(&rt->runq))
                 continue;
             if (next > rt->vnow)
@@ -445,14 +470,26 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
         return -errno;
     weft__lock_init(&rt->inbox_lock);
     int rc = weft__fault_setup(rt);
-    if (rc)
+    if (rc) {
         close(rt->efd);
+        return rc;
+    }
+    /* Dump signal, trace, slow-poll warning: after the fault handler, so
+     * that rt_destroy undoes everything; weft_run_with's caller sees only
+     * -ENOMEM from here (a bad variable is reported and ignored). */
+    rc = weft__obs_start(rt);
+    if (rc) {
+        weft__io_destroy(rt);
+        weft__fault_teardown(rt);
+        close(rt->efd);
+    }
     return rc;
 }
 
 static void rt_destroy(weft__rt *rt)
 {
     weft__blocking_destroy(rt); /* every job has ended: live was 0 */
+    weft__obs_stop(rt);         /* no pool thread writes events now */
     weft__inbox_drain(rt);      /* drop references posted by other threads */
     weft__io_destroy(rt);       /* before the eventfd it polls is closed */
     weft__task_free_all(rt);
@@ -520,6 +557,14 @@ int weft_runtime_stats(weft_stats *out)
     out->stacks_in_use = rt->pool.in_use;
     out->stacks_pooled = rt->pool.total - rt->pool.in_use;
     out->blocking_jobs = rt->blocking_jobs;
+    out->tasks_spawned = rt->stats.spawned;
+    out->tasks_finished = rt->stats.finished;
+    out->polls = rt->stats.polls;
+    out->parks = rt->stats.parks;
+    out->remote_wakes = rt->stats.remote_wakes;
+    out->timers_fired = rt->stats.timers_fired;
+    out->io_events = rt->stats.io_events;
+    out->longest_run_ns = rt->stats.longest_run_ns;
     return 0;
 }
 

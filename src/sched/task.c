@@ -15,6 +15,7 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
+#include "obs/obs.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -49,6 +50,8 @@ static void task_wake(weft__waker *w)
     if (t->queued || t->co.state == WEFT__DEAD || t->blocking)
         return;
     t->queued = 1;
+    if (__builtin_expect(t->rt->obs != NULL, 0))
+        weft__obs_wake(t->rt, t);
     /* A yielding task goes behind what the timers wake (tokio defers
      * yield_now's wake the same way). */
     weft__list_push(t->rt->defer_wakes ? &t->rt->yielded : &t->rt->runq,
@@ -172,6 +175,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     weft__list_init(&t->runq);
     weft__list_push(&rt->tasks, &t->all);
     rt->live++;
+    rt->stats.spawned++;
     t->blocking = blocking;
     if (blocking)
         return t;
@@ -190,6 +194,7 @@ fail:
 void weft__task_finished(weft__rt *rt, weft_task *t)
 {
     rt->live--;
+    rt->stats.finished++;
     weft__co_release(rt, &t->co);
     if (t->queued) {
         weft__list_remove(&t->runq);
@@ -343,11 +348,26 @@ static void task_cleanup(weft_future *f)
     }
 }
 
+static void task_describe(const weft_future *f, weft__rt *rt, char *buf,
+                          size_t n)
+{
+    (void)rt;
+    const weft_task *t = ((const weft__task_future *)f)->task;
+    if (!t)
+        snprintf(buf, n, "task join");
+    else if (t->co.name)
+        snprintf(buf, n, "task join of task %llu '%s'",
+                 (unsigned long long)t->id, t->co.name);
+    else
+        snprintf(buf, n, "task join of task %llu", (unsigned long long)t->id);
+}
+
 static const weft__future_ops task_ops = {
     .what = "task join",
     .poll = task_poll,
     .cancel = task_cancel,
     .cleanup = task_cleanup,
+    .describe = task_describe,
 };
 
 static void task_future_init(weft__task_future *f, weft_task *t)

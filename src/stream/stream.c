@@ -81,10 +81,7 @@ int weft_stream_next(weft_stream *s, void *item)
         }
         if (s->ops->poll_next(s, rt, co->waker, item, &status))
             break;
-        co->wait = "stream next";
-        co->wait_kind = WEFT__WAIT_LEAF;
-        weft__co_suspend(rt);
-        co->wait = NULL;
+        weft__park(rt, co, "stream next", WEFT__WAIT_LEAF, NULL);
     }
     /* Whatever the outcome, nothing stays registered: a waker given to a
      * side that did not produce this element belongs to the caller's frame,

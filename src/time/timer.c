@@ -11,6 +11,7 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
+#include "obs/obs.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -183,11 +184,32 @@ static void sleep_cleanup(weft_future *f)
         weft__timer_cancel(rt, &s->timer);
 }
 
+static void sleep_describe(const weft_future *f, weft__rt *rt, char *buf,
+                           size_t n)
+{
+    const weft__sleep_future *s = (const weft__sleep_future *)f;
+    char d[32];
+    uint64_t now = weft__clock_now(rt);
+    if (s->relative) {
+        weft__fmt_ns(d, sizeof d, s->deadline);
+        snprintf(buf, n, "sleep for %s", d);
+    } else if (s->deadline == UINT64_MAX) {
+        snprintf(buf, n, "sleep forever");
+    } else if (s->deadline > now) {
+        weft__fmt_ns(d, sizeof d, s->deadline - now);
+        snprintf(buf, n, "sleep, due in %s", d);
+    } else {
+        weft__fmt_ns(d, sizeof d, now - s->deadline);
+        snprintf(buf, n, "sleep, due %s ago", d);
+    }
+}
+
 static const weft__future_ops sleep_ops = {
     .what = "sleep",
     .poll = sleep_poll,
     .cancel = sleep_cancel,
     .cleanup = sleep_cleanup,
+    .describe = sleep_describe,
 };
 
 void weft__sleep_future_init(weft__sleep_future *f, uint64_t ns, int relative)
@@ -260,9 +282,6 @@ int weft_yield(void)
     rt->defer_wakes = 1; /* the task lands in rt->yielded */
     weft__wake(co->waker);
     rt->defer_wakes = 0;
-    co->wait = "yield";
-    co->wait_kind = WEFT__WAIT_LEAF;
-    weft__co_suspend(rt);
-    co->wait = NULL;
+    weft__park(rt, co, "yield", WEFT__WAIT_LEAF, NULL);
     return weft__cancel_point(co) ? -ECANCELED : 0;
 }

@@ -1,0 +1,79 @@
+/*
+ * obs.h - observability (obs/): task dumps (dump.c), the dump signal, the
+ * trace-event timeline and the slow-poll warning (trace.c).
+ *
+ * One describer puts a task's wait into words for every report: weft_dump,
+ * the signal dump and the deadlock report.  Leaves give their details
+ * through weft__future_ops.describe; combinators are walked through the
+ * weft__group_* accessors of future.c.
+ *
+ * Timing (trace slices, the slow-poll warning, the longest run of
+ * weft_runtime_stats) exists only while rt->obs is set: with it off, the
+ * scheduler pays one predictable branch per switch.
+ */
+#ifndef WEFT_OBS_OBS_H
+#define WEFT_OBS_OBS_H
+
+#include "rt.h"
+
+#include <stdio.h>
+
+/* ---- words (dump.c) ----------------------------------------------------- */
+
+/* Formats a duration in ns as "1.250 s", "3.500 ms", "12.0 us" or "80 ns". */
+void weft__fmt_ns(char *buf, size_t n, uint64_t ns);
+
+/* Writes what co waits on.  inline_: everything on the current line (a
+ * combinator's children in braces), else a combinator's children on their
+ * own lines, indented by depth * 2 (the deadlock report).  Ends the line in
+ * both styles. */
+void weft__describe_co(FILE *out, weft__rt *rt, const weft__co *co, int depth,
+                       int inline_);
+
+/* Reads WEFT_DUMP_SIGNAL, WEFT_TRACE, WEFT_WARN_SLOW_MS and cfg->trace_path
+ * at the start of weft_run.  0 or a negative errno (a bad variable is
+ * reported on stderr and ignored: never a reason not to run). */
+int weft__obs_start(weft__rt *rt);
+/* At the end of weft_run: completes and closes the trace. */
+void weft__obs_stop(weft__rt *rt);
+/* Once per scheduling round: the dump signal's deliveries, the counters of
+ * the trace.  Cheap when nothing is enabled (the caller tests the fields). */
+void weft__obs_round(weft__rt *rt);
+
+/* ---- timeline (trace.c) ------------------------------------------------- */
+
+struct weft__obs {
+    FILE *trace;          /* the trace file, or NULL */
+    char *buf;            /* events not yet written */
+    size_t len, cap;      /* bytes in buf */
+    char *jbuf;           /* blocking-pool slices, under lock */
+    size_t jlen, jcap;
+    uint64_t t0;          /* CLOCK_MONOTONIC at start: ts 0 */
+    int tid;              /* the runtime thread's track */
+    uint64_t slow_ns;     /* WEFT_WARN_SLOW_MS in ns, or 0 */
+    weft_task *running;   /* the task whose slice is open, or NULL */
+    uint64_t run_start;   /* when it began to run */
+    uint64_t flow_next;   /* the next flow arrow's id */
+    uint64_t last_counts; /* when the counters were last emitted */
+    pthread_mutex_t lock; /* blocking-pool threads write events too */
+};
+
+/* A switch from `from` to `to` on rt's thread (runtime.c's switch_to calls
+ * it only while rt->obs is set): closes the slice of the task that stops
+ * running, opens the next, warns of a slow poll. */
+void weft__obs_switch(weft__rt *rt, const weft__co *from, const weft__co *to);
+/* A task was woken by the running coroutine (flow arrow source). */
+void weft__obs_wake(weft__rt *rt, weft_task *t);
+/* An instant event ("timer fired", "fd 7 ready"). */
+void weft__obs_instant(weft__rt *rt, const char *name, long arg);
+/* A blocking job ran on a pool thread from start_ns to end_ns
+ * (CLOCK_MONOTONIC): a slice on that thread's track.  [any thread] */
+void weft__obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
+                   uint64_t end_ns);
+uint64_t weft__obs_mono(void);
+/* Opens the trace / arms the slow-poll warning (from weft__obs_start). */
+int weft__trace_start(weft__rt *rt);
+/* The counters event (from weft__obs_round, while rt->obs is set). */
+void weft__trace_round(weft__rt *rt);
+
+#endif
