@@ -54,6 +54,7 @@ configs=(
     "echo/conns1             echo             50000     conns1"
     "echo/conns50            echo             200000    conns50"
     "echo/conns500           echo             200000    conns500"
+    "trace                   trace            1000000"
 )
 
 reps=${REPS:-1}

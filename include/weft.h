@@ -1404,9 +1404,10 @@ WEFT_API weft_future *weft_signal_wait_future(int signum);
  * flow arrow from the task that woke another to the woken task's next
  * slice, instant events for timer firings and I/O readiness, and a counter
  * of runnable and parked tasks (at most once per ms).  Buffered; the file
- * is complete, valid JSON when weft_run returns (a deadlock included).  The
- * first weft_run of a process writes `path`, later ones `path.2`,
- * `path.3`, ... in start order.  A file that cannot be created is reported
+ * is complete, valid JSON when weft_run returns (a deadlock included).
+ * Each weft_run writes `path` (replacing an earlier run's file), except
+ * while another runtime of the process writes a trace: then `path.TID`,
+ * TID being its thread's id.  A file that cannot be created is reported
  * on stderr and the run goes on untraced.  Tracing off costs one
  * predictable branch per task switch; the cost with it on is measured in
  * bench/ (see bench/RESULTS.md).

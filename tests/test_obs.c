@@ -6,6 +6,8 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +19,7 @@
 #include "support.h"
 #include "weft.h"
 
-#define MS 1000000ull
+#define MS  1000000ull
 #define SEC 1000000000ull
 
 static int count_lines(const char *s)
@@ -218,7 +220,8 @@ Test(dump, a_woken_task_is_runnable)
     free(d);
 }
 
-/* ---- the deadlock report uses the same words ------------------------------ */
+/* ---- the deadlock report uses the same words ------------------------------
+ */
 
 static void *root_deadlock(void *arg)
 {
@@ -228,7 +231,9 @@ static void *root_deadlock(void *arg)
     cr_assert_eq(weft_channel(sizeof(int), &tx, &rx), 0);
     weft_task *t = spawn_named("sleeper", sleeper, NULL);
     int v;
-    weft_join(weft_task_future(t), weft_recv_future(rx, &v)); /* the sleeper ends; the receive never does */
+    weft_join(weft_task_future(t),
+              weft_recv_future(
+                  rx, &v)); /* the sleeper ends; the receive never does */
     weft_sender_drop(tx);
     weft_receiver_drop(rx);
     return NULL;
@@ -257,7 +262,8 @@ Test(dump, the_deadlock_report_names_leaves_in_the_same_words)
     free(err);
 }
 
-/* ---- the dump signal ------------------------------------------------------ */
+/* ---- the dump signal ------------------------------------------------------
+ */
 
 static void *sig_root(void *arg)
 {
@@ -303,6 +309,52 @@ Test(dump_signal, dumps_on_the_signal_while_every_task_sleeps_and_goes_on)
     free(err);
 }
 
+static void *busy(void *arg)
+{
+    (void)arg;
+    fputs("hogging\n", stdout);
+    fflush(stdout);
+    uint64_t until = real_now_ns() + 300 * MS;
+    while (real_now_ns() < until) {
+    }
+    return NULL;
+}
+
+static void *hog_root(void *arg)
+{
+    (void)arg;
+    weft_task_join(spawn_named("busy", busy, NULL), NULL);
+    return NULL;
+}
+
+static void hog_child(void *arg)
+{
+    (void)arg;
+    setenv("WEFT_DUMP_SIGNAL", "SIGUSR2", 1);
+    _exit(weft_run(hog_root, NULL, NULL) == 0 ? 0 : 1);
+}
+
+Test(dump_signal, a_task_holding_the_thread_delays_the_dump_and_is_named)
+{
+    child_proc c;
+    child_start(&c, hog_child, NULL);
+    int status;
+    for (int i = 0; i < 500 && !strstr(c.out ? c.out : "", "hogging"); i++)
+        child_wait(&c, 10, &status);
+    cr_assert(strstr(c.out ? c.out : "", "hogging"), "child never hogged");
+    cr_assert_eq(kill(c.pid, SIGUSR2), 0);
+    cr_assert(child_wait(&c, 20000, &status));
+    char *err = child_stderr(&c);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", err);
+    /* busy has returned by then: main, woken by its end, is listed */
+    const char *h = strstr(err, "weft: task dump on SIGUSR2: 1 task\n"
+                                "weft: the thread was held for ");
+    cr_assert(h, "%s", err);
+    cr_assert(strstr(h, "the last task to run was task 2 'busy'\n"), "%s", err);
+    cr_assert(strstr(h, "  task 1 'main' runnable\n"), "%s", err);
+    free(err);
+}
+
 static void bad_signal_child(void *arg)
 {
     (void)arg;
@@ -322,7 +374,8 @@ Test(dump_signal, an_unusable_signal_is_reported_and_ignored)
     free(err);
 }
 
-/* ---- the timeline --------------------------------------------------------- */
+/* ---- the timeline ---------------------------------------------------------
+ */
 
 /* A small JSON checker: returns the end of the value at p, or NULL. */
 static const char *skip_ws(const char *p)
@@ -482,12 +535,10 @@ Test(trace, a_run_writes_valid_json_with_slices_named_after_tasks)
     /* the root's sends woke the receiver: flow arrows both ends */
     cr_assert_geq(count_str(j, "\"ph\":\"s\""), 50, "%.2000s", j);
     cr_assert_geq(count_str(j, "\"ph\":\"f\""), 50, "%.2000s", j);
-    cr_assert_geq(count_str(j, "\"name\":\"timers fired\""), 50, "%.2000s",
-                  j);
+    cr_assert_geq(count_str(j, "\"name\":\"timers fired\""), 50, "%.2000s", j);
     /* the blocking job on a pool thread's track */
     cr_assert(strstr(j, "\"name\":\"weft blocking pool\""), "%.2000s", j);
-    cr_assert(strstr(j, "\"cat\":\"blocking\",\"name\":\"job\""), "%.2000s",
-              j);
+    cr_assert(strstr(j, "\"cat\":\"blocking\",\"name\":\"job\""), "%.2000s", j);
     free(j);
 }
 
@@ -536,33 +587,70 @@ Test(trace, the_file_is_valid_json_after_a_deadlock_too)
 
 static void *root_trivial(void *arg) { return arg; }
 
-Test(trace, later_runs_write_numbered_files_and_a_bad_path_is_reported)
+static pthread_barrier_t both_running;
+
+static void *root_nap(void *arg)
 {
-    /* This process may have traced before (a test above): find the file
-     * this run writes by the number it gets. */
+    (void)arg;
+    /* Both runtimes have opened their trace before their root runs: meet
+     * here (blocking the thread is fine for this test). */
+    pthread_barrier_wait(&both_running);
+    return NULL;
+}
+
+static void *traced_thread(void *arg)
+{
+    weft_config cfg = {.trace_path = arg};
+    return (void *)(intptr_t)weft_run_with(&cfg, root_nap, NULL, NULL);
+}
+
+Test(trace, concurrent_runtimes_write_two_files_and_a_bad_path_is_reported)
+{
     char dir[] = "/tmp/weft-tracedir-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char base[256];
     snprintf(base, sizeof base, "%s/t.json", dir);
+    /* Two runs in a row: the second replaces the first's file. */
     weft_config cfg = {.trace_path = base};
     cr_assert_eq(weft_run_with(&cfg, root_trivial, NULL, NULL), 0);
     cr_assert_eq(weft_run_with(&cfg, root_trivial, NULL, NULL), 0);
-    int files = 0;
-    char path[300];
-    for (int i = 1; i < 64; i++) {
-        if (i == 1)
-            snprintf(path, sizeof path, "%s", base);
-        else
-            snprintf(path, sizeof path, "%s.%d", base, i);
-        char *j = slurp(path);
-        if (!j)
+    char *j = slurp(base);
+    cr_assert_not_null(j);
+    cr_assert(json_valid(j), "%s", j);
+    free(j);
+    unlink(base);
+    /* Two at once: base and base.TID. */
+    pthread_t th[2];
+    pthread_barrier_init(&both_running, NULL, 2);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, traced_thread, base), 0);
+    for (int i = 0; i < 2; i++) {
+        void *rc;
+        pthread_join(th[i], &rc);
+        cr_assert_eq((intptr_t)rc, 0);
+    }
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int files = 0, plain = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
             continue;
-        files++;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        plain += strcmp(e->d_name, "t.json") == 0;
+        cr_assert_eq(strncmp(e->d_name, "t.json", 6), 0, "%s", e->d_name);
+        j = slurp(path);
+        cr_assert_not_null(j);
         cr_assert(json_valid(j), "%s: not valid JSON:\n%s", path, j);
+        cr_assert(strstr(j, "\"name\":\"main\""), "%s", j);
         free(j);
         unlink(path);
+        files++;
     }
-    cr_assert_eq(files, 2, "two runs, two files");
+    closedir(d);
+    pthread_barrier_destroy(&both_running);
+    cr_assert_eq(files, 2, "two runtimes at once, two files");
+    cr_assert_eq(plain, 1);
     rmdir(dir);
 
     stderr_capture cap;
@@ -577,7 +665,8 @@ Test(trace, later_runs_write_numbered_files_and_a_bad_path_is_reported)
     free(err);
 }
 
-/* ---- the slow-poll warning and the counters ------------------------------- */
+/* ---- the slow-poll warning and the counters -------------------------------
+ */
 
 static void *hog(void *arg)
 {

@@ -127,8 +127,7 @@ static int on_run_queue(const weft__rt *rt, const weft_task *t)
     return t->queued;
 }
 
-static void dump_task(FILE *out, weft__rt *rt, const weft_task *t,
-                      uint64_t now)
+static void dump_task(FILE *out, weft__rt *rt, const weft_task *t, uint64_t now)
 {
     fprintf(out, "  task %" PRIu64 " '%s' ", t->id, weft__task_name(t));
     const weft__co *co = &t->co;
@@ -217,6 +216,11 @@ static void dump_signal_start(weft__rt *rt)
     rt->dump_signal = sig;
 }
 
+int weft__obs_dump_pending(const weft__rt *rt)
+{
+    return weft__sig_deliveries(rt->dump_signal, NULL) != rt->dump_seen;
+}
+
 static void dump_signal_round(weft__rt *rt)
 {
     uint64_t when;
@@ -230,8 +234,9 @@ static void dump_signal_round(weft__rt *rt)
     const char *abbrev = sigabbrev_np(rt->dump_signal);
     fprintf(stderr, "weft: task dump on SIG%s: %zu task%s\n",
             abbrev ? abbrev : "?", tasks, tasks == 1 ? "" : "s");
-    /* The scheduler answers between rounds: a dump that comes late was held
-     * up by the tasks of the round, the last of which ran longest. */
+    /* The scheduler answers between rounds, and a pending dump ends the
+     * round at the next suspension: a dump that comes late was held up by
+     * the task that suspended last. */
     uint64_t now = weft__obs_mono();
     const weft__co *last = rt->back_from;
     if (now > when && now - when >= 1000000u && last && last->task) {

@@ -36,6 +36,8 @@ void weft__describe_co(FILE *out, weft__rt *rt, const weft__co *co, int depth,
 int weft__obs_start(weft__rt *rt);
 /* At the end of weft_run: completes and closes the trace. */
 void weft__obs_stop(weft__rt *rt);
+/* 1 if the dump signal arrived since the last dump (rt->dump_signal set). */
+int weft__obs_dump_pending(const weft__rt *rt);
 /* Once per scheduling round: the dump signal's deliveries, the counters of
  * the trace.  Cheap when nothing is enabled (the caller tests the fields). */
 void weft__obs_round(weft__rt *rt);
@@ -43,13 +45,18 @@ void weft__obs_round(weft__rt *rt);
 /* ---- timeline (trace.c) ------------------------------------------------- */
 
 struct weft__obs {
-    FILE *trace;          /* the trace file, or NULL */
-    char *buf;            /* events not yet written */
-    size_t len, cap;      /* bytes in buf */
-    char *jbuf;           /* blocking-pool slices, under lock */
+    FILE *trace;     /* the trace file, or NULL */
+    char *buf;       /* events not yet written */
+    size_t len, cap; /* bytes in buf */
+    char *jbuf;      /* blocking-pool slices, under lock */
     size_t jlen, jcap;
-    uint64_t t0;          /* CLOCK_MONOTONIC at start: ts 0 */
-    int tid;              /* the runtime thread's track */
+    uint64_t t0;     /* CLOCK_MONOTONIC at start: ts 0 */
+    int tid;         /* the runtime thread's track */
+    char prefix[80]; /* every event's start (see trace.c) */
+    size_t prefix_len;
+    uint64_t pid;
+    int counted; /* counted in trace.c's traces_open */ /* getpid(), once: a
+                     system call on every event cost 1 us on a VM */
     uint64_t slow_ns;     /* WEFT_WARN_SLOW_MS in ns, or 0 */
     weft_task *running;   /* the task whose slice is open, or NULL */
     uint64_t run_start;   /* when it began to run */
@@ -61,9 +68,10 @@ struct weft__obs {
 /* A switch from `from` to `to` on rt's thread (runtime.c's switch_to calls
  * it only while rt->obs is set): closes the slice of the task that stops
  * running, opens the next, warns of a slow poll. */
-void weft__obs_switch(weft__rt *rt, const weft__co *from, const weft__co *to);
+__attribute__((cold)) void weft__obs_switch(weft__rt *rt, const weft__co *from,
+                                            const weft__co *to);
 /* A task was woken by the running coroutine (flow arrow source). */
-void weft__obs_wake(weft__rt *rt, weft_task *t);
+__attribute__((cold)) void weft__obs_wake(weft__rt *rt, weft_task *t);
 /* An instant event ("timer fired", "fd 7 ready"). */
 void weft__obs_instant(weft__rt *rt, const char *name, long arg);
 /* A blocking job ran on a pool thread from start_ns to end_ns

@@ -17,8 +17,9 @@
  * second buffer under obs->lock; the runtime thread moves them into the
  * file when it writes.
  *
- * The first weft_run of the process writes the path given; each later one
- * writes path.2, path.3, ... in the order they start, so runtimes on
+ * Each weft_run writes the path given (a later run replaces an earlier
+ * run's file), except while another runtime of the process is writing a
+ * trace: then it writes path.TID (its thread id), so that runtimes on
  * several threads never write one file.
  */
 #include "obs/obs.h"
@@ -32,11 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TRACE_BUF ((size_t)64 * 1024)
-#define TRACE_SLACK 512 /* room kept for one event */
+#define TRACE_BUF        ((size_t)64 * 1024)
+#define TRACE_SLACK      512 /* room kept for one event */
 #define COUNTER_EVERY_NS 1000000u
 
-static unsigned trace_runs; /* atomic: weft_runs that opened a trace */
+static unsigned traces_open; /* atomic: runtimes writing a trace now */
 
 uint64_t weft__obs_mono(void)
 {
@@ -59,36 +60,66 @@ static void put(out o, const char *s, size_t n)
 }
 #define PUTS(o, lit) put((o), (lit), sizeof(lit) - 1)
 
+static const char digits2[] =
+    "00010203040506070809101112131415161718192021222324"
+    "25262728293031323334353637383940414243444546474849"
+    "50515253545556575859606162636465666768697071727374"
+    "75767778798081828384858687888990919293949596979899";
+
+/* Decimal digits, written in place, two at a time (the hot path of every
+ * event: ts, dur, id). */
 static void put_u64(out o, uint64_t v)
 {
-    char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(o, tmp + i, sizeof tmp - (size_t)i);
+    int len = 1;
+    for (uint64_t x = v; x >= 10; x /= 10)
+        len++;
+    char *p = o.p + *o.n + len;
+    *o.n += (size_t)len;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--p = digits2[d + 1];
+        *--p = digits2[d];
+    }
+    if (v >= 10) {
+        *--p = digits2[v * 2 + 1];
+        *--p = digits2[v * 2];
+    } else {
+        *--p = (char)('0' + v);
+    }
 }
 
 /* ns as microseconds with three decimals, the format's unit. */
 static void put_us(out o, uint64_t ns)
 {
     put_u64(o, ns / 1000);
-    char frac[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
-                    (char)('0' + ns % 10)};
+    char frac[4] = {'.', (char)('0' + ns / 100 % 10),
+                    (char)('0' + ns / 10 % 10), (char)('0' + ns % 10)};
     put(o, frac, sizeof frac);
 }
 
 /* A JSON string's contents, escaped; at most 96 bytes of s. */
 static void put_json(out o, const char *s)
 {
+    size_t plain = 0; /* the common case: nothing to escape, one copy */
+    while (plain < 96 && s[plain] && s[plain] != '"' && s[plain] != '\\' &&
+           (unsigned char)s[plain] >= 0x20)
+        plain++;
+    if (plain == 96 || !s[plain]) {
+        put(o, s, plain);
+        return;
+    }
     for (size_t i = 0; i < 96 && s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             put(o, e, 2);
         } else if (c < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', "0123456789abcdef"[c >> 4],
+            char e[6] = {'\\',
+                         'u',
+                         '0',
+                         '0',
+                         "0123456789abcdef"[c >> 4],
                          "0123456789abcdef"[c & 15]};
             put(o, e, 6);
         } else {
@@ -111,19 +142,27 @@ static void flush(struct weft__obs *ob)
     pthread_mutex_unlock(&ob->lock);
 }
 
-/* Starts an event: the separator and the fields every event has. */
-static out begin(struct weft__obs *ob, const char *ph, int tid, uint64_t ns)
+static void make_prefix(struct weft__obs *ob)
+{
+    out o = {ob->prefix, &ob->prefix_len};
+    PUTS(o, ",\n{\"ph\":\"?\",\"pid\":");
+    put_u64(o, ob->pid);
+    PUTS(o, ",\"tid\":");
+    put_u64(o, (uint64_t)ob->tid);
+    PUTS(o, ",\"ts\":");
+}
+
+/* Starts an event on the runtime thread's track: the separator and the
+ * fields every event has, from a prefix formatted once (",\n{"ph":"?",
+ * "pid":P,"tid":T,"ts":) with the phase patched in. */
+static out begin(struct weft__obs *ob, char ph, uint64_t ns)
 {
     if (ob->len + TRACE_SLACK > ob->cap)
         flush(ob);
     out o = {ob->buf, &ob->len};
-    PUTS(o, ",\n{\"ph\":\"");
-    put(o, ph, strlen(ph));
-    PUTS(o, "\",\"pid\":");
-    put_u64(o, (uint64_t)getpid());
-    PUTS(o, ",\"tid\":");
-    put_u64(o, (uint64_t)tid);
-    PUTS(o, ",\"ts\":");
+    size_t at = ob->len;
+    put(o, ob->prefix, ob->prefix_len);
+    ob->buf[at + 9] = ph; /* ",\n{\"ph\":\"" is 9 bytes */
     put_us(o, ns > ob->t0 ? ns - ob->t0 : 0);
     return o;
 }
@@ -138,23 +177,25 @@ static void task_name(out o, const weft_task *t)
     }
 }
 
-static char *trace_path(const char *base, unsigned run)
+/* base, or base.TID while another runtime of the process writes a trace. */
+static char *trace_path(const char *base, int others, int tid)
 {
     size_t n = strlen(base) + 16;
     char *p = weft__malloc(n);
     if (!p)
         return NULL;
-    if (run <= 1)
+    if (!others)
         snprintf(p, n, "%s", base);
     else
-        snprintf(p, n, "%s.%u", base, run);
+        snprintf(p, n, "%s.%d", base, tid);
     return p;
 }
 
 static int open_trace(struct weft__obs *ob, const char *base)
 {
-    unsigned run = __atomic_add_fetch(&trace_runs, 1, __ATOMIC_SEQ_CST);
-    char *path = trace_path(base, run);
+    int others = __atomic_fetch_add(&traces_open, 1, __ATOMIC_SEQ_CST) > 0;
+    ob->counted = 1;
+    char *path = trace_path(base, others, ob->tid);
     if (!path)
         return -ENOMEM;
     ob->trace = fopen(path, "we");
@@ -165,6 +206,7 @@ static int open_trace(struct weft__obs *ob, const char *base)
     weft__free(path);
     if (rc)
         return rc;
+    make_prefix(ob);
     ob->cap = TRACE_BUF;
     ob->buf = weft__malloc(ob->cap);
     ob->jcap = TRACE_BUF / 4;
@@ -179,9 +221,9 @@ static int open_trace(struct weft__obs *ob, const char *base)
     out o = {ob->buf, &ob->len};
     PUTS(o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n"
             "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":");
-    put_u64(o, (uint64_t)getpid());
+    put_u64(o, ob->pid);
     PUTS(o, ",\"args\":{\"name\":\"weft\"}}");
-    o = begin(ob, "M", ob->tid, ob->t0);
+    o = begin(ob, 'M', ob->t0);
     PUTS(o, ",\"name\":\"thread_name\",\"args\":{\"name\":\"weft runtime\"}}");
     return 0;
 }
@@ -212,10 +254,13 @@ int weft__trace_start(weft__rt *rt)
     pthread_mutex_init(&ob->lock, NULL);
     ob->t0 = weft__obs_mono();
     ob->tid = (int)syscall(SYS_gettid);
+    ob->pid = (uint64_t)getpid();
     ob->slow_ns = slow_ns;
     if (path && *path) {
         int rc = open_trace(ob, path);
         if (rc && !slow_ns) {
+            if (ob->counted)
+                __atomic_sub_fetch(&traces_open, 1, __ATOMIC_SEQ_CST);
             weft__free(ob->buf);
             weft__free(ob->jbuf);
             pthread_mutex_destroy(&ob->lock);
@@ -246,10 +291,10 @@ static void close_slice(weft__rt *rt, struct weft__obs *ob, uint64_t now)
     }
     if (!ob->trace)
         return;
-    out o = begin(ob, "X", ob->tid, ob->run_start);
+    out o = begin(ob, 'X', ob->run_start);
     PUTS(o, ",\"dur\":");
     put_us(o, dur);
-    PUTS(o, ",\"cat\":\"task\",\"name\":\"");
+    PUTS(o, ",\"name\":\"");
     task_name(o, t);
     PUTS(o, "\",\"args\":{\"id\":");
     put_u64(o, t->id);
@@ -271,7 +316,7 @@ void weft__obs_switch(weft__rt *rt, const weft__co *from, const weft__co *to)
     ob->run_start = now;
     if (next->flow_pending && ob->trace) {
         next->flow_pending = 0;
-        out o = begin(ob, "f", ob->tid, now);
+        out o = begin(ob, 'f', now);
         PUTS(o, ",\"bp\":\"e\",\"cat\":\"wake\",\"name\":\"wake\",\"id\":");
         put_u64(o, next->id);
         PUTS(o, "}");
@@ -284,7 +329,7 @@ void weft__obs_wake(weft__rt *rt, weft_task *t)
     if (!ob->trace || !ob->running || ob->running == t)
         return; /* woken by the scheduler (timers, I/O), or by itself */
     t->flow_pending = 1;
-    out o = begin(ob, "s", ob->tid, weft__obs_mono());
+    out o = begin(ob, 's', weft__obs_mono());
     PUTS(o, ",\"cat\":\"wake\",\"name\":\"wake\",\"id\":");
     put_u64(o, t->id);
     PUTS(o, "}");
@@ -295,7 +340,7 @@ void weft__obs_instant(weft__rt *rt, const char *name, long arg)
     struct weft__obs *ob = rt->obs;
     if (!ob->trace)
         return;
-    out o = begin(ob, "i", ob->tid, weft__obs_mono());
+    out o = begin(ob, 'i', weft__obs_mono());
     PUTS(o, ",\"s\":\"t\",\"name\":\"");
     put(o, name, strlen(name));
     PUTS(o, "\",\"args\":{\"count\":");
@@ -314,12 +359,12 @@ void weft__obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
     if (ob->jlen + 2 * TRACE_SLACK <= ob->jcap) { /* else dropped */
         out o = {ob->jbuf, &ob->jlen};
         PUTS(o, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":");
-        put_u64(o, (uint64_t)getpid());
+        put_u64(o, ob->pid);
         PUTS(o, ",\"tid\":");
         put_u64(o, (uint64_t)tid);
         PUTS(o, ",\"args\":{\"name\":\"weft blocking pool\"}}");
         PUTS(o, ",\n{\"ph\":\"X\",\"pid\":");
-        put_u64(o, (uint64_t)getpid());
+        put_u64(o, ob->pid);
         PUTS(o, ",\"tid\":");
         put_u64(o, (uint64_t)tid);
         PUTS(o, ",\"ts\":");
@@ -347,7 +392,7 @@ void weft__trace_round(weft__rt *rt)
     size_t runnable = 0;
     for (weft__link *l = rt->runq.next; l != &rt->runq; l = l->next)
         runnable++;
-    out o = begin(ob, "C", ob->tid, now);
+    out o = begin(ob, 'C', now);
     PUTS(o, ",\"name\":\"tasks\",\"args\":{\"runnable\":");
     put_u64(o, runnable);
     PUTS(o, ",\"parked\":");
@@ -368,6 +413,8 @@ void weft__obs_stop(weft__rt *rt)
             fprintf(stderr, "weft: the trace could not be written: %s\n",
                     weft_strerror(-errno));
     }
+    if (ob->counted)
+        __atomic_sub_fetch(&traces_open, 1, __ATOMIC_SEQ_CST);
     weft__free(ob->buf);
     weft__free(ob->jbuf);
     pthread_mutex_destroy(&ob->lock);

@@ -177,6 +177,11 @@ void weft__co_suspend(weft__rt *rt)
     weft__co *self = rt->current;
     weft__co *to = self->resumer;
     if (to == &rt->main_co) { /* a task: hand over to the next one */
+        /* A dump was asked for (WEFT_DUMP_SIGNAL): end the batch, so that
+         * the scheduler writes it now, naming this task if it ran long. */
+        if (__builtin_expect(rt->dump_signal != 0, 0) &&
+            weft__obs_dump_pending(rt))
+            rt->batch_left = 0;
         weft__co *next = take_next(rt);
         if (next == self)
             return; /* woken before it could suspend: runs on */
@@ -385,6 +390,9 @@ static void sched_loop(weft__rt *rt)
             weft_task *t = weft__container(l, weft_task, runq);
             t->queued = 0;
             run_task(rt, t);
+            if (__builtin_expect(rt->dump_signal != 0, 0) &&
+                weft__obs_dump_pending(rt))
+                break; /* the dump now, naming the task that ran last */
         }
         service(rt);
         if (!weft__list_empty(&rt->runq))

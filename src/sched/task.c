@@ -50,12 +50,12 @@ static void task_wake(weft__waker *w)
     if (t->queued || t->co.state == WEFT__DEAD || t->blocking)
         return;
     t->queued = 1;
-    if (__builtin_expect(t->rt->obs != NULL, 0))
-        weft__obs_wake(t->rt, t);
+    weft__rt *rt = t->rt;
     /* A yielding task goes behind what the timers wake (tokio defers
      * yield_now's wake the same way). */
-    weft__list_push(t->rt->defer_wakes ? &t->rt->yielded : &t->rt->runq,
-                    &t->runq);
+    weft__list_push(rt->defer_wakes ? &rt->yielded : &rt->runq, &t->runq);
+    if (__builtin_expect(rt->obs != NULL, 0))
+        weft__obs_wake(rt, t);
 }
 
 /* Takes t off the task list and releases what it owns but the struct. */
