@@ -63,8 +63,8 @@ int main(int argc, char **argv)
     double file = run(n, path);
     unlink(path);
     bench_report("trace_off", n, off, (double)n, NULL);
-    bench_report("trace_devnull", n, null, (double)n,
-                 " extra_ns_per_run=%.1f", (null - off) * 1e9 / (double)n);
+    bench_report("trace_devnull", n, null, (double)n, " extra_ns_per_run=%.1f",
+                 (null - off) * 1e9 / (double)n);
     bench_report("trace_file", n, file, (double)n, " extra_ns_per_run=%.1f",
                  (file - off) * 1e9 / (double)n);
     return 0;

@@ -78,7 +78,8 @@ static void *acceptor(void *arg)
             s->conns = c;
             s->cap = cap;
         }
-        weft_task *t = weft_spawn(echo, (void *)(intptr_t)fd);
+        weft_spawn_opts o = {.name = "echo"};
+        weft_task *t = weft_spawn_with(&o, echo, (void *)(intptr_t)fd);
         if (!t) {
             weft_close(fd);
             continue;
@@ -114,7 +115,8 @@ static void *root(void *arg)
         fprintf(stderr, "echo_server: listen: %s\n", weft_strerror(s.listener));
         return (void *)1;
     }
-    weft_task *sig = weft_spawn(signals, NULL);
+    weft_spawn_opts so = {.name = "signals"};
+    weft_task *sig = weft_spawn_with(&so, signals, NULL);
     weft_yield(); /* the signal task is waiting: the handlers are in */
     struct sockaddr_in a = {0};
     socklen_t len = sizeof a;
@@ -122,7 +124,8 @@ static void *root(void *arg)
     printf("echo_server: listening on 127.0.0.1:%u\n",
            (unsigned)ntohs(a.sin_port));
     fflush(stdout);
-    weft_task *acc = weft_spawn(acceptor, &s);
+    weft_spawn_opts ao = {.name = "acceptor"};
+    weft_task *acc = weft_spawn_with(&ao, acceptor, &s);
     void *got = NULL;
     weft_task_join(sig, &got);
     weft_task_abort(acc);

@@ -48,12 +48,9 @@ static void stack_bounds(weft__rt *rt, const weft__co *to, void **lo,
 }
 #endif
 
-static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
+static inline __attribute__((always_inline)) void
+switch_plain(weft__rt *rt, weft__co *from, weft__co *to, int final)
 {
-    if (from->stack && weft__stack_smashed(from->stack))
-        weft__report_overflow(from, NULL); /* unguarded stack: late check */
-    if (__builtin_expect(rt->obs != NULL, 0))
-        weft__obs_switch(rt, from, to);
     rt->current = to;
     rt->back_from = from;
     from->saved_errno = errno;
@@ -74,6 +71,26 @@ static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
     WEFT__ASAN_FINISH(from->asan_fake_stack);
 #endif
     errno = from->saved_errno;
+}
+
+/* A switch in a runtime with a timeline or the slow-poll warning: its own
+ * function, so that the common switch carries no call but the switch. */
+static __attribute__((noinline, cold)) void
+switch_traced(weft__rt *rt, weft__co *from, weft__co *to, int final)
+{
+    weft__obs_switch(rt, from, to);
+    switch_plain(rt, from, to, final);
+}
+
+static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
+{
+    if (from->stack && weft__stack_smashed(from->stack))
+        weft__report_overflow(from, NULL); /* unguarded stack: late check */
+    if (__builtin_expect(rt->obs != NULL, 0)) {
+        switch_traced(rt, from, to, final);
+        return;
+    }
+    switch_plain(rt, from, to, final);
 }
 
 static void co_entry(void *p)

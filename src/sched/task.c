@@ -50,12 +50,21 @@ static void task_wake(weft__waker *w)
     if (t->queued || t->co.state == WEFT__DEAD || t->blocking)
         return;
     t->queued = 1;
-    weft__rt *rt = t->rt;
     /* A yielding task goes behind what the timers wake (tokio defers
      * yield_now's wake the same way). */
-    weft__list_push(rt->defer_wakes ? &rt->yielded : &rt->runq, &t->runq);
-    if (__builtin_expect(rt->obs != NULL, 0))
-        weft__obs_wake(rt, t);
+    weft__list_push(t->rt->defer_wakes ? &t->rt->yielded : &t->rt->runq,
+                    &t->runq);
+}
+
+/* The waker of tasks of a traced runtime (chosen at spawn, so that an
+ * untraced runtime's wakes pay nothing): records the flow arrow. */
+static void task_wake_traced(weft__waker *w)
+{
+    weft_task *t = weft__container(w, weft_task, waker);
+    int was_queued = t->queued;
+    task_wake(w);
+    if (!was_queued && t->queued)
+        weft__obs_wake(t->rt, t);
 }
 
 /* Takes t off the task list and releases what it owns but the struct. */
@@ -169,7 +178,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     t->result_taken = 0;
     t->rt = rt;
     t->id = rt->next_id++;
-    t->waker.wake = task_wake;
+    t->waker.wake = rt->obs ? task_wake_traced : task_wake;
     t->join_waker = NULL;
     t->drop_result = NULL;
     weft__list_init(&t->runq);
