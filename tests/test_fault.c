@@ -297,10 +297,12 @@ typedef struct walk {
     unsigned long points; /* injection points walked */
 } walk;
 
+static const char *walk_trace; /* weft_config.trace_path of the walk */
+
 static walk run_walk(const char *name, weft_fn *scenario, int must_report)
 {
     walk w = {0};
-    weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL};
+    weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL, .trace_path = walk_trace};
     for (unsigned long k = 1;; k++) {
         cr_assert_lt(k, 100000, "%s: the walk does not end", name);
         memset(&S, 0, sizeof S);
@@ -346,6 +348,17 @@ Test(fault, blocking_and_streams)
 }
 
 Test(fault, io_traffic) { run_walk("I/O traffic", io_traffic, 1); }
+
+/* The same with a timeline written (obs/trace.c: its buffers, the pool
+ * threads' slices) and the dump signal armed (the reactor made for it). */
+Test(fault, traced_run)
+{
+    walk_trace = "/dev/null";
+    setenv("WEFT_DUMP_SIGNAL", "USR2", 1);
+    run_walk("traced blocking and streams", blocking_and_streams, 1);
+    unsetenv("WEFT_DUMP_SIGNAL");
+    walk_trace = NULL;
+}
 
 #else
 

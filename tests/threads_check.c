@@ -1011,6 +1011,13 @@ int main(void)
     rc = io_across_threads(&res);
     report("I/O and signals across runtimes on two threads", rc, res);
 
+    /* The same pool jobs on a traced runtime: pool threads write their
+     * slices under the trace's lock while the runtime writes its own. */
+    weft_config traced = {.trace_path = "/dev/null"};
+    res = (void *)1;
+    rc = weft_run_with(&traced, blocking_jobs, NULL, &res);
+    report("blocking jobs on pool threads, traced", rc, res);
+
     printf("%d passed, %d failed\n", passes, failures);
     return failures != 0;
 }

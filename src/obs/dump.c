@@ -199,21 +199,27 @@ static int parse_signal(const char *s)
     return 0;
 }
 
-static void dump_signal_start(weft__rt *rt)
+/* 0, or -ENOMEM (the reactor or the handler's slot could not be had: the
+ * run fails as any other start-up allocation would).  A value that names
+ * no usable signal is reported and ignored. */
+static int dump_signal_start(weft__rt *rt)
 {
     const char *v = getenv("WEFT_DUMP_SIGNAL");
     if (!v || !*v)
-        return;
+        return 0;
     int sig = parse_signal(v);
     int rc = sig ? weft__sig_watch(rt, sig, &rt->dump_seen) : -EINVAL;
+    if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE)
+        return rc;
     if (rc) {
         fprintf(stderr,
                 "weft: WEFT_DUMP_SIGNAL=%s ignored: %s (give a catchable "
                 "signal such as QUIT, USR1 or USR2)\n",
                 v, weft_strerror(rc));
-        return;
+        return 0;
     }
     rt->dump_signal = sig;
+    return 0;
 }
 
 int weft__obs_dump_pending(const weft__rt *rt)
@@ -253,8 +259,8 @@ static void dump_signal_round(weft__rt *rt)
 int weft__obs_start(weft__rt *rt)
 {
     rt->now_cached = weft__clock_now(rt);
-    dump_signal_start(rt);
-    return weft__trace_start(rt);
+    int rc = dump_signal_start(rt);
+    return rc ? rc : weft__trace_start(rt);
 }
 
 void weft__obs_round(weft__rt *rt)

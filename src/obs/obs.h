@@ -31,8 +31,9 @@ void weft__describe_co(FILE *out, weft__rt *rt, const weft__co *co, int depth,
                        int inline_);
 
 /* Reads WEFT_DUMP_SIGNAL, WEFT_TRACE, WEFT_WARN_SLOW_MS and cfg->trace_path
- * at the start of weft_run.  0 or a negative errno (a bad variable is
- * reported on stderr and ignored: never a reason not to run). */
+ * at the start of weft_run.  0, or -ENOMEM/-EMFILE when what they need
+ * could not be had (as any start-up allocation); a variable naming nothing
+ * usable is reported on stderr and ignored. */
 int weft__obs_start(weft__rt *rt);
 /* At the end of weft_run: completes and closes the trace. */
 void weft__obs_stop(weft__rt *rt);
