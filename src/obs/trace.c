@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #define TRACE_BUF        ((size_t)64 * 1024)
-#define TRACE_SLACK      512 /* room kept for one event */
+#define TRACE_SLACK      ((size_t)512) /* room kept for one event */
 #define COUNTER_EVERY_NS 1000000u
 
 static unsigned traces_open; /* atomic: runtimes writing a trace now */

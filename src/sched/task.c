@@ -44,16 +44,22 @@ typedef struct weft__task_slab {
     weft_task tasks[];
 } weft__task_slab;
 
-static void task_wake(weft__waker *w)
+/* Queues t unless it is queued, finished or a blocking job; 1 if it did. */
+static inline int task_queue(weft_task *t)
 {
-    weft_task *t = weft__container(w, weft_task, waker);
     if (t->queued || t->co.state == WEFT__DEAD || t->blocking)
-        return;
+        return 0;
     t->queued = 1;
     /* A yielding task goes behind what the timers wake (tokio defers
      * yield_now's wake the same way). */
     weft__list_push(t->rt->defer_wakes ? &t->rt->yielded : &t->rt->runq,
                     &t->runq);
+    return 1;
+}
+
+static void task_wake(weft__waker *w)
+{
+    task_queue(weft__container(w, weft_task, waker));
 }
 
 /* The waker of tasks of a traced runtime (chosen at spawn, so that an
@@ -61,9 +67,7 @@ static void task_wake(weft__waker *w)
 static void task_wake_traced(weft__waker *w)
 {
     weft_task *t = weft__container(w, weft_task, waker);
-    int was_queued = t->queued;
-    task_wake(w);
-    if (!was_queued && t->queued)
+    if (task_queue(t))
         weft__obs_wake(t->rt, t);
 }
 
