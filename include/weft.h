@@ -266,7 +266,10 @@ typedef struct weft_task weft_task;
 typedef struct weft_future weft_future;
 
 typedef struct weft_spawn_opts {
-    /* Shown in reports (deadlock, overflow).  Copied; NULL = no name. */
+    /* Shown in reports (deadlock, overflow), dumps and timelines.  Copied,
+     * as shown: at most 96 bytes (cut at a UTF-8 character boundary),
+     * control characters (newline, tab, ...) replaced by '?', so a report
+     * keeps one line per task.  NULL = no name. */
     const char *name;
     /* Bytes of stack; 0 = the runtime's default (weft_config.stack_size). */
     size_t stack_size;

@@ -289,10 +289,19 @@ void weft__task_free_all(weft__rt *rt);
 void weft__shutdown(weft__rt *rt);
 /* The task's name for reports ("" when it has none). */
 const char *weft__task_name(const weft_task *t);
+/* Names (of tasks and async blocks) are kept to this many bytes. */
+#define WEFT__NAME_MAX 96
+/* A copy of name as reports, dumps and timelines show it: at most
+ * WEFT__NAME_MAX bytes, cut at a UTF-8 character boundary, with control
+ * characters (newlines, tabs, escapes) shown as '?', so that a report line
+ * stays one line.  NULL with errno ENOMEM. */
+char *weft__name_copy(const char *name);
 /* Requests cancellation (abort, shutdown, deadlock). */
 void weft__task_cancel(weft__rt *rt, weft_task *t);
 /* The blocking pool: cancel a job if not started, tear down. */
 int weft__blocking_cancel(weft__rt *rt, weft_task *t);
+/* 1 when a pool thread has taken job t (read under the pool's lock). */
+int weft__blocking_taken(weft__rt *rt, const weft_task *t);
 void weft__blocking_destroy(weft__rt *rt);
 
 /* ---- timers (time/timer.c) ---------------------------------------------- */
@@ -376,6 +385,10 @@ void weft__sleep_future_init(weft__sleep_future *f, uint64_t ns, int relative);
 /* Posts r to rt's inbox and wakes rt's thread if it may be waiting.
  * [any thread] */
 void weft__post(weft__rt *rt, weft__remote *r);
+/* Takes r back out of rt's inbox: 1, or 0 when it is not there (never
+ * posted, or already taken by a drain that is about to run it).
+ * [rt's thread] */
+int weft__unpost(weft__rt *rt, weft__remote *r);
 /* Runs every node posted to rt's inbox.  [rt's thread] */
 void weft__inbox_drain(weft__rt *rt);
 /* The item size of rx's channel, 0 for an invalid receiver. */

@@ -740,3 +740,139 @@ Test(stats, counts_spawns_finishes_polls_parks_and_timers)
     cr_assert_eq(st.longest_run_ns, 0, "timing is off");
     cr_assert_eq(st.io_events, 0);
 }
+
+/* ---- names as shown: one line, at most 96 bytes, whole characters -------- */
+
+/* 1 when s is well-formed UTF-8 (no character cut in two). */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int more = *p < 0x80             ? 0
+                   : (*p & 0xE0) == 0xC0 ? 1
+                   : (*p & 0xF0) == 0xE0 ? 2
+                   : (*p & 0xF8) == 0xF0 ? 3
+                                         : -1;
+        if (more < 0)
+            return 0;
+        for (p++; more > 0; more--, p++)
+            if ((*p & 0xC0) != 0x80)
+                return 0;
+    }
+    return 1;
+}
+
+enum { NAME_JOBS = 300 }; /* more pool slices than the pool buffer holds */
+
+typedef struct names_world {
+    char accents[401]; /* 200 x "é", 2 bytes each */
+    char controls[301];
+    char *dump;
+} names_world;
+
+static void *parked(void *arg)
+{
+    weft_sleep(*(uint64_t *)arg);
+    return NULL;
+}
+
+static void *root_names(void *arg)
+{
+    names_world *w = arg;
+    static uint64_t nap = 10 * MS;
+    weft_task *t[4];
+    t[0] = spawn_named("two\nlines\tand a tab", parked, &nap);
+    t[1] = spawn_named(w->accents, parked, &nap);
+    t[2] = spawn_named(w->controls, parked, &nap);
+    t[3] = spawn_named("it's \"quoted\" \\ here", parked, &nap);
+    weft_yield(); /* every one parks in its sleep */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    cr_assert_not_null(out);
+    cr_assert_eq(weft_dump(out), 5);
+    fclose(out);
+    w->dump = buf;
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(weft_task_join(t[i], NULL), 0);
+    for (int i = 0; i < NAME_JOBS; i++) {
+        weft_spawn_opts o = {.name = w->accents};
+        weft_task *j = weft_spawn_blocking_with(&o, blocking_job, NULL);
+        cr_assert_not_null(j);
+        cr_assert_eq(weft_task_join(j, NULL), 0);
+    }
+    return NULL;
+}
+
+Test(names, are_shown_on_one_line_cut_at_96_bytes_on_a_character_boundary)
+{
+    names_world w = {0};
+    for (int i = 0; i < 200; i++)
+        memcpy(w.accents + 2 * i, "\xc3\xa9", 2);
+    memset(w.controls, '\n', 300);
+    char path[] = "/tmp/weft-trace-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    weft_config cfg = {.trace_path = path};
+    cr_assert_eq(weft_run_with(&cfg, root_names, &w, NULL), 0);
+
+    /* The dump: one line per task, control characters as '?'. */
+    const char *d = w.dump;
+    cr_assert_eq(count_lines(d), 5, "%s", d);
+    cr_assert(strstr(d, "'two?lines?and a tab' waiting"), "%s", d);
+    char shown[128] = "'";
+    for (int i = 0; i < 48; i++) /* 96 bytes: 48 whole characters */
+        strcat(shown, "\xc3\xa9");
+    strcat(shown, "' waiting");
+    cr_assert(strstr(d, shown), "%s", d);
+    char qs[100] = "'";
+    memset(qs + 1, '?', 96);
+    strcpy(qs + 97, "' ");
+    cr_assert(strstr(d, qs), "%s", d);
+    cr_assert(strstr(d, "'it's \"quoted\" \\ here' waiting"), "%s", d);
+    cr_assert(utf8_valid(d), "%s", d);
+    free(w.dump);
+
+    /* The timeline: valid JSON and UTF-8, every pool slice kept, the pool
+     * thread's track named once per thread (not once per slice). */
+    char *j = slurp(path);
+    unlink(path);
+    cr_assert_not_null(j);
+    cr_assert(json_valid(j), "not valid JSON:\n%.3000s", j);
+    cr_assert(utf8_valid(j), "not valid UTF-8");
+    char named[128] = "\"name\":\"";
+    strcat(named, shown + 1);
+    *strchr(named, '\'') = 0;
+    strcat(named, "\"");
+    cr_assert_eq(count_str(j, "\"cat\":\"blocking\""), NAME_JOBS);
+    cr_assert_geq(count_str(j, named), NAME_JOBS + 1, "%.3000s", j);
+    cr_assert(strstr(j, "\"name\":\"two?lines?and a tab\""), "%.3000s", j);
+    cr_assert(strstr(j, "\"name\":\"it's \\\"quoted\\\" \\\\ here\""),
+              "%.3000s", j);
+    int tracks = count_str(j, "\"name\":\"weft blocking pool\"");
+    cr_assert(tracks >= 1 && tracks <= 8, "%d track names", tracks);
+    free(j);
+}
+
+static void *root_nothing(void *arg) { return arg; }
+
+Test(slow_poll, a_bad_threshold_is_reported_and_ignored)
+{
+    static const char *const bad[] = {
+        "-5", "0", "ten", "5ms", "99999999999999999999", "18446744073710"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("WEFT_WARN_SLOW_MS", bad[i], 1);
+        stderr_capture cap;
+        capture_stderr_begin(&cap);
+        int rc = weft_run(root_nothing, NULL, NULL);
+        char *err = capture_stderr_end(&cap);
+        cr_assert_eq(rc, 0);
+        char want[128];
+        snprintf(want, sizeof want, "weft: WEFT_WARN_SLOW_MS=%s ignored",
+                 bad[i]);
+        cr_assert(strstr(err, want), "%s: %s", bad[i], err);
+        free(err);
+    }
+    unsetenv("WEFT_WARN_SLOW_MS");
+}

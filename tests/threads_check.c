@@ -47,6 +47,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -557,6 +558,122 @@ static void *cloned_receivers(void *arg)
     return NULL;
 }
 
+/* ---- 7b. a posted wake follows the slot when its runtime then blocks ---
+ *
+ * Receive c1 (runtime A) holds the slot, c3 (runtime B) waits behind it.  A
+ * plain thread sends while A is busy: the wake is posted to A.  A's task c2
+ * then aborts c1 (the slot passes to c3) and blocks A's thread.  The wake
+ * must reach c3 now, not when A next services its inbox (never, here);
+ * before the fix it stayed in A's inbox and c3 timed out. */
+
+static weft_sender *p_tx;
+static weft_receiver *p_rx[3]; /* c1's and c2's (A), c3's (B) */
+static atomic_int p_stage;     /* 1: c1 waits; 2: c3 waits; 3: sent */
+static sem_t p_release;        /* lets A's thread go on */
+
+static int p_wait_stage(int stage)
+{
+    for (int i = 0; i < 20000 && atomic_load(&p_stage) < stage; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return atomic_load(&p_stage) >= stage;
+}
+
+static void *p_c1(void *arg)
+{
+    (void)arg;
+    int v;
+    int rc = weft_recv(p_rx[0], &v); /* aborted while it waits */
+    return rc == -ECANCELED ? NULL : (void *)1;
+}
+
+static void *p_c2(void *arg)
+{
+    weft_task *c1 = arg;
+    atomic_store(&p_stage, 1); /* c1 ran before this: it holds the slot */
+    /* Busy, without suspending, until the wake is posted to A. */
+    uint64_t spins = 0;
+    while (atomic_load(&p_stage) < 3 && ++spins < (1ull << 36))
+        sched_yield(); /* the thread's, not the task's: A stays busy */
+    CHECK(atomic_load(&p_stage) == 3, "the item was never sent");
+    weft_task_abort(c1);
+    void *r;
+    CHECK(weft_task_join(c1, &r) == -ECANCELED || r == NULL, "c1");
+    sem_wait(&p_release); /* A's thread blocks: its inbox waits */
+    return NULL;
+}
+
+static void *p_root_a(void *arg)
+{
+    (void)arg;
+    weft_task *c1 = weft_spawn(p_c1, NULL);
+    weft_task *c2 = weft_spawn(p_c2, c1);
+    void *r;
+    CHECK(weft_task_join(c2, &r) == 0 && r == NULL, "c2");
+    return NULL;
+}
+
+static void *p_c3(void *arg)
+{
+    (void)arg;
+    int v = 0;
+    void *res = NULL;
+    int rc = weft_timeout(weft_recv_future(p_rx[2], &v), WEFT_SEC(10), &res);
+    CHECK(rc == 1 && v == 42, "c3's receive: %d (%d)", rc, v);
+    return NULL;
+}
+
+static void *p_root_b(void *arg)
+{
+    (void)arg;
+    CHECK(p_wait_stage(1), "A never started");
+    weft_task *c3 = weft_spawn(p_c3, NULL);
+    weft_yield(); /* c3 runs first and waits behind c1 */
+    atomic_store(&p_stage, 2);
+    void *r;
+    CHECK(weft_task_join(c3, &r) == 0, "c3");
+    return r;
+}
+
+static void *p_run(void *root)
+{
+    void *res = (void *)1;
+    int rc = weft_run((weft_fn *)root, NULL, &res);
+    return rc ? (void *)1 : res;
+}
+
+static void *posted_wake_follows_the_slot(void)
+{
+    weft_receiver *rx;
+    atomic_store(&p_stage, 0);
+    CHECK(weft_channel(sizeof(int), &p_tx, &rx) == 0, "channel");
+    weft_sender_share(p_tx);
+    for (int i = 0; i < 3; i++)
+        CHECK((p_rx[i] = weft_receiver_clone(rx)), "clone");
+    CHECK(sem_init(&p_release, 0, 0) == 0, "sem_init");
+    pthread_t a, b;
+    CHECK(pthread_create(&a, NULL, p_run, (void *)p_root_a) == 0, "pthread");
+    CHECK(pthread_create(&b, NULL, p_run, (void *)p_root_b) == 0, "pthread");
+    int ok = p_wait_stage(2);
+    int v = 42;
+    int sent = ok ? weft_try_send(p_tx, &v) : -1;
+    atomic_store(&p_stage, 3);
+    void *rb, *ra;
+    pthread_join(b, &rb);
+    sem_post(&p_release);
+    pthread_join(a, &ra);
+    sem_destroy(&p_release);
+    weft_sender_drop(p_tx);
+    for (int i = 0; i < 3; i++)
+        weft_receiver_drop(p_rx[i]);
+    weft_receiver_drop(rx);
+    CHECK(ok && sent == 0, "B never waited, or the send failed (%d)", sent);
+    CHECK(rb == NULL, "runtime B");
+    CHECK(ra == NULL, "runtime A");
+    return NULL;
+}
+
 /* ---- 8. a receiver moves from runtime to runtime while a thread sends --- */
 
 #define M_ROUNDS 40
@@ -979,6 +1096,9 @@ int main(void)
     res = (void *)1;
     rc = weft_run(cloned_receivers, (void *)0, &res);
     report("cloned receivers on three runtimes (unbounded)", rc, res);
+
+    res = posted_wake_follows_the_slot();
+    report("a posted wake follows the slot when its runtime blocks", 0, res);
 
     res = (void *)1;
     rc = weft_run(cloned_receivers, (void *)4, &res);

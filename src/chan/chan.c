@@ -93,7 +93,7 @@ struct weft__chan {
     weft__lock lock; /* util/lock.h: 4 bytes, sleeps when contended */
     int closed;      /* receiver closed or dropped */
     int shared;      /* the sender side may act from outside (see top) */
-    int wake_posted; /* on rx_rt's inbox */
+    int wake_posted; /* post is on post_rt's inbox (or being run there) */
     size_t item_size;
     char *buf; /* ring of cap items */
     size_t cap, head, count;
@@ -110,7 +110,8 @@ struct weft__chan {
     weft__rt *rx_rt;                    /* the runtime of that receive */
     weft__rt *home;    /* runtime of the creating thread, or NULL */
     weft__rt *rx_user; /* the receiver's runtime so far (see top) */
-    weft__remote post; /* on rx_rt's inbox while wake_posted */
+    weft__remote post; /* on post_rt's inbox while wake_posted */
+    weft__rt *post_rt; /* where post went: rx_rt when it was posted */
     uint64_t hticket;  /* atomic: ticket of the item in hslot, or 0 */
     uint64_t tickets;  /* last ticket given (under the lock) */
     size_t nwait;      /* atomic: senders queued or about to queue */
@@ -226,6 +227,31 @@ static void promote(weft__chan *ch)
     ch->rx_rt = r->qrt;
 }
 
+/* The slot changed hands on this thread (clear_owner) while a wake posted
+ * to this thread's runtime has not run yet.  Left there, it would reach
+ * the new owner, a receive of another runtime, only when this runtime next
+ * services its inbox, and until then no other wake is posted (wake_posted):
+ * a runtime whose task runs long, or blocks, would hold up receives
+ * elsewhere.  So the wake moves now to the new owner's runtime, or is
+ * taken back when no receive waits.  A plain thread's receive in the slot
+ * keeps it (posted_wake wakes a thread directly).  Lock held. */
+static void retarget(weft__chan *ch)
+{
+    weft__rt *here = weft__tls_rt;
+    if (!here || ch->post_rt != here ||
+        (ch->rx_waker && (ch->rx_rt == here || !ch->rx_rt)))
+        return;
+    if (!weft__unpost(here, &ch->post))
+        return; /* being run now: posted_wake forwards it */
+    if (ch->rx_waker) {
+        ch->post_rt = ch->rx_rt;
+        weft__post(ch->rx_rt, &ch->post);
+        return;
+    }
+    ch->wake_posted = 0;
+    ch->refs--; /* the post's; the caller's receive holds the channel too */
+}
+
 /* The registered receive is woken (or withdrawn): it no longer waits, and
  * the next queued one takes its place.  Lock held. */
 static inline void clear_owner(weft__chan *ch)
@@ -237,6 +263,8 @@ static inline void clear_owner(weft__chan *ch)
     ch->rx_owner = NULL;
     if (!weft__list_empty(&ch->rx_queue))
         promote(ch);
+    if (__builtin_expect(ch->wake_posted, 0))
+        retarget(ch);
 }
 
 /* The registered receive is woken because something is there for it: until
@@ -265,6 +293,7 @@ static weft__waker *take_waker(weft__chan *ch)
     if (!ch->wake_posted) { /* the receiver's runtime will take it */
         ch->wake_posted = 1;
         ch->refs++;
+        ch->post_rt = ch->rx_rt;
         weft__post(ch->rx_rt, &ch->post);
     }
     return NULL;
@@ -278,6 +307,7 @@ static void posted_wake(weft__rt *rt, weft__remote *r)
     if (ch->rx_waker && ch->rx_rt && ch->rx_rt != rt) {
         /* The receiver moved on: the wake is the new runtime's (which
          * cannot end while its receive is registered). */
+        ch->post_rt = ch->rx_rt;
         weft__post(ch->rx_rt, &ch->post);
         weft__lock_release(&ch->lock);
         return;

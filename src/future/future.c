@@ -152,7 +152,7 @@ weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
     }
     if (!(a = weft__calloc(1, sizeof *a)))
         goto fail_nomem;
-    if (opts && opts->name && !(a->name = weft__strdup(opts->name)))
+    if (opts && opts->name && !(a->name = weft__name_copy(opts->name)))
         goto fail_nomem;
     a->co.name = a->name;
     a->base.ops = &async_ops;

@@ -132,8 +132,9 @@ static void dump_task(FILE *out, weft__rt *rt, const weft_task *t, uint64_t now)
     fprintf(out, "  task %" PRIu64 " '%s' ", t->id, weft__task_name(t));
     const weft__co *co = &t->co;
     if (t->blocking) {
-        fputs(t->job_taken ? "blocking job: running on the pool\n"
-                           : "blocking job: queued for the pool\n",
+        fputs(weft__blocking_taken(rt, t)
+                  ? "blocking job: running on the pool\n"
+                  : "blocking job: queued for the pool\n",
               out);
         return;
     }

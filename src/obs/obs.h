@@ -51,6 +51,8 @@ struct weft__obs {
     size_t len, cap; /* bytes in buf */
     char *jbuf;      /* blocking-pool slices, under lock */
     size_t jlen, jcap;
+    int named[8]; /* pool threads whose track is named, under lock */
+    size_t nnamed;
     uint64_t t0;     /* CLOCK_MONOTONIC at start: ts 0 */
     int tid;         /* the runtime thread's track */
     char prefix[80]; /* every event's start (see trace.c) */

@@ -15,7 +15,10 @@
  * written at the end, deadlock or not, so the file is valid JSON whenever
  * weft_run has returned.  Blocking-pool threads format their slices into a
  * second buffer under obs->lock; the runtime thread moves them into the
- * file when it writes.
+ * file when it writes, and a pool thread that finds that buffer full
+ * writes it itself (none is dropped).  Task names are at most 96 bytes
+ * with no control characters (weft__name_copy), so an event fits in
+ * TRACE_SLACK even with every character escaped.
  *
  * Each weft_run writes the path given (a later run replaces an earlier
  * run's file), except while another runtime of the process is writing a
@@ -34,7 +37,7 @@
 #include <unistd.h>
 
 #define TRACE_BUF        ((size_t)64 * 1024)
-#define TRACE_SLACK      ((size_t)512) /* room kept for one event */
+#define TRACE_SLACK      ((size_t)1024) /* room kept for one event */
 #define COUNTER_EVERY_NS 1000000u
 
 static unsigned traces_open; /* atomic: runtimes writing a trace now */
@@ -98,18 +101,24 @@ static void put_us(out o, uint64_t ns)
     put(o, frac, sizeof frac);
 }
 
-/* A JSON string's contents, escaped; at most 96 bytes of s. */
+/* A JSON string's contents, escaped: at most WEFT__NAME_MAX bytes of s,
+ * cut at a UTF-8 character boundary (names are cut so when copied:
+ * weft__name_copy), so the output stays valid JSON and within
+ * TRACE_SLACK (6 bytes per control character at most). */
 static void put_json(out o, const char *s)
 {
-    size_t plain = 0; /* the common case: nothing to escape, one copy */
-    while (plain < 96 && s[plain] && s[plain] != '"' && s[plain] != '\\' &&
-           (unsigned char)s[plain] >= 0x20)
-        plain++;
-    if (plain == 96 || !s[plain]) {
-        put(o, s, plain);
+    size_t n = 0;
+    int plain = 1; /* the common case: nothing to escape, one copy */
+    for (; n < WEFT__NAME_MAX && s[n]; n++)
+        if (s[n] == '"' || s[n] == '\\' || (unsigned char)s[n] < 0x20)
+            plain = 0;
+    while (s[n] && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* s[n] continues a character: cut before that character */
+    if (plain) {
+        put(o, s, n);
         return;
     }
-    for (size_t i = 0; i < 96 && s[i]; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
@@ -225,6 +234,10 @@ static int open_trace(struct weft__obs *ob, const char *base)
     PUTS(o, ",\"args\":{\"name\":\"weft\"}}");
     o = begin(ob, 'M', ob->t0);
     PUTS(o, ",\"name\":\"thread_name\",\"args\":{\"name\":\"weft runtime\"}}");
+    /* Into the file now: a pool thread may write its events before the
+     * runtime thread next writes its buffer. */
+    fwrite(ob->buf, 1, ob->len, ob->trace);
+    ob->len = 0;
     return 0;
 }
 
@@ -237,8 +250,12 @@ int weft__trace_start(weft__rt *rt)
     uint64_t slow_ns = 0;
     if (slow && *slow) {
         char *end;
+        errno = 0;
         unsigned long long ms = strtoull(slow, &end, 10);
-        if (*end || ms == 0)
+        /* strtoull takes "-5" as a huge number: digits only, and no more
+         * milliseconds than 64 bits of nanoseconds hold. */
+        if (*slow < '0' || *slow > '9' || *end || errno == ERANGE || ms == 0 ||
+            ms > UINT64_MAX / 1000000u)
             fprintf(stderr,
                     "weft: WEFT_WARN_SLOW_MS=%s ignored: give a number of "
                     "milliseconds above 0\n",
@@ -356,27 +373,38 @@ void weft__obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
         return;
     int tid = (int)syscall(SYS_gettid);
     pthread_mutex_lock(&ob->lock);
-    if (ob->jlen + 2 * TRACE_SLACK <= ob->jcap) { /* else dropped */
-        out o = {ob->jbuf, &ob->jlen};
+    /* Full: written out from this thread (stdio locks the FILE; events
+     * go whole, so the runtime thread's own writes interleave cleanly). */
+    if (ob->jlen + 2 * TRACE_SLACK > ob->jcap) {
+        fwrite(ob->jbuf, 1, ob->jlen, ob->trace);
+        ob->jlen = 0;
+    }
+    out o = {ob->jbuf, &ob->jlen};
+    size_t k = 0;
+    while (k < ob->nnamed && ob->named[k] != tid)
+        k++;
+    if (k == ob->nnamed) { /* the track's name, once per pool thread */
+        if (ob->nnamed < sizeof ob->named / sizeof ob->named[0])
+            ob->named[ob->nnamed++] = tid; /* beyond: named again, harmless */
         PUTS(o, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":");
         put_u64(o, ob->pid);
         PUTS(o, ",\"tid\":");
         put_u64(o, (uint64_t)tid);
         PUTS(o, ",\"args\":{\"name\":\"weft blocking pool\"}}");
-        PUTS(o, ",\n{\"ph\":\"X\",\"pid\":");
-        put_u64(o, ob->pid);
-        PUTS(o, ",\"tid\":");
-        put_u64(o, (uint64_t)tid);
-        PUTS(o, ",\"ts\":");
-        put_us(o, start_ns > ob->t0 ? start_ns - ob->t0 : 0);
-        PUTS(o, ",\"dur\":");
-        put_us(o, end_ns - start_ns);
-        PUTS(o, ",\"cat\":\"blocking\",\"name\":\"");
-        task_name(o, t);
-        PUTS(o, "\",\"args\":{\"id\":");
-        put_u64(o, t->id);
-        PUTS(o, "}}");
     }
+    PUTS(o, ",\n{\"ph\":\"X\",\"pid\":");
+    put_u64(o, ob->pid);
+    PUTS(o, ",\"tid\":");
+    put_u64(o, (uint64_t)tid);
+    PUTS(o, ",\"ts\":");
+    put_us(o, start_ns > ob->t0 ? start_ns - ob->t0 : 0);
+    PUTS(o, ",\"dur\":");
+    put_us(o, end_ns - start_ns);
+    PUTS(o, ",\"cat\":\"blocking\",\"name\":\"");
+    task_name(o, t);
+    PUTS(o, "\",\"args\":{\"id\":");
+    put_u64(o, t->id);
+    PUTS(o, "}}");
     pthread_mutex_unlock(&ob->lock);
 }
 

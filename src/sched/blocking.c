@@ -176,6 +176,17 @@ static int blocking_submit(weft__rt *rt, weft_task *t)
     return rc;
 }
 
+int weft__blocking_taken(weft__rt *rt, const weft_task *t)
+{
+    weft__pool *pool = rt->pool_blocking;
+    if (!pool)
+        return 0;
+    pthread_mutex_lock(&pool->lock);
+    int taken = t->job_taken;
+    pthread_mutex_unlock(&pool->lock);
+    return taken;
+}
+
 int weft__blocking_cancel(weft__rt *rt, weft_task *t)
 {
     weft__pool *pool = rt->pool_blocking;

@@ -265,6 +265,22 @@ void weft__post(weft__rt *rt, weft__remote *r)
     weft__lock_release(&rt->inbox_lock);
 }
 
+int weft__unpost(weft__rt *rt, weft__remote *r)
+{
+    int found = 0;
+    weft__lock_acquire(&rt->inbox_lock);
+    for (weft__remote **p = &rt->inbox; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            found = 1;
+            break;
+        }
+    if (!rt->inbox) /* the eventfd may still wake the loop once: harmless */
+        __atomic_store_n(&rt->inbox_posted, 0, __ATOMIC_RELEASE);
+    weft__lock_release(&rt->inbox_lock);
+    return found;
+}
+
 void weft__inbox_drain(weft__rt *rt)
 {
     weft__lock_acquire(&rt->inbox_lock);

@@ -138,7 +138,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
             goto fail;
         }
     }
-    if (opts && opts->name && !(name = weft__strdup(opts->name)))
+    if (opts && opts->name && !(name = weft__name_copy(opts->name)))
         goto fail_nomem;
     if (!(t = task_alloc(rt))) {
         weft__free(name);
@@ -431,6 +431,27 @@ weft_future *weft_task_future(weft_task *task)
     }
     task_future_init(f, task);
     return &f->base;
+}
+
+char *weft__name_copy(const char *name)
+{
+    size_t n = strnlen(name, WEFT__NAME_MAX + 1);
+    if (n > WEFT__NAME_MAX) {
+        n = WEFT__NAME_MAX;
+        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+            n--; /* name[n] continues a character: cut before it */
+    }
+    char *p = weft__malloc(n + 1);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        p[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    p[n] = 0;
+    return p;
 }
 
 const char *weft__task_name(const weft_task *t)
