@@ -65,7 +65,31 @@ static int send_response(conn *c, int status, const char *reason,
     return 0;
 }
 
-/* The value of key in the query string q (copied into out), or NULL. */
+static int hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decodes %XX escapes in place. */
+static void percent_decode(char *s)
+{
+    char *o = s;
+    for (; *s; s++) {
+        if (s[0] == '%' && hex(s[1]) >= 0 && hex(s[2]) >= 0) {
+            *o++ = (char)(hex(s[1]) * 16 + hex(s[2]));
+            s += 2;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+}
+
+/* The value of key in the query string q (copied into out, %XX decoded),
+ * or NULL. */
 static const char *query_arg(const char *q, const char *key, char *out,
                              size_t n)
 {
@@ -78,6 +102,7 @@ static const char *query_arg(const char *q, const char *key, char *out,
                 len = n - 1;
             memcpy(out, v, len);
             out[len] = '\0';
+            percent_decode(out);
             return out;
         }
         q = strchr(q, '&');
