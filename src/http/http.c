@@ -344,8 +344,17 @@ static void driver_destroy(weft__rt *rt, weft__exit_hook *h)
     (void)rt;
     d->closing = 1;
     curl_multi_cleanup(d->multi); /* closes idle connections: close_cb */
-    while (!weft__list_empty(&d->socks))
-        sockw_free(weft__container(d->socks.next, sockw, link));
+    /* Records whose watcher was cancelled at shutdown: detach the list
+     * from its sentinel first, then free each node after reading the next. */
+    weft__link *l = d->socks.next;
+    d->socks.prev->next = NULL;
+    weft__list_init(&d->socks);
+    while (l && l != &d->socks) {
+        sockw *w = weft__container(l, sockw, link);
+        l = l->next;
+        weft_notify_free(w->kick);
+        weft__free(w);
+    }
     weft_notify_free(d->timer_kick);
     if (tls_driver == d)
         tls_driver = NULL;
