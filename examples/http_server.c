@@ -344,6 +344,15 @@ static void *acceptor(void *arg)
     return NULL;
 }
 
+static void *wait_stop(void *arg)
+{
+    (void)arg;
+    weft_future *sigs[2] = {weft_signal_wait_future(SIGINT),
+                            weft_signal_wait_future(SIGTERM)};
+    weft_race(sigs, 2, NULL);
+    return NULL;
+}
+
 static void *server(void *arg)
 {
     int port = (int)(intptr_t)arg;
@@ -352,6 +361,14 @@ static void *server(void *arg)
         fprintf(stderr, "http_server: listen: %s\n", weft_strerror(listener));
         return (void *)1;
     }
+    /* Catch the stop signals before saying we are ready: a SIGTERM sent
+     * right after the port line must not be missed. */
+    weft_task *sig = weft_spawn(wait_stop, NULL);
+    if (!sig) {
+        weft_close(listener);
+        return (void *)1;
+    }
+    weft_yield(); /* wait_stop polls its futures: the handlers are set */
     struct sockaddr_in sa;
     socklen_t sl = sizeof sa;
     getsockname(listener, (struct sockaddr *)&sa, &sl);
@@ -361,12 +378,12 @@ static void *server(void *arg)
             root_dir, ntohs(sa.sin_port));
     weft_task *acc = weft_spawn(acceptor, (void *)(intptr_t)listener);
     if (!acc) {
+        weft_task_abort(sig);
+        weft_task_join(sig, NULL);
         weft_close(listener);
         return (void *)1;
     }
-    weft_future *sigs[2] = {weft_signal_wait_future(SIGINT),
-                            weft_signal_wait_future(SIGTERM)};
-    weft_race(sigs, 2, NULL);
+    weft_task_join(sig, NULL);
     weft_task_abort(acc);
     weft_task_join(acc, NULL);
     weft_close(listener);

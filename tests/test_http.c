@@ -47,7 +47,21 @@ static void server_start(void)
     char dir[] = WEFT_HTTP_WWW;
     char port[] = "0";
     char *argv[] = {prog, dir, port, NULL};
-    int rc = posix_spawn(&server_pid, prog, &fa, NULL, argv, environ);
+    /* Default dispositions and an empty mask for the signals that stop it,
+     * whatever the test runner set. */
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t def, none;
+    sigemptyset(&def);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGINT);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    int rc = posix_spawn(&server_pid, prog, &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(p[1]);
     cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
@@ -69,8 +83,19 @@ static void server_stop(void)
 {
     if (server_pid <= 0)
         return;
-    kill(server_pid, SIGTERM);
+    /* SIGTERM (again every 100 ms, bounded), then SIGKILL. */
     int st;
+    for (int i = 0; i < 100; i++) {
+        kill(server_pid, SIGTERM);
+        for (int j = 0; j < 10; j++) {
+            if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
+                server_pid = 0;
+                return;
+            }
+            thread_sleep_ms(10);
+        }
+    }
+    kill(server_pid, SIGKILL);
     waitpid(server_pid, &st, 0);
     server_pid = 0;
 }
