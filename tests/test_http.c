@@ -418,6 +418,123 @@ Test(http, runtimes_in_turn_leave_no_fd)
     run_http(sequential, NULL);
 }
 
+/* ---- the 17.1 listings and titles against the server ----------------------
+ */
+
+/* Runs an example program with args; returns its stdout (free it) and sets
+ * *status to its exit status (bounded: killed after 30 s). */
+static char *run_prog(const char *name, char **args, int *status)
+{
+    char prog[512];
+    snprintf(prog, sizeof prog, "%s/%s", WEFT_EXAMPLES_DIR, name);
+    char *argv[8] = {prog};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = args[i];
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    pid_t pid;
+    int rc = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
+    size_t cap = 1 << 16, n = 0;
+    char *out = calloc(1, cap);
+    ssize_t r;
+    while (n < cap - 1 && (r = read(p[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return out;
+}
+
+static void expect_output(const char *name, char **args, const char *want)
+{
+    int st;
+    char *out = run_prog(name, args, &st);
+    cr_assert_eq(st, 0, "%s exited with %d; output: %s", name, st, out);
+    cr_assert_str_eq(out, want, "%s", name);
+    free(out);
+}
+
+Test(http, listings_17_01_to_17_04_print_the_title)
+{
+    char *u = url_of("/"), *none = url_of("/untitled.html");
+    char *want = NULL, *want_none = NULL;
+    cr_assert_gt(asprintf(&want,
+                          "The title for %s was\n    weft: an async "
+                          "runtime for C\n",
+                          u),
+                 0);
+    cr_assert_gt(asprintf(&want_none, "%s had no title\n", none), 0);
+    const char *names[] = {"listing_17_01", "listing_17_02", "listing_17_03",
+                           "listing_17_04"};
+    for (int i = 0; i < 4; i++) {
+        char *args[] = {u, NULL}, *args_none[] = {none, NULL};
+        expect_output(names[i], args, want);
+        expect_output(names[i], args_none, want_none);
+    }
+    int st;
+    char *args[] = {"http://[bad", NULL};
+    free(run_prog("listing_17_01", args, &st));
+    cr_assert_eq(st, 1, "a failed GET exits 1");
+    free(u);
+    free(none);
+    free(want);
+    free(want_none);
+}
+
+Test(http, listing_17_05_races_two_pages)
+{
+    char *slow = url_of("/slow?ms=10000"), *fast = url_of("/rust.html");
+    char *none = url_of("/untitled.html");
+    char *want = NULL;
+    cr_assert_gt(asprintf(&want,
+                          "%s returned first\nIts page title was: 'Rust "
+                          "Programming Language'\n",
+                          fast),
+                 0);
+    char *args[] = {slow, fast, NULL};
+    expect_output("listing_17_05", args, want);
+    free(want);
+    cr_assert_gt(asprintf(&want, "%s returned first\nIt had no title.\n", none),
+                 0);
+    char *args2[] = {none, slow, NULL};
+    expect_output("listing_17_05", args2, want);
+    free(want);
+    free(slow);
+    free(fast);
+    free(none);
+}
+
+Test(http, titles_fetches_many_pages_at_once)
+{
+    char *a = url_of("/"), *b = url_of("/rust.html");
+    char *args[] = {"50", a, b, NULL};
+    int st;
+    char *out = run_prog("titles", args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    char *want = NULL;
+    cr_assert_gt(asprintf(&want,
+                          "%s: weft: an async runtime for C\n%s: Rust "
+                          "Programming Language\n",
+                          a, b),
+                 0);
+    size_t wl = strlen(want);
+    cr_assert_eq(strlen(out), 25 * wl, "%s", out);
+    for (int i = 0; i < 25; i++)
+        cr_assert_eq(memcmp(out + (size_t)i * wl, want, wl), 0, "line pair %d",
+                     i);
+    free(out);
+    free(want);
+    free(a);
+    free(b);
+}
+
 /* ---- HTML --------------------------------------------------------------- */
 
 static char *sel(const char *html, const char *selector)
