@@ -4,9 +4,10 @@
  * select_first, inner_html).
  *
  * A second library (libweft_http.a, pkg-config name weft-http) built on
- * libweft when libcurl and gumbo are present.  Link order: -lweft_http
- * -lweft -lcurl -lgumbo.  It links the static libweft (it uses the
- * runtime's internal reactor and exit hook).
+ * libweft when libcurl and gumbo are present.  It uses the runtime's
+ * internal reactor and exit hook, so it links the static libweft: link
+ * with `pkg-config --cflags --libs weft-http` (-lweft_http -l:libweft.a
+ * -lcurl -lgumbo), not with libweft.so.
  *
  * HTTP runs on libcurl's multi-socket interface driven by the calling
  * runtime: one curl multi handle per runtime, created by the first request
