@@ -15,6 +15,9 @@
  *                      aborted, when the client closes the connection
  *   /stats             "open O aborted A\n": connections open now (this
  *                      one included) and /slow requests aborted so far
+ *   /hangup            "bye\n", then the connection is closed although the
+ *                      response did not say so (a client must notice
+ *                      that the connection it keeps alive is dead)
  * On SIGINT or SIGTERM it returns from the root task: the runtime cancels
  * every connection task, each closes its socket, and the program exits 0.
  *
@@ -241,6 +244,9 @@ static void handle(conn *c)
         send_response(c, 302, "Found", "text/plain", loc, "", 0, head);
     } else if (!strcmp(path, "/slow")) {
         slow(c, query, head);
+    } else if (!strcmp(path, "/hangup")) {
+        send_response(c, 200, "OK", "text/plain", "", "bye\n", 4, head);
+        c->failed = 1; /* close without having said so */
     } else if (!strcmp(path, "/stats")) {
         char body[128];
         int n = snprintf(body, sizeof body, "open %ld aborted %ld\n", n_open,

@@ -410,6 +410,28 @@ static void *sequential(void *arg)
     return NULL;
 }
 
+static void *hangups(void *arg)
+{
+    (void)arg;
+    /* The server closes each connection after its answer without saying
+     * so: libcurl finds the kept-alive connection dead at the next
+     * request, closes it (weft forgets the fd first) and opens a new
+     * socket, which usually gets the same fd number back. */
+    for (int i = 0; i < 20; i++) {
+        weft_http_response *r = get_ok(i % 2 ? "/hangup" : "/rust.html", 200);
+        if (i % 2)
+            cr_assert_str_eq(weft_http_response_text(r, NULL), "bye\n");
+        weft_http_response_free(r);
+        weft_sleep(WEFT_MS(2)); /* let the server's close arrive */
+    }
+    return NULL;
+}
+
+Test(http, connections_closed_by_the_server_are_replaced)
+{
+    run_http(hangups, NULL);
+}
+
 Test(http, runtimes_in_turn_leave_no_fd)
 {
     /* Each runtime has its own multi handle, destroyed when it ends (its
