@@ -82,7 +82,7 @@ build:
 demo: build
 	@scripts/demo.sh --dir $(B)/release/examples --timeout $(DEMO_TIMEOUT) \
 	    --expect-fail "$(DEMO_EXPECT_FAIL)" --endless "$(DEMO_ENDLESS)" \
-	    --endless-secs $(DEMO_ENDLESS_SECS) $(LISTINGS)
+	    --endless-secs $(DEMO_ENDLESS_SECS) --www examples/www $(LISTINGS)
 
 test:
 	@scripts/deps.sh all

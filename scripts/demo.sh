@@ -3,16 +3,22 @@
 # each under a "=== Listing 17-08 ===" header.  Used by `make demo`.
 #
 # usage: demo.sh --dir DIR [--timeout SECS] [--expect-fail "17_10 17_11"]
-#                [--endless "17_36 ..." --endless-secs SECS] [LISTING...]
+#                [--endless "17_36 ..." --endless-secs SECS] [--www DIR]
+#                [LISTING...]
 #   LISTING     17_08, 17-08 or listing_17_08: run only these (in sorted order)
 #   --expect-fail  listings that end with a deadlock report and a non-zero
 #                  exit: reported, not a failure
 #   --endless      listings that never end by design: stopped (SIGINT, then
 #                  SIGKILL) after --endless-secs, not a failure
+#   --www          the directory the 17.1 listings (17-1..17-5, HTTP) fetch
+#                  from: DIR/http_server serves it on an ephemeral 127.0.0.1
+#                  port for the demo's duration (no internet needed); when
+#                  weft-http was not built they are skipped with a message
 # Any other non-zero exit, or a run longer than --timeout, fails the demo.
 set -uo pipefail
 
-dir='' timeout=120 expect_fail='' endless='' endless_secs=5
+dir='' timeout=120 expect_fail='' endless='' endless_secs=5 www=''
+here=$(cd "$(dirname "$0")" && pwd)
 want=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -21,6 +27,7 @@ while [ $# -gt 0 ]; do
     --expect-fail)  expect_fail=$2; shift 2 ;;
     --endless)      endless=$2; shift 2 ;;
     --endless-secs) endless_secs=$2; shift 2 ;;
+    --www)          www=$2; shift 2 ;;
     -*) echo "demo.sh: unknown option $1" >&2; exit 2 ;;
     *)  for w in $1; do w=${w#listing_}; want+=("${w//-/_}"); done; shift ;;
     esac
@@ -50,10 +57,62 @@ else
     done
 fi
 
+[ -n "$www" ] || www="$here/../examples/www"
+
+# The 17.1 listings (HTTP) need weft-http and a local server.
+is_http() { case "$1" in 17_0[1-5]) return 0 ;; esac; return 1; }
+server_pid='' base=''
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        kill -TERM "$server_pid" 2>/dev/null
+        wait "$server_pid" 2>/dev/null
+        server_pid=''
+    fi
+}
+trap stop_server EXIT
+if [ ! -x "$dir/listing_17_01" ] && [ ${#want[@]} -eq 0 ]; then
+    echo "demo.sh: weft-http was not built (libcurl or gumbo missing): listings 17-1 to 17-5 skipped"
+fi
+for prog in "${run[@]}"; do
+    is_http "${prog#listing_}" || continue
+    if [ -x "$dir/http_server" ] && [ -d "$www" ]; then
+        portfile=$(mktemp)
+        "$dir/http_server" "$www" 0 >"$portfile" 2>/dev/null &
+        server_pid=$!
+        port=''
+        for _ in $(seq 100); do   # its first line is the port (10 s at most)
+            read -r port <"$portfile" || true
+            [ -n "$port" ] && break
+            sleep 0.1
+        done
+        rm -f "$portfile"
+        if [ -n "$port" ]; then
+            base="http://127.0.0.1:$port"
+            echo "(the 17.1 listings fetch from http_server serving $www at $base)"
+        fi
+    fi
+    break
+done
+http_args() {
+    case "$1" in
+    17_05) printf '%s\n' "$base/slow?ms=300" "$base/rust.html" ;;
+    *)     printf '%s\n' "$base/" ;;
+    esac
+}
+
 failed=()
 for prog in "${run[@]}"; do
     id=${prog#listing_}                 # 17_08
     printf '\n=== Listing %s ===\n' "${id//_/-}"
+    args=()
+    if is_http "$id"; then
+        if [ -z "$base" ]; then
+            echo "--- (skipped: the http_server example is not built or did not start)"
+            continue
+        fi
+        mapfile -t args < <(http_args "$id")
+        echo "\$ ${prog} ${args[*]}"
+    fi
     if in_list "$id" "$endless"; then
         timeout -s INT -k 2 "$endless_secs" "$dir/$prog" </dev/null
         rc=$?
@@ -62,7 +121,7 @@ for prog in "${run[@]}"; do
             continue
         fi
     else
-        timeout -k 5 "$timeout" "$dir/$prog" </dev/null
+        timeout -k 5 "$timeout" "$dir/$prog" "${args[@]}" </dev/null
         rc=$?
     fi
     if [ $rc = 0 ]; then

@@ -85,6 +85,19 @@ typedef struct weft__remote {
     void (*run)(weft__rt *rt, struct weft__remote *r);
 } weft__remote;
 
+/* ---- end-of-runtime hooks ----------------------------------------------- */
+
+/* A node a module (weft-http's libcurl driver) links into its runtime so
+ * that run() is called once when that runtime ends: after every task has
+ * returned and the blocking pool has stopped, before the reactor is
+ * destroyed (so run() may still forget fds with weft__io_forget and close
+ * them).  No task runs then: run() must not suspend.  The node is owned by
+ * its module; run() may free it.  Hooks run last-registered first. */
+typedef struct weft__exit_hook {
+    struct weft__exit_hook *next;
+    void (*run)(weft__rt *rt, struct weft__exit_hook *h);
+} weft__exit_hook;
+
 /* ---- wakers ------------------------------------------------------------- */
 
 struct weft__waker {
@@ -229,6 +242,7 @@ struct weft__rt {
     /* sync (src/sync/sync.c): semaphore, mutex and notify waits here */
     weft__link sync_waits;
     struct weft__io *io; /* the I/O reactor (io/), NULL until first used */
+    weft__exit_hook *exit_hooks; /* run by rt_destroy (weft__rt_on_exit) */
 
     /* observability (obs/): the clock read once per scheduling round, for
      * wait durations; the counters of weft_runtime_stats; the dump signal
@@ -285,6 +299,8 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
 void weft__task_finished(weft__rt *rt, weft_task *t);
 /* Frees every task struct (at the end of weft_run). */
 void weft__task_free_all(weft__rt *rt);
+/* Registers h to run when rt ends (see weft__exit_hook).  [rt's thread] */
+void weft__rt_on_exit(weft__rt *rt, weft__exit_hook *h);
 /* The root returned: cancel every other task. */
 void weft__shutdown(weft__rt *rt);
 /* The task's name for reports ("" when it has none). */

@@ -527,12 +527,23 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
     return rc;
 }
 
+void weft__rt_on_exit(weft__rt *rt, weft__exit_hook *h)
+{
+    h->next = rt->exit_hooks;
+    rt->exit_hooks = h;
+}
+
 static void rt_destroy(weft__rt *rt)
 {
     weft__blocking_destroy(rt); /* every job has ended: live was 0 */
     weft__obs_stop(rt);         /* no pool thread writes events now */
     weft__inbox_drain(rt);      /* drop references posted by other threads */
-    weft__io_destroy(rt);       /* before the eventfd it polls is closed */
+    while (rt->exit_hooks) {    /* modules' own teardown, reactor still up */
+        weft__exit_hook *h = rt->exit_hooks;
+        rt->exit_hooks = h->next;
+        h->run(rt, h);
+    }
+    weft__io_destroy(rt); /* before the eventfd it polls is closed */
     weft__task_free_all(rt);
     weft__timers_free(rt);
     weft__stack_pool_destroy(&rt->pool);

@@ -1,0 +1,658 @@
+/*
+ * test_http.c - weft-http: HTTP GET on libcurl driven by weft's reactor
+ * against a real local server (the http_server example, started per test
+ * on an ephemeral 127.0.0.1 port, serving examples/www), and HTML parsing
+ * and selection through gumbo.
+ *
+ * Exact status codes and body bytes; cancellation checked from the
+ * server's side (its /stats route counts /slow requests whose client went
+ * away); fds counted before and after weft_run.  Only generous wall-clock
+ * bounds (slow_ns).  Network traffic stays on 127.0.0.1.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+#include "weft.h"
+#include "weft_http.h"
+
+extern char **environ;
+
+/* ---- the server --------------------------------------------------------- */
+
+static pid_t server_pid;
+static char base[64]; /* http://127.0.0.1:PORT */
+
+static void server_start(void)
+{
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    char prog[] = WEFT_EXAMPLES_DIR "/http_server";
+    char dir[] = WEFT_HTTP_WWW;
+    char port[] = "0";
+    char *argv[] = {prog, dir, port, NULL};
+    /* Default dispositions and an empty mask for the signals that stop it,
+     * whatever the test runner set. */
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t def, none;
+    sigemptyset(&def);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGINT);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    int rc = posix_spawn(&server_pid, prog, &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
+    char line[32] = {0};
+    size_t n = 0;
+    while (n < sizeof line - 1 && !strchr(line, '\n')) {
+        ssize_t r = read(p[0], line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(p[0]);
+    int portno = atoi(line);
+    cr_assert_gt(portno, 0, "http_server printed no port: \"%s\"", line);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", portno);
+}
+
+static void server_stop(void)
+{
+    if (server_pid <= 0)
+        return;
+    /* SIGTERM (again every 100 ms, bounded), then SIGKILL. */
+    int st;
+    for (int i = 0; i < 100; i++) {
+        kill(server_pid, SIGTERM);
+        for (int j = 0; j < 10; j++) {
+            if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
+                server_pid = 0;
+                return;
+            }
+            thread_sleep_ms(10);
+        }
+    }
+    kill(server_pid, SIGKILL);
+    waitpid(server_pid, &st, 0);
+    server_pid = 0;
+}
+
+TestSuite(http, .init = server_start, .fini = server_stop, .timeout = 120);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the DIR's own fd */
+}
+
+/* Runs fn on the real clock; asserts weft_run returned 0 and that no fd
+ * is left open afterwards. */
+static void *run_http(weft_fn *fn, void *arg)
+{
+    int before = count_fds();
+    void *result = run_real(fn, arg);
+    cr_assert_eq(count_fds(), before, "fds leaked: %d before, %d after", before,
+                 count_fds());
+    return result;
+}
+
+static char *url_of(const char *path)
+{
+    char *u = NULL;
+    cr_assert_gt(asprintf(&u, "%s%s", base, path), 0);
+    return u;
+}
+
+static char *file_of(const char *name, size_t *len)
+{
+    char *path = NULL;
+    cr_assert_gt(asprintf(&path, "%s/%s", WEFT_HTTP_WWW, name), 0);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    free(path);
+    char *data = malloc(1 << 16);
+    *len = fread(data, 1, 1 << 16, f);
+    fclose(f);
+    return data;
+}
+
+/* GET path; asserts success and the status; returns the response. */
+static weft_http_response *get_ok(const char *path, int status)
+{
+    char *u = url_of(path);
+    weft_http_response *r = NULL;
+    int rc = weft_http_get(u, &r);
+    cr_assert_eq(rc, 0, "GET %s: %d (%s)", u, rc, weft_strerror(rc));
+    cr_assert_not_null(r);
+    cr_assert_eq(weft_http_response_status(r), status, "GET %s: status %d", u,
+                 weft_http_response_status(r));
+    free(u);
+    return r;
+}
+
+/* The server's count of /slow requests whose client went away. */
+static long server_aborted(void)
+{
+    weft_http_response *r = get_ok("/stats", 200);
+    long open = -1, aborted = -1;
+    sscanf(weft_http_response_text(r, NULL), "open %ld aborted %ld", &open,
+           &aborted);
+    weft_http_response_free(r);
+    return aborted;
+}
+
+/* Waits (polling /stats, bounded) until the server has seen n aborts. */
+static void expect_aborted(long n)
+{
+    uint64_t until = weft_now() + slow_ns(WEFT_SEC(3));
+    long seen;
+    while ((seen = server_aborted()) < n && weft_now() < until)
+        weft_sleep(WEFT_MS(10));
+    cr_assert_eq(seen, n, "the server saw %ld closed slow requests, not %ld",
+                 seen, n);
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+static void *body_exact(void *arg)
+{
+    (void)arg;
+    size_t flen;
+    char *file = file_of("rust.html", &flen);
+    weft_http_response *r = get_ok("/rust.html", 200);
+    size_t len = 0;
+    const char *text = weft_http_response_text(r, &len);
+    cr_assert_eq(len, flen);
+    cr_assert_eq(memcmp(text, file, len), 0);
+    cr_assert_eq(text[len], '\0', "the body is NUL-terminated");
+    weft_http_response_free(r);
+    free(file);
+    return NULL;
+}
+
+Test(http, status_and_exact_body) { run_http(body_exact, NULL); }
+
+static void *title(void *arg)
+{
+    (void)arg;
+    weft_http_response *r = get_ok("/", 200);
+    size_t len;
+    const char *text = weft_http_response_text(r, &len);
+    weft_html *doc = weft_html_parse(text, len);
+    weft_http_response_free(r);
+    cr_assert_not_null(doc);
+    char *t = weft_html_select_first(doc, "title");
+    cr_assert_str_eq(t, "weft: an async runtime for C");
+    free(t);
+    weft_html_free(doc);
+    return NULL;
+}
+
+Test(http, title_through_parse_and_select) { run_http(title, NULL); }
+
+static void *redirect(void *arg)
+{
+    (void)arg;
+    size_t flen;
+    char *file = file_of("rust.html", &flen);
+    weft_http_response *r =
+        get_ok("/redirect?to=/redirect%3Fto=/rust.html", 200);
+    size_t len;
+    const char *text = weft_http_response_text(r, &len);
+    cr_assert_eq(len, flen);
+    cr_assert_eq(memcmp(text, file, len), 0);
+    weft_http_response_free(r);
+    free(file);
+    return NULL;
+}
+
+Test(http, redirects_are_followed) { run_http(redirect, NULL); }
+
+static void *not_found(void *arg)
+{
+    (void)arg;
+    weft_http_response *r = get_ok("/no/such/page.html", 404);
+    cr_assert_not_null(strstr(weft_http_response_text(r, NULL),
+                              "<title>404 Not Found</title>"));
+    weft_http_response_free(r);
+    return NULL;
+}
+
+Test(http, not_found_is_a_response) { run_http(not_found, NULL); }
+
+static void *errors(void *arg)
+{
+    (void)arg;
+    /* A port nobody listens on: bound, never listening, then closed. */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    cr_assert_eq(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    getsockname(s, (struct sockaddr *)&sa, &sl);
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    weft_http_response *r = (weft_http_response *)&r; /* poison */
+    int rc = weft_http_get(u, &r);
+    close(s);
+    cr_assert_eq(rc, -ECONNREFUSED, "%d (%s)", rc, weft_strerror(rc));
+    cr_assert_eq(r, (weft_http_response *)&r, "*resp untouched on failure");
+
+    cr_assert_eq(weft_http_get("http://[::1", &r), -EINVAL);
+    cr_assert_eq(weft_http_get("not a url", &r), -EINVAL);
+    cr_assert_eq(weft_http_get("ftp://127.0.0.1/", &r), -EINVAL);
+    cr_assert_eq(weft_http_get(NULL, &r), -EINVAL);
+    cr_assert_eq(weft_http_get(u, NULL), -EINVAL);
+    cr_assert_null(weft_http_get_future(NULL, &r));
+    cr_assert_eq(errno, EINVAL);
+
+    rc = weft_http_get("http://no-such-host.invalid/", &r);
+    cr_assert(WEFT_IS_EAI(rc), "a resolver failure: %d (%s)", rc,
+              weft_strerror(rc));
+    cr_assert_str_neq(weft_strerror(rc), "unknown error");
+    return NULL;
+}
+
+Test(http, errors_are_negative_errnos) { run_http(errors, NULL); }
+
+Test(http, outside_a_runtime)
+{
+    weft_http_response *r = NULL;
+    cr_assert_eq(weft_http_get("http://127.0.0.1/", &r), -EPERM);
+    weft_future_drop(weft_http_get_future("http://127.0.0.1/", &r));
+    cr_assert_null(r);
+}
+
+static void *timeout_closes(void *arg)
+{
+    (void)arg;
+    char *u = url_of("/slow?ms=10000");
+    weft_http_response *r = NULL;
+    uint64_t t0 = weft_now();
+    int rc = weft_timeout(weft_http_get_future(u, &r), WEFT_MS(100), NULL);
+    cr_assert_eq(rc, -ETIMEDOUT, "%d (%s)", rc, weft_strerror(rc));
+    cr_assert_null(r, "*resp untouched");
+    cr_assert_lt(weft_now() - t0, slow_ns(WEFT_SEC(3)));
+    expect_aborted(1); /* the server saw the connection close */
+    free(u);
+    return NULL;
+}
+
+Test(http, timeout_cancels_and_closes_the_connection)
+{
+    run_http(timeout_closes, NULL);
+}
+
+static void *race(void *arg)
+{
+    (void)arg;
+    char *slow = url_of("/slow?ms=10000"), *fast = url_of("/rust.html");
+    weft_http_response *rs = NULL, *rf = NULL;
+    weft_future *fs[2] = {weft_http_get_future(slow, &rs),
+                          weft_http_get_future(fast, &rf)};
+    void *res = (void *)1;
+    int i = weft_race(fs, 2, &res);
+    cr_assert_eq(i, 1);
+    cr_assert_eq((int)(intptr_t)res, 0, "the winner's status");
+    cr_assert_null(rs, "the loser's *resp untouched");
+    cr_assert_eq(weft_http_response_status(rf), 200);
+    weft_http_response_free(rf);
+    expect_aborted(1);
+    free(slow);
+    free(fast);
+    return NULL;
+}
+
+Test(http, race_cancels_the_loser) { run_http(race, NULL); }
+
+static void *slow_get(void *arg)
+{
+    weft_http_response **r = arg;
+    char *u = url_of("/slow?ms=10000");
+    int rc = weft_http_get(u, r);
+    free(u);
+    return (void *)(intptr_t)rc;
+}
+
+static void *abort_task(void *arg)
+{
+    (void)arg;
+    weft_http_response *r = NULL;
+    weft_task *t = weft_spawn(slow_get, &r);
+    weft_sleep(WEFT_MS(100));
+    weft_task_abort(t);
+    void *res = NULL;
+    cr_assert_eq(weft_task_join(t, &res), -ECANCELED);
+    cr_assert_null(r);
+    expect_aborted(1);
+    return NULL;
+}
+
+Test(http, abort_stops_the_transfer) { run_http(abort_task, NULL); }
+
+#define MANY 300
+
+static void *many(void *arg)
+{
+    (void)arg;
+    size_t alen, blen;
+    char *a = file_of("index.html", &alen), *b = file_of("rust.html", &blen);
+    char *ua = url_of("/"), *ub = url_of("/rust.html");
+    static weft_http_response *rs[MANY];
+    weft_future *fs[MANY];
+    void *results[MANY];
+    for (int i = 0; i < MANY; i++) {
+        rs[i] = NULL;
+        fs[i] = weft_http_get_future(i % 2 ? ub : ua, &rs[i]);
+    }
+    uint64_t t0 = weft_now();
+    cr_assert_eq(weft_join_all(fs, MANY, results), 0);
+    cr_assert_lt(weft_now() - t0, slow_ns(WEFT_SEC(20)));
+    for (int i = 0; i < MANY; i++) {
+        cr_assert_eq((int)(intptr_t)results[i], 0, "request %d", i);
+        size_t len;
+        const char *text = weft_http_response_text(rs[i], &len);
+        cr_assert_eq(len, i % 2 ? blen : alen, "request %d", i);
+        cr_assert_eq(memcmp(text, i % 2 ? b : a, len), 0, "request %d", i);
+        weft_http_response_free(rs[i]);
+    }
+    free(a);
+    free(b);
+    free(ua);
+    free(ub);
+    return NULL;
+}
+
+Test(http, three_hundred_requests_in_flight_on_one_thread)
+{
+    run_http(many, NULL);
+}
+
+static void *sequential(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20; i++) {
+        weft_http_response *r = get_ok(i % 2 ? "/" : "/rust.html", 200);
+        weft_http_response_free(r);
+    }
+    return NULL;
+}
+
+static void *hangups(void *arg)
+{
+    (void)arg;
+    /* The server closes each connection after its answer without saying
+     * so: libcurl finds the kept-alive connection dead at the next
+     * request, closes it (weft forgets the fd first) and opens a new
+     * socket, which usually gets the same fd number back. */
+    for (int i = 0; i < 20; i++) {
+        weft_http_response *r = get_ok(i % 2 ? "/hangup" : "/rust.html", 200);
+        if (i % 2)
+            cr_assert_str_eq(weft_http_response_text(r, NULL), "bye\n");
+        weft_http_response_free(r);
+        weft_sleep(WEFT_MS(2)); /* let the server's close arrive */
+    }
+    return NULL;
+}
+
+Test(http, connections_closed_by_the_server_are_replaced)
+{
+    run_http(hangups, NULL);
+}
+
+Test(http, runtimes_in_turn_leave_no_fd)
+{
+    /* Each runtime has its own multi handle, destroyed when it ends (its
+     * idle keep-alive connections closed): run_http checks the fds. */
+    run_http(sequential, NULL);
+    run_http(sequential, NULL);
+}
+
+/* ---- the 17.1 listings and titles against the server ----------------------
+ */
+
+/* Runs an example program with args; returns its stdout (free it) and sets
+ * *status to its exit status (bounded: killed after 30 s). */
+static char *run_prog(const char *name, char **args, int *status)
+{
+    char prog[512];
+    snprintf(prog, sizeof prog, "%s/%s", WEFT_EXAMPLES_DIR, name);
+    char *argv[8] = {prog};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = args[i];
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    pid_t pid;
+    int rc = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
+    size_t cap = 1 << 16, n = 0;
+    char *out = calloc(1, cap);
+    ssize_t r;
+    while (n < cap - 1 && (r = read(p[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return out;
+}
+
+static void expect_output(const char *name, char **args, const char *want)
+{
+    int st;
+    char *out = run_prog(name, args, &st);
+    cr_assert_eq(st, 0, "%s exited with %d; output: %s", name, st, out);
+    cr_assert_str_eq(out, want, "%s", name);
+    free(out);
+}
+
+Test(http, listings_17_01_to_17_04_print_the_title)
+{
+    char *u = url_of("/"), *none = url_of("/untitled.html");
+    char *want = NULL, *want_none = NULL;
+    cr_assert_gt(asprintf(&want,
+                          "The title for %s was\n    weft: an async "
+                          "runtime for C\n",
+                          u),
+                 0);
+    cr_assert_gt(asprintf(&want_none, "%s had no title\n", none), 0);
+    const char *names[] = {"listing_17_01", "listing_17_02", "listing_17_03",
+                           "listing_17_04"};
+    for (int i = 0; i < 4; i++) {
+        char *args[] = {u, NULL}, *args_none[] = {none, NULL};
+        expect_output(names[i], args, want);
+        expect_output(names[i], args_none, want_none);
+    }
+    int st;
+    char *args[] = {"http://[bad", NULL};
+    free(run_prog("listing_17_01", args, &st));
+    cr_assert_eq(st, 1, "a failed GET exits 1");
+    free(u);
+    free(none);
+    free(want);
+    free(want_none);
+}
+
+Test(http, listing_17_05_races_two_pages)
+{
+    char *slow = url_of("/slow?ms=10000"), *fast = url_of("/rust.html");
+    char *none = url_of("/untitled.html");
+    char *want = NULL;
+    cr_assert_gt(asprintf(&want,
+                          "%s returned first\nIts page title was: 'Rust "
+                          "Programming Language'\n",
+                          fast),
+                 0);
+    char *args[] = {slow, fast, NULL};
+    expect_output("listing_17_05", args, want);
+    free(want);
+    cr_assert_gt(asprintf(&want, "%s returned first\nIt had no title.\n", none),
+                 0);
+    char *args2[] = {none, slow, NULL};
+    expect_output("listing_17_05", args2, want);
+    free(want);
+    free(slow);
+    free(fast);
+    free(none);
+}
+
+Test(http, titles_fetches_many_pages_at_once)
+{
+    char *a = url_of("/"), *b = url_of("/rust.html");
+    char *args[] = {"50", a, b, NULL};
+    int st;
+    char *out = run_prog("titles", args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    char *want = NULL;
+    cr_assert_gt(asprintf(&want,
+                          "%s: weft: an async runtime for C\n%s: Rust "
+                          "Programming Language\n",
+                          a, b),
+                 0);
+    size_t wl = strlen(want);
+    cr_assert_eq(strlen(out), 25 * wl, "%s", out);
+    for (int i = 0; i < 25; i++)
+        cr_assert_eq(memcmp(out + (size_t)i * wl, want, wl), 0, "line pair %d",
+                     i);
+    free(out);
+    free(want);
+    free(a);
+    free(b);
+}
+
+/* ---- HTML --------------------------------------------------------------- */
+
+static char *sel(const char *html, const char *selector)
+{
+    weft_html *doc = weft_html_parse(html, strlen(html));
+    cr_assert_not_null(doc);
+    errno = 0;
+    char *s = weft_html_select_first(doc, selector);
+    int err = errno;
+    weft_html_free(doc);
+    errno = err;
+    return s;
+}
+
+static void expect_sel(const char *html, const char *selector, const char *want)
+{
+    char *got = sel(html, selector);
+    cr_assert_not_null(got, "%s: NULL (errno %d)", selector, errno);
+    cr_assert_str_eq(got, want, "selector %s", selector);
+    free(got);
+}
+
+static const char page[] =
+    "<html><head><title>T</title></head><body>"
+    "<div id=\"main\" class=\"box wide\"><p class=\"note\">one</p>"
+    "<p id=\"second\" class=\"note x\">two <a href=\"/a\">link</a></p></div>"
+    "<p class=\"note\">three</p><span class=\"note\">four</span>"
+    "<section><div><p>deep</p></div></section>"
+    "</body></html>";
+
+Test(html, selectors_of_each_kind)
+{
+    expect_sel(page, "title", "T");
+    expect_sel(page, "TITLE", "T");
+    expect_sel(page, "#second", "two <a href=\"/a\">link</a>");
+    expect_sel(page, ".note", "one");
+    expect_sel(page, ".x", "two <a href=\"/a\">link</a>");
+    expect_sel(page, "span.note", "four");
+    expect_sel(page, "p#second", "two <a href=\"/a\">link</a>");
+    expect_sel(page, "div#main.wide",
+               "<p class=\"note\">one</p><p id=\"second\" "
+               "class=\"note x\">two <a href=\"/a\">"
+               "link</a></p>");
+    expect_sel(page, "*#second a", "link");
+}
+
+Test(html, descendant_combinators)
+{
+    expect_sel(page, "div p", "one");
+    expect_sel(page, "#main .x a", "link");
+    expect_sel(page, "section p", "deep");
+    expect_sel(page, "body  section   div p", "deep");
+    expect_sel(page, "section div", "<p>deep</p>");
+    cr_assert_null(sel(page, "section span"));
+    cr_assert_eq(errno, ENOENT);
+}
+
+Test(html, inner_html_escapes_and_keeps_tags)
+{
+    expect_sel("<div id=d>a &amp; b &lt;c&gt; \"q\" <b class=\"x\">bold</b>"
+               "<br><img src='a\"b&amp;c'> <!--note--> x\xc2\xa0y</div>",
+               "#d",
+               "a &amp; b &lt;c&gt; \"q\" <b class=\"x\">bold</b><br>"
+               "<img src=\"a&quot;b&amp;c\"> <!--note--> x&nbsp;y");
+    expect_sel("<title>A &amp; B &lt; C</title>", "title", "A &amp; B &lt; C");
+    expect_sel("<script>if (a < b && c) x();</script>", "script",
+               "if (a < b && c) x();");
+    expect_sel("<p id=e></p>", "#e", "");
+}
+
+Test(html, malformed_input_is_repaired)
+{
+    /* The adoption agency algorithm, as html5ever and browsers. */
+    expect_sel("<p>one<p>two<b>bold<i>both</b>italic</i>", "body",
+               "<p>one</p><p>two<b>bold<i>both</i></b><i>italic</i></p>");
+    expect_sel("<table><tr><td>cell</table>", "table",
+               "<tbody><tr><td>cell</td></tr></tbody>");
+    expect_sel("", "html", "<head></head><body></body>");
+    expect_sel("<ul><li>a<li>b</ul>", "ul", "<li>a</li><li>b</li>");
+}
+
+Test(html, errors)
+{
+    cr_assert_null(sel(page, "table"));
+    cr_assert_eq(errno, ENOENT);
+    const char *bad[] = {"",  "   ", "div > p", "a[href]", "p:first-child",
+                         "#", ".",   "p,div",   "p.",      "+p"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_null(sel(page, bad[i]), "selector \"%s\"", bad[i]);
+        cr_assert_eq(errno, EINVAL, "selector \"%s\"", bad[i]);
+    }
+    errno = 0;
+    cr_assert_null(weft_html_parse(NULL, 0));
+    cr_assert_eq(errno, EINVAL);
+    errno = 0;
+    cr_assert_null(weft_html_select_first(NULL, "p"));
+    cr_assert_eq(errno, EINVAL);
+    weft_html_free(NULL);
+}
