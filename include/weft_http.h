@@ -57,7 +57,12 @@ typedef struct weft_http_response weft_http_response;
  *  -ECONNRESET   the connection broke or closed before a whole response;
  *  -EPROTO       a TLS or HTTP protocol failure (bad certificate, garbage
  *                reply);
- *  -ENOMEM       out of memory;  -EIO  any other libcurl failure;
+ *  -ENOMEM       out of memory: this request's, or the runtime's HTTP
+ *                driver's (it could not watch a socket or arm libcurl's
+ *                timer: every request in flight then fails with -ENOMEM,
+ *                and later ones are tried afresh);
+ *  -EMFILE       no fd left for the connection's socket;
+ *  -EIO          any other libcurl failure;
  *  -ECANCELED    the calling task was cancelled: the transfer stopped at
  *                once and its connection was closed;
  *  -EPERM        outside a runtime.

@@ -7,6 +7,10 @@
  * reported by the public call that met it (or by weft_run), and once
  * weft_run has returned the library holds no allocation.
  *
+ * weft-http (when built) is walked too: a GET against a one-shot responder
+ * in the same runtime, each failure reported by weft_http_get (-ENOMEM,
+ * -EMFILE) or met by the responder, never a hang or an -EIO.
+ *
  * In other builds the hooks do not exist and the walk is skipped.
  */
 #define _GNU_SOURCE
@@ -22,6 +26,9 @@
 
 #include "support.h"
 #include "weft.h"
+#ifdef WEFT_TEST_HTTP
+#include "weft_http.h"
+#endif
 
 #ifdef WEFT_FAULT_INJECTION
 #include "util/alloc.h"
@@ -291,6 +298,80 @@ static void *io_traffic(void *arg)
     return NULL;
 }
 
+#ifdef WEFT_TEST_HTTP
+/* ---- weft-http: libcurl on weft's reactor, against a one-shot responder -- */
+
+/* Accepts one connection, reads a request's head and answers it; closes
+ * the listener (its own) first, so that a client whose connection it could
+ * not take is reset rather than left waiting. */
+static void *http_responder(void *arg)
+{
+    int l = (int)(intptr_t)arg;
+    int rc = note_io(weft_fd_wait(l, WEFT_READABLE, WEFT_SEC(2)), "fd_wait");
+    int s = rc > 0 ? note(weft_tcp_accept(l, NULL), "weft_tcp_accept") : -1;
+    weft_close(l);
+    if (s < 0)
+        return NULL;
+    char buf[1024];
+    size_t n = 0;
+    long r;
+    while (n < sizeof buf - 1 &&
+           (r = read_within(s, buf + n, sizeof buf - 1 - n)) > 0) {
+        n += (size_t)r;
+        buf[n] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                 "Connection: close\r\n\r\nhello";
+    if (strstr(buf, "\r\n\r\n"))
+        note_io(weft_write(s, answer, sizeof answer - 1), "weft_write");
+    weft_close(s);
+    return NULL;
+}
+
+/* A failure the request met reaches its caller as ENOMEM/EMFILE (or a
+ * connection error once the responder failed first), and a response that
+ * arrives is exact. */
+static void *http_traffic(void *arg)
+{
+    (void)arg;
+    int l = note(weft_tcp_listen("127.0.0.1", 0, 4), "weft_tcp_listen");
+    if (l < 0)
+        return NULL;
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    getsockname(l, (struct sockaddr *)&a, &len);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    weft_task *srv =
+        note_null(weft_spawn(http_responder, (void *)(intptr_t)l), "spawn");
+    if (!srv) {
+        weft_close(l);
+        return NULL;
+    }
+    weft_http_response *r = NULL;
+    int rc = weft_http_get(url, &r);
+    if (!(rc == -ECONNRESET && S.errors > 0))
+        note_io(rc, "weft_http_get");
+    if (rc == 0) {
+        size_t blen = 0;
+        const char *body = weft_http_response_text(r, &blen);
+        if ((weft_http_response_status(r) != 200 || blen != 5 ||
+             memcmp(body, "hello", 5) != 0) &&
+            !S.bad) {
+            S.bad = 1;
+            snprintf(S.what, sizeof S.what, "status %d, %zu bytes",
+                     weft_http_response_status(r), blen);
+        }
+        weft_http_response_free(r);
+    }
+    weft_task_abort(srv); /* when the request failed before connecting */
+    weft_task_join(srv, NULL);
+    return NULL;
+}
+#endif
+
 /* ---- the walk ------------------------------------------------------------ */
 
 typedef struct walk {
@@ -298,11 +379,12 @@ typedef struct walk {
 } walk;
 
 static const char *walk_trace; /* weft_config.trace_path of the walk */
+static int walk_clock = WEFT_CLOCK_VIRTUAL;
 
 static walk run_walk(const char *name, weft_fn *scenario, int must_report)
 {
     walk w = {0};
-    weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL, .trace_path = walk_trace};
+    weft_config cfg = {.clock = walk_clock, .trace_path = walk_trace};
     for (unsigned long k = 1;; k++) {
         cr_assert_lt(k, 100000, "%s: the walk does not end", name);
         memset(&S, 0, sizeof S);
@@ -359,6 +441,16 @@ Test(fault, traced_run)
     unsetenv("WEFT_DUMP_SIGNAL");
     walk_trace = NULL;
 }
+
+#ifdef WEFT_TEST_HTTP
+/* On the real clock: libcurl measures its own timeouts on it. */
+Test(fault, http_get)
+{
+    walk_clock = WEFT_CLOCK_MONOTONIC;
+    run_walk("HTTP GET", http_traffic, 1);
+    walk_clock = WEFT_CLOCK_VIRTUAL;
+}
+#endif
 
 #else
 

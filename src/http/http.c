@@ -16,9 +16,16 @@
  *    curl_multi_socket_action.  A removed record is freed by its watcher
  *    when it exits, or at once when no watcher runs (cancelled at
  *    shutdown); the driver's list holds every record until then.
- *  - the timer callback: one deadline; one detached timer task, alive while
- *    a deadline is armed, sleeps until it (kicked when it changes) and then
- *    calls curl_multi_socket_action(CURL_SOCKET_TIMEOUT).
+ *  - the timer callback: one deadline; one detached timer task, spawned
+ *    with the driver and alive as long as its runtime, sleeps until it
+ *    (kicked when it changes) and then calls
+ *    curl_multi_socket_action(CURL_SOCKET_TIMEOUT).
+ * Neither callback ever returns -1 (libcurl would then refuse every later
+ * call on the multi handle): the timer callback allocates nothing, and a
+ * socket callback that cannot allocate its watcher fails the transfer it
+ * came for with -ENOMEM.  A watcher or the timer task that cannot make its
+ * futures (or libcurl out of memory) fails every transfer in flight with
+ * -ENOMEM, waits 1 ms and goes on: a failure is reported, never a hang.
  * After every socket_action the finished transfers are collected
  * (curl_multi_info_read): each is removed from the multi handle and its
  * request future woken.  libcurl's callbacks never suspend: everything runs
@@ -52,9 +59,9 @@ typedef struct driver {
     CURLM *multi;
     uint64_t deadline; /* libcurl's timeout on the runtime clock, or none */
     weft_notify *timer_kick;
-    int timer_running; /* the timer task is alive */
-    int closing;       /* the exit hook runs: spawn nothing */
-    weft__link socks;  /* every sockw not yet freed */
+    int closing;      /* the exit hook runs: spawn nothing */
+    weft__link socks; /* every sockw not yet freed */
+    weft__link reqs;  /* every req in the multi handle */
 } driver;
 
 typedef struct sockw {
@@ -75,6 +82,7 @@ struct weft_http_response {
 
 typedef struct req {
     weft_future base;
+    weft__link link; /* in driver.reqs while in_multi */
     char *url;
     weft_http_response **out;
     driver *d;
@@ -85,6 +93,7 @@ typedef struct req {
     int in_multi; /* added and not yet removed */
     int finished; /* libcurl reported it done */
     int oom;      /* the write callback could not grow the body */
+    int open_err; /* errno of a socket the open callback could not make */
     CURLcode rc;
 } req;
 
@@ -105,6 +114,8 @@ static int map_error(const req *r)
     case CURLE_COULDNT_RESOLVE_PROXY:
         return WEFT_EAI(EAI_NONAME);
     case CURLE_COULDNT_CONNECT:
+        if (r->open_err)
+            return -r->open_err;
         curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os);
         return os > 0 && os != EINPROGRESS ? -(int)os : -ECONNREFUSED;
     case CURLE_OPERATION_TIMEDOUT:
@@ -153,18 +164,57 @@ static void collect(driver *d)
         if (!r)
             continue;
         r->in_multi = 0;
-        r->finished = 1;
-        r->rc = rc;
+        weft__list_remove(&r->link);
+        if (!r->finished) {
+            r->finished = 1;
+            r->rc = rc;
+        }
         if (r->waker)
             weft__wake(r->waker);
     }
 }
 
+/* Ends r's transfer with rc now (its future is woken; its handle leaves
+ * the multi handle when the future is cleaned up). */
+static void fail_req(req *r, CURLcode rc)
+{
+    if (!r || r->finished)
+        return;
+    r->finished = 1;
+    r->rc = rc;
+    if (r->waker)
+        weft__wake(r->waker);
+}
+
+static void fail_transfer(CURL *easy, CURLcode rc)
+{
+    req *r = NULL;
+    if (easy &&
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r) == CURLE_OK)
+        fail_req(r, rc);
+}
+
+/* The driver could not go on watching: every transfer fails with ENOMEM. */
+static void fail_all(driver *d)
+{
+    for (weft__link *l = d->reqs.next; l != &d->reqs; l = l->next)
+        fail_req(weft__container(l, req, link), CURLE_OUT_OF_MEMORY);
+}
+
+/* After fail_all: 1 ms before trying again (0), or -ECANCELED. */
+static int backoff(driver *d)
+{
+    fail_all(d);
+    return weft_sleep(WEFT_MS(1)) == -ECANCELED ? -ECANCELED : 0;
+}
+
 static void action(driver *d, curl_socket_t fd, int mask)
 {
     int running = 0;
-    curl_multi_socket_action(d->multi, fd, mask, &running);
+    CURLMcode mc = curl_multi_socket_action(d->multi, fd, mask, &running);
     collect(d);
+    if (mc == CURLM_OUT_OF_MEMORY)
+        fail_all(d);
 }
 
 static void sockw_free(sockw *w)
@@ -187,16 +237,24 @@ static void *watcher(void *arg)
                               weft_notified_future(w->kick)};
         void *res = NULL;
         int i = weft_race(fs, 2, &res);
-        if (i < 0 || w->removed)
-            break; /* cancelled (shutdown), out of memory, or removed */
+        if (i == -ECANCELED || w->removed)
+            break; /* cancelled (shutdown), or removed */
+        if (i < 0) {
+            if (backoff(w->d) < 0)
+                break;
+            continue; /* out of memory */
+        }
         if (i != 0)
             continue; /* kicked: events changed */
         int rc = (int)(intptr_t)res;
         if (rc == -EBADF)
             break; /* closed under us: libcurl removes it */
+        if (rc < 0) {
+            if (backoff(w->d) < 0) /* the reactor could not watch it */
+                break;
+            continue;
+        }
         int mask = 0;
-        if (rc < 0)
-            mask = CURL_CSELECT_ERR;
         if (rc > 0 && (rc & WEFT_READABLE))
             mask |= CURL_CSELECT_IN;
         if (rc > 0 && (rc & WEFT_WRITABLE))
@@ -212,7 +270,6 @@ static void *watcher(void *arg)
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
                      void *socketp)
 {
-    (void)easy;
     driver *d = userp;
     sockw *w = socketp;
     if (what == CURL_POLL_REMOVE) {
@@ -239,11 +296,11 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
         return 0;
     w = weft__calloc(1, sizeof *w);
     if (!w)
-        return -1;
+        goto oom;
     w->kick = weft_notify_new();
     if (!w->kick) {
         weft__free(w);
-        return -1;
+        goto oom;
     }
     w->d = d;
     w->fd = s;
@@ -255,31 +312,44 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
     if (!t) {
         w->running = 0;
         sockw_free(w);
-        return -1;
+        goto oom;
     }
     weft_task_detach(t);
     curl_multi_assign(d->multi, s, w);
+    return 0;
+oom:
+    /* Not -1: libcurl would refuse the multi handle from then on. */
+    fail_transfer(easy, CURLE_OUT_OF_MEMORY);
     return 0;
 }
 
 static void *timer_task(void *arg)
 {
     driver *d = arg;
-    while (d->deadline != NO_DEADLINE) {
+    for (;;) {
         uint64_t dl = d->deadline;
+        if (dl == NO_DEADLINE) {
+            if (weft_notified(d->timer_kick) < 0)
+                break; /* cancelled (shutdown) */
+            continue;
+        }
         if (weft_now() < dl) {
             weft_future *fs[2] = {weft_sleep_until_future(dl),
                                   weft_notified_future(d->timer_kick)};
             int i = weft_race(fs, 2, NULL);
-            if (i < 0)
-                break; /* cancelled (shutdown) or out of memory */
+            if (i == -ECANCELED)
+                break; /* cancelled (shutdown) */
+            if (i < 0) {
+                if (backoff(d) < 0)
+                    break;
+                continue; /* out of memory */
+            }
             if (i != 0 || d->deadline != dl)
                 continue; /* the deadline changed */
         }
         d->deadline = NO_DEADLINE;
         action(d, CURL_SOCKET_TIMEOUT, 0);
     }
-    d->timer_running = 0;
     return NULL;
 }
 
@@ -291,19 +361,8 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
         d->deadline = NO_DEADLINE;
         return 0;
     }
-    if (d->closing || d->rt->shutting_down)
-        return 0;
     d->deadline = weft_now() + (uint64_t)timeout_ms * UINT64_C(1000000);
-    if (d->timer_running) {
-        weft_notify_one(d->timer_kick);
-        return 0;
-    }
-    weft_spawn_opts opts = {.name = "weft-http timer"};
-    weft_task *t = weft_spawn_with(&opts, timer_task, d);
-    if (!t)
-        return -1;
-    d->timer_running = 1;
-    weft_task_detach(t);
+    weft_notify_one(d->timer_kick);
     return 0;
 }
 
@@ -312,12 +371,15 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static curl_socket_t open_cb(void *clientp, curlsocktype purpose,
                              struct curl_sockaddr *addr)
 {
-    driver *d = clientp;
+    req *r = clientp; /* alive: its transfer is connecting */
+    driver *d = r->d;
     (void)purpose;
-    int fd =
-        socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-    if (fd < 0)
+    int fd = weft__socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+                          addr->protocol);
+    if (fd < 0) {
+        r->open_err = errno;
         return CURL_SOCKET_BAD;
+    }
     if (d->rt->io)
         weft__io_forget(d->rt->io, fd); /* a stale record of the number */
     return fd;
@@ -382,6 +444,7 @@ static driver *driver_get(weft__rt *rt)
     d->rt = rt;
     d->deadline = NO_DEADLINE;
     weft__list_init(&d->socks);
+    weft__list_init(&d->reqs);
     d->timer_kick = weft_notify_new();
     if (!d->timer_kick)
         goto free_d;
@@ -392,10 +455,18 @@ static driver *driver_get(weft__rt *rt)
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+    /* The timer task now: the timer callback must not fail. */
+    weft_spawn_opts opts = {.name = "weft-http timer"};
+    weft_task *t = weft_spawn_with(&opts, timer_task, d);
+    if (!t)
+        goto free_multi;
+    weft_task_detach(t);
     d->hook.run = driver_destroy;
     weft__rt_on_exit(rt, &d->hook);
     tls_driver = d;
     return d;
+free_multi:
+    curl_multi_cleanup(d->multi);
 free_kick:
     weft_notify_free(d->timer_kick);
 free_d:
@@ -482,13 +553,14 @@ static int req_start(weft__rt *rt, req *r)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r->d);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r->d);
     CURLMcode mc = curl_multi_add_handle(r->d->multi, e);
     if (mc != CURLM_OK)
         return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
     r->in_multi = 1;
+    weft__list_push(&r->d->reqs, &r->link);
     return 0;
 }
 
@@ -536,8 +608,9 @@ static int req_poll(weft_future *f, weft__rt *rt, weft__waker *w)
 static void req_remove(req *r)
 {
     if (r->in_multi) {
-        curl_multi_remove_handle(r->d->multi, r->easy);
         r->in_multi = 0;
+        weft__list_remove(&r->link);
+        curl_multi_remove_handle(r->d->multi, r->easy);
     }
 }
 

@@ -446,9 +446,11 @@ char *weft__name_copy(const char *name)
         errno = ENOMEM;
         return NULL;
     }
+    memcpy(p, name, n);
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        p[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c == 0x7f)
+            p[i] = '?';
     }
     p[n] = 0;
     return p;
