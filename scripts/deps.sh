@@ -6,7 +6,8 @@
 #
 # usage: scripts/deps.sh [GROUP...]        (default: all)
 #   build     gcc, make, cmake                          make build, make demo
-#   native    build + pkg-config + Criterion, libcurl, gumbo, http_parser (weft-http)
+#   native    build + pkg-config + Criterion, libcurl, gumbo, http_parser (weft-http),
+#             openssl (test_http's TLS server)
 #                                                       make test-native, test-ucontext
 #   asan      native (gcc brings libasan and libubsan)  make test-asan
 #   valgrind  native + valgrind                         make test-valgrind
@@ -34,7 +35,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 pkgs=()
 aarch64=0
 base=(gcc make cmake libc6-dev)
-native=("${base[@]}" pkg-config libcriterion-dev libcurl4-openssl-dev libgumbo-dev libhttp-parser-dev)
+native=("${base[@]}" pkg-config libcriterion-dev libcurl4-openssl-dev libgumbo-dev libhttp-parser-dev openssl)
 cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-user-binfmt binfmt-support)
 lint=(clang-format clang-tidy cppcheck)
 fuzz=(clang libclang-rt-14-dev)
@@ -48,7 +49,7 @@ for group in "$@"; do
     lint)     pkgs+=("${base[@]}" "${lint[@]}") ;;
     fuzz)     pkgs+=("${base[@]}" "${fuzz[@]}") ;;
     all)      pkgs+=("${native[@]}" valgrind "${cross[@]}" "${lint[@]}" "${fuzz[@]}"); aarch64=1 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "deps.sh: unknown group '$group' (build native asan valgrind aarch64 lint fuzz all)" >&2; exit 2 ;;
     esac
 done

@@ -11,6 +11,7 @@
 # exec example programs.  So:
 #   * --trace-children=yes, or valgrind only sees the runner, which does not
 #     run a single test;
+#     (not into /usr/bin/openssl, test_http's TLS server: not our code);
 #   * one log file per process (%p.%n: a forked child gets its own file, and
 #     an exec'd image its own sequence number), so that a child's report is
 #     never mixed into output that a test captures and compares;
@@ -51,6 +52,7 @@ opts=(
     --errors-for-leak-kinds=definite,indirect
     --show-leak-kinds=definite,indirect
     --trace-children=yes
+    --trace-children-skip=*/openssl
     --num-callers=30
     "--log-file=$logdir/vg.%p.%n.log"
 )

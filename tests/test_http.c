@@ -296,6 +296,90 @@ Test(http, outside_a_runtime)
     cr_assert_null(r);
 }
 
+/* ---- HTTPS: libcurl's TLS through weft's reactor ------------------------- */
+
+/* A TLS server with a self-signed certificate (openssl s_server, its key
+ * made here): the handshake runs through weft's reactor up to the
+ * certificate check, which must fail (-EPROTO), as reqwest refuses an
+ * untrusted certificate.  Skipped without the openssl program. */
+static void *https_get(void *arg)
+{
+    const char *url = arg;
+    weft_http_response *r = NULL;
+    int rc = weft_http_get(url, &r);
+    cr_assert_eq(rc, -EPROTO, "GET %s: %d (%s)", url, rc, weft_strerror(rc));
+    cr_assert_null(r);
+    return NULL;
+}
+
+Test(http, https_checks_the_certificate, .timeout = 60)
+{
+    if (access("/usr/bin/openssl", X_OK) != 0)
+        cr_skip_test("no /usr/bin/openssl");
+    char dir[] = "/tmp/weft-tls-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:prime256v1 -nodes -days 1 "
+             "-subj /CN=127.0.0.1 -keyout %s/key.pem -out %s/cert.pem "
+             ">/dev/null 2>&1",
+             dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    char cert[64], key[64];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent || dup2(p[1], 1) < 0)
+            _exit(127);
+        char *argv[] = {"/usr/bin/openssl",
+                        "s_server",
+                        "-accept",
+                        "127.0.0.1:0",
+                        "-cert",
+                        cert,
+                        "-key",
+                        key,
+                        "-www",
+                        NULL};
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(p[1]);
+    /* "ACCEPT 127.0.0.1:PORT", after other lines perhaps */
+    char line[512] = {0};
+    size_t n = 0;
+    const char *acc = NULL;
+    while (n < sizeof line - 1 &&
+           !((acc = strstr(line, "ACCEPT ")) && strchr(acc, '\n'))) {
+        ssize_t r = read(p[0], line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(p[0]);
+    const char *colon = acc ? strchr(acc, ':') : NULL;
+    int port = colon ? atoi(colon + 1) : 0;
+    if (port > 0) {
+        char url[64];
+        snprintf(url, sizeof url, "https://127.0.0.1:%d/", port);
+        run_http(https_get, url);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+    cr_assert_gt(port, 0, "openssl s_server printed \"%s\"", line);
+}
+
 static void *timeout_closes(void *arg)
 {
     (void)arg;

@@ -876,3 +876,65 @@ Test(slow_poll, a_bad_threshold_is_reported_and_ignored)
     }
     unsetenv("WEFT_WARN_SLOW_MS");
 }
+
+/* ---- examples/observe.c -------------------------------------------------- */
+
+/* The example on the virtual clock: weft_dump's lines at 250 ms on stdout,
+ * the signal dump's on stderr, the counters, and a timeline that parses. */
+Test(observe, the_example_dumps_its_tasks_and_writes_a_timeline, .timeout = 60)
+{
+    char out[] = "/tmp/weft-observe-out-XXXXXX";
+    char err[] = "/tmp/weft-observe-err-XXXXXX";
+    char trace[] = "/tmp/weft-observe-json-XXXXXX";
+    int fo = mkstemp(out), fe = mkstemp(err), ft = mkstemp(trace);
+    cr_assert(fo >= 0 && fe >= 0 && ft >= 0);
+    close(ft);
+    char prog[] = WEFT_EXAMPLES_DIR "/observe";
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(fo, 1);
+        dup2(fe, 2);
+        setenv("WEFT_CLOCK", "virtual", 1);
+        unsetenv("WEFT_TRACE");
+        char *argv[] = {prog, trace, NULL};
+        execv(prog, argv);
+        _exit(127);
+    }
+    close(fo);
+    close(fe);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "observe: status %#x", st);
+    char *o = slurp(out), *e = slurp(err), *j = slurp(trace);
+    unlink(out);
+    unlink(err);
+    unlink(trace);
+
+    cr_assert(strstr(o, "consumer: reading 2 is 4\n-- weft_dump at 250 ms:\n"
+                        "  task 1 'main' running\n"
+                        "  task 2 'producer' waiting 50.000 ms: sleep, due "
+                        "in 50.000 ms\n"
+                        "  task 3 'consumer' waiting 50.000 ms: channel "
+                        "receive on 0x"),
+              "%s", o);
+    cr_assert_str_eq(line_with(o, "'ticker'"),
+                     "  task 4 'ticker' waiting 250.000 ms: sleep, due in "
+                     "150.000 ms",
+                     "%s", o);
+    cr_assert(strstr(o, "consumer: reading 5 is 25\n-- counters: 4 tasks "
+                        "spawned, 3 finished"),
+              "%s", o);
+    cr_assert(strstr(o, "-- timeline written to /tmp/weft-observe-json-"), "%s",
+              o);
+    cr_assert(strstr(e, "weft: task dump on SIGUSR1: 4 tasks\n"
+                        "  task 1 'main' waiting 0 ns: sleep, due in "
+                        "1.000 ms\n"),
+              "%s", e);
+    cr_assert(json_valid(j), "not valid JSON:\n%.2000s", j);
+    cr_assert(strstr(j, "\"consumer\"") && strstr(j, "\"producer\""), "%s", j);
+    free(o);
+    free(e);
+    free(j);
+}
