@@ -49,7 +49,7 @@ for group in "$@"; do
     lint)     pkgs+=("${base[@]}" "${lint[@]}") ;;
     fuzz)     pkgs+=("${base[@]}" "${fuzz[@]}") ;;
     all)      pkgs+=("${native[@]}" valgrind "${cross[@]}" "${lint[@]}" "${fuzz[@]}"); aarch64=1 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "deps.sh: unknown group '$group' (build native asan valgrind aarch64 lint fuzz all)" >&2; exit 2 ;;
     esac
 done
