@@ -16,6 +16,9 @@
 #   CMAKE_ARGS     added to the configure (e.g. -DBENCH_LTO=OFF)
 #   BUILD_DIR      build tree (default build/bench)
 #
+# http_get and http_server (built here when weft-http is) need a server and
+# wrk: bench/http.sh runs them, not this script.
+#
 # Output: the benchmarks' own lines (format of /work/shared/peers/README.md,
 # runtime=weft) and '# FAIL <id> (exit <code>)' for a benchmark that crashed
 # or failed its check (stderr passes through).  Exits non-zero if any failed.
