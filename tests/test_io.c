@@ -3,7 +3,8 @@
  * TCP and UDP on 127.0.0.1, signals, regular files, and the bug classes
  * other runtimes' users met (a reused fd number, a waiter on a closed fd,
  * EINTR, SIGPIPE, EMFILE on accept, a read that loses a race, half-close,
- * false deadlocks, the virtual clock with sockets).
+ * false deadlocks, the virtual clock with sockets), and the socket examples
+ * (echo_server, chat_server, port_scan) run as programs.
  *
  * Real sockets, pipes and signals; exact bytes and return codes; every test
  * checks that no fd leaked (/proc/self/fd counted before and after).
