@@ -24,11 +24,12 @@
  * The hub never waits for a client: it puts lines into outboxes with
  * weft_try_send, so a slow client cannot hold up the others.
  *
- * Policy when an outbox is full: the client is dropped.  A client that has
- * not taken OUTBOX_CAP lines (beyond what its socket buffers hold) is
- * disconnected (shutdown(2) of its socket, which ends its reader and
- * writer) and the others are told "* N left (too slow)".  No line is ever
- * skipped for a client that stays connected.
+ * Policy when an outbox is full: the client is dropped.  The hub yields
+ * every HUB_BATCH events, so the writers keep the outboxes drained into the
+ * sockets; a client that has not taken OUTBOX_CAP lines beyond what its
+ * socket buffers hold is disconnected (shutdown(2) of its socket, which ends
+ * its reader and writer) and the others are told "* N left (too slow)".  No
+ * line is ever skipped for a client that stays connected.
  *
  * A connection's fd is closed only after the hub has removed the client (its
  * writer ends when the hub drops the outbox's sender), so the fd the hub
@@ -50,6 +51,7 @@
 #define MAX_LINE   1024 /* longest line relayed as one line, in bytes */
 #define OUTBOX_CAP 64   /* lines queued for one client before it is dropped */
 #define HUB_CAP    64   /* events queued for the hub before readers wait */
+#define HUB_BATCH  16   /* events the hub handles before it yields */
 
 /* An outbox item: one line, "\n" included, ready to write. */
 typedef struct line {
@@ -196,8 +198,19 @@ static void *hub_task(void *arg)
     weft_receiver *rx = arg;
     hub h = {0};
     event ev;
-    while (weft_recv(rx, &ev) > 0) /* 0: every sender dropped */
+    unsigned batch = 0;
+    while (weft_recv(rx, &ev) > 0) { /* 0: every sender dropped */
         handle(&h, &ev);
+        /* A receive with events queued does not suspend: let the writers
+         * drain their outboxes now and then, so that an outbox fills only
+         * when its client's socket is full, not when many lines come in a
+         * burst. */
+        if (++batch == HUB_BATCH) {
+            batch = 0;
+            if (weft_yield() < 0)
+                break;
+        }
+    }
     for (size_t i = 0; i < h.n; i++) /* cancelled: shutting down */
         weft_sender_drop(h.clients[i].outbox);
     free(h.clients);
