@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -1332,9 +1333,15 @@ static pid_t start_example(const char *prog, char *const argv[], int *out,
         cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
     char path[512];
     snprintf(path, sizeof path, "%s/%s", WEFT_EXAMPLES_DIR, prog);
+    pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
+        /* It dies with this test process, also when an assertion ends the
+         * test early or the runner kills it on a timeout. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
         dup2(o[1], 1);
         if (err)
             dup2(e[1], 2);
@@ -1398,7 +1405,7 @@ static pid_t start_chat_server(uint16_t *port)
 /* A chat client: everything it received, and how much of it was checked. */
 typedef struct chat_client {
     int fd;
-    char buf[65536];
+    char buf[8 << 20]; /* what the socket buffers of a slow client hold */
     size_t len, seen;
 } chat_client;
 
@@ -1451,7 +1458,7 @@ static void chat_write(chat_client *c, const char *text)
 
 Test(io, chat_server_example_relays_lines_to_the_others_in_order)
 {
-    static chat_client a, b, c; /* 64 KiB each: not on the stack */
+    static chat_client a, b, c; /* 8 MiB each: not on the stack */
     uint16_t port;
     pid_t pid = start_chat_server(&port);
     a = (chat_client){.fd = plain_connect(port)};
