@@ -3,7 +3,8 @@
  * TCP and UDP on 127.0.0.1, signals, regular files, and the bug classes
  * other runtimes' users met (a reused fd number, a waiter on a closed fd,
  * EINTR, SIGPIPE, EMFILE on accept, a read that loses a race, half-close,
- * false deadlocks, the virtual clock with sockets).
+ * false deadlocks, the virtual clock with sockets), and the socket examples
+ * (echo_server, chat_server, port_scan) run as programs.
  *
  * Real sockets, pipes and signals; exact bytes and return codes; every test
  * checks that no fd leaked (/proc/self/fd counted before and after).
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -1314,6 +1316,497 @@ Test(io, echo_server_example_echoes_and_exits_on_sigint_sigterm)
 {
     echo_server_run(SIGINT);
     echo_server_run(SIGTERM);
+}
+#endif
+
+/* ---- examples/chat_server and examples/port_scan ------------------------ */
+
+#ifdef WEFT_EXAMPLES_DIR
+/* Starts WEFT_EXAMPLES_DIR/prog with argv (NULL-terminated); its stdout and
+ * stderr are pipes (*out, *err; err may be NULL: stderr is inherited). */
+static pid_t start_example(const char *prog, char *const argv[], int *out,
+                           int *err)
+{
+    int o[2], e[2] = {-1, -1};
+    cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
+    if (err)
+        cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", WEFT_EXAMPLES_DIR, prog);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* It dies with this test process, also when an assertion ends the
+         * test early or the runner kills it on a timeout. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(o[1], 1);
+        if (err)
+            dup2(e[1], 2);
+        execv(path, argv);
+        _exit(127);
+    }
+    close(o[1]);
+    *out = o[0];
+    if (err) {
+        close(e[1]);
+        *err = e[0];
+    }
+    return pid;
+}
+
+/* Waits (bounded) for pid to exit; asserts it exited with status 0. */
+static void expect_exit_0(pid_t pid, const char *what)
+{
+    int status = 0;
+    uint64_t deadline = real_now_ns() + slow_ns(WEFT_SEC(20));
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 &&
+           real_now_ns() < deadline)
+        thread_sleep_ms(5);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("%s did not exit", what);
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %#x",
+              what, status);
+}
+
+/* Starts chat_server 0; returns its pid and the port it printed. */
+static pid_t start_chat_server(uint16_t *port)
+{
+    char *argv[] = {"chat_server", "0", NULL};
+    int out;
+    pid_t pid = start_example("chat_server", argv, &out, NULL);
+    char line[128];
+    size_t len = 0;
+    while (len < sizeof line - 1) {
+        struct pollfd p = {.fd = out, .events = POLLIN};
+        cr_assert_eq(poll(&p, 1, (int)(slow_ns(WEFT_SEC(10)) / 1000000)), 1,
+                     "chat_server printed nothing");
+        cr_assert_eq(read(out, line + len, 1), 1,
+                     "chat_server ended before its line");
+        if (line[len] == '\n')
+            break;
+        len++;
+    }
+    line[len] = '\0';
+    close(out);
+    unsigned p = 0;
+    cr_assert_eq(sscanf(line, "chat_server: listening on 127.0.0.1:%u", &p), 1,
+                 "unexpected line '%s'", line);
+    *port = (uint16_t)p;
+    return pid;
+}
+
+/* A chat client: everything it received, and how much of it was checked. */
+typedef struct chat_client {
+    int fd;
+    char buf[8 << 20]; /* what the socket buffers of a slow client hold */
+    size_t len, seen;
+} chat_client;
+
+/* Reads once more into c->buf (waiting at most the scaled 10 s); returns
+ * read's result. */
+static ssize_t chat_read(chat_client *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, (int)(slow_ns(WEFT_SEC(10)) / 1000000)), 1,
+                 "client fd %d: nothing arrived (received so far: '%.*s')",
+                 c->fd, (int)c->len, c->buf);
+    cr_assert_lt(c->len, sizeof c->buf, "client fd %d: too much received",
+                 c->fd);
+    ssize_t n = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
+    cr_assert_geq(n, 0, "client fd %d: read: %s", c->fd, strerror(errno));
+    c->len += (size_t)n;
+    return n;
+}
+
+/* The next bytes c receives are exactly text. */
+static void chat_expect(chat_client *c, const char *text)
+{
+    size_t n = strlen(text);
+    while (c->len - c->seen < n)
+        cr_assert_gt(chat_read(c), 0,
+                     "client fd %d: end of stream, expected "
+                     "'%s' (received so far: '%.*s')",
+                     c->fd, text, (int)c->len, c->buf);
+    cr_assert(memcmp(c->buf + c->seen, text, n) == 0,
+              "client fd %d: expected '%s', got '%.*s'", c->fd, text, (int)n,
+              c->buf + c->seen);
+    c->seen += n;
+}
+
+/* Nothing more arrives before the end of the stream. */
+static void chat_expect_eof(chat_client *c)
+{
+    while (chat_read(c) > 0)
+        ;
+    cr_assert_eq(c->len, c->seen, "client fd %d: unexpected '%.*s'", c->fd,
+                 (int)(c->len - c->seen), c->buf + c->seen);
+    close(c->fd);
+}
+
+static void chat_write(chat_client *c, const char *text)
+{
+    size_t len = strlen(text);
+    cr_assert_eq(write(c->fd, text, len), (ssize_t)len);
+}
+
+Test(io, chat_server_example_relays_lines_to_the_others_in_order)
+{
+    static chat_client a, b, c; /* 8 MiB each: not on the stack */
+    uint16_t port;
+    pid_t pid = start_chat_server(&port);
+    a = (chat_client){.fd = plain_connect(port)};
+    chat_expect(&a, "* you are 1\n");
+    b = (chat_client){.fd = plain_connect(port)};
+    chat_expect(&b, "* you are 2\n");
+    chat_expect(&a, "* 2 joined\n");
+    c = (chat_client){.fd = plain_connect(port)};
+    chat_expect(&c, "* you are 3\n");
+    chat_expect(&a, "* 3 joined\n");
+    chat_expect(&b, "* 3 joined\n");
+
+    chat_write(&a, "hello from 1\n");
+    chat_expect(&b, "[1] hello from 1\n");
+    chat_expect(&c, "[1] hello from 1\n");
+    chat_write(&b, "hi\r\n"); /* the "\r" is removed */
+    chat_expect(&a, "[2] hi\n");
+    chat_expect(&c, "[2] hi\n");
+    chat_write(&c, "two lines\nin one write\n");
+    chat_expect(&a, "[3] two lines\n[3] in one write\n");
+    chat_expect(&b, "[3] two lines\n[3] in one write\n");
+    chat_write(&a, "one line ");
+    thread_sleep_ms(20); /* most likely its own segment */
+    chat_write(&a, "in two writes\n");
+    chat_expect(&b, "[1] one line in two writes\n");
+    chat_expect(&c, "[1] one line in two writes\n");
+
+    /* c leaves; its last line had no "\n": it is sent before the leave. */
+    chat_write(&c, "bye");
+    cr_assert_eq(shutdown(c.fd, SHUT_WR), 0);
+    chat_expect(&a, "[3] bye\n* 3 left\n");
+    chat_expect(&b, "[3] bye\n* 3 left\n");
+    chat_expect_eof(&c); /* the server closed it after the leave */
+
+    chat_write(&b, "still two of us\n");
+    chat_expect(&a, "[2] still two of us\n");
+
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    expect_exit_0(pid, "chat_server");
+    /* Nothing else reached a or b, and the server closed them. */
+    chat_expect_eof(&a);
+    chat_expect_eof(&b);
+}
+
+/* Line k of the flood: 900 bytes, numbered. */
+static void flood_line(char *buf, unsigned k)
+{
+    int n = snprintf(buf, 32, "line %06u ", k);
+    memset(buf + n, 'a' + (char)(k % 26), 900 - (size_t)n - 1);
+    buf[899] = '\n';
+    buf[900] = '\0';
+}
+
+Test(io, chat_server_example_drops_a_client_that_does_not_read)
+{
+    static chat_client a, s, b;
+    uint16_t port;
+    pid_t pid = start_chat_server(&port);
+    a = (chat_client){.fd = plain_connect(port)};
+    chat_expect(&a, "* you are 1\n");
+
+    /* s reads nothing while a floods: small buffers, so the server's side
+     * fills soon. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    int small = 4096;
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
+                 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    s = (chat_client){.fd = fd};
+    chat_expect(&a, "* 2 joined\n");
+
+    char line[901];
+    unsigned sent = 0;
+    for (;;) {
+        struct pollfd p = {.fd = a.fd, .events = POLLIN};
+        cr_assert_geq(poll(&p, 1, 0), 0);
+        if (p.revents)
+            break; /* a hears of s */
+        cr_assert_lt(sent, 20000u, "s was never dropped");
+        flood_line(line, sent++);
+        chat_write(&a, line);
+    }
+    chat_expect(&a, "* 2 left (too slow)\n");
+
+    /* s got its welcome, then the flood in order, without a gap, then the
+     * end of the stream (a last line may be cut where its socket was shut
+     * down). */
+    while (chat_read(&s) > 0)
+        ;
+    chat_expect(&s, "* you are 2\n");
+    unsigned k = 0;
+    char want[910];
+    for (;; k++) {
+        snprintf(want, sizeof want, "[1] ");
+        flood_line(want + 4, k);
+        size_t n = strlen(want), rest = s.len - s.seen;
+        if (rest < n) {
+            cr_assert(memcmp(s.buf + s.seen, want, rest) == 0,
+                      "s: the cut line %u differs", k);
+            break;
+        }
+        cr_assert(memcmp(s.buf + s.seen, want, n) == 0,
+                  "s: line %u differs: '%.20s'", k, s.buf + s.seen);
+        s.seen += n;
+    }
+    cr_assert_gt(k, 0u, "s received none of the flood");
+    cr_assert_lt(k, sent, "s received all %u lines: it was not slow", sent);
+    close(s.fd);
+
+    /* The server goes on without s. */
+    b = (chat_client){.fd = plain_connect(port)};
+    chat_expect(&b, "* you are 3\n");
+    chat_expect(&a, "* 3 joined\n");
+    chat_write(&b, "anyone?\n");
+    chat_expect(&a, "[3] anyone?\n");
+
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    expect_exit_0(pid, "chat_server");
+    chat_expect_eof(&a);
+    chat_expect_eof(&b);
+}
+
+/* Whether a plain blocking connect to 127.0.0.1:port completes (a socket
+ * connected to itself does not count, as in port_scan): 1 open, 0 closed,
+ * -1 no answer within 2 s. */
+static int plain_probe(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct timeval tv = {.tv_sec = 2};
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int r = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int e = errno, state;
+    if (r == 0) {
+        struct sockaddr_in me;
+        socklen_t len = sizeof me;
+        cr_assert_eq(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+        state = me.sin_port != a.sin_port; /* else: connected to itself */
+    } else {
+        cr_assert(e == ECONNREFUSED || e == EINPROGRESS || e == EAGAIN,
+                  "connect to %u: %s", (unsigned)port, strerror(e));
+        state = e == ECONNREFUSED ? 0 : -1;
+    }
+    close(fd);
+    return state;
+}
+
+/* The open ports of first..first+n-1 as port_scan prints them; 0 if some
+ * port gave no answer. */
+static int expected_scan(uint16_t first, unsigned n, char *out, size_t size)
+{
+    size_t len = 0;
+    unsigned open = 0;
+    for (unsigned i = 0; i < n; i++) {
+        int st = plain_probe((uint16_t)(first + i));
+        if (st < 0)
+            return 0;
+        if (st) {
+            len += (size_t)snprintf(out + len, size - len, "%u\n", first + i);
+            open++;
+        }
+    }
+    snprintf(out + len, size - len, "scanned %u ports: %u open\n", n, open);
+    return 1;
+}
+
+/* Whether port is one of the lines of text. */
+static int has_port(const char *text, uint16_t port)
+{
+    char line[16];
+    int n = snprintf(line, sizeof line, "%u\n", (unsigned)port);
+    for (const char *p = text; *p; p = strchr(p, '\n') + 1)
+        if (strncmp(p, line, (size_t)n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Accepts and closes what the probes left in l's queue. */
+static void drain(int l)
+{
+    int fd;
+    while ((fd = accept4(l, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+        close(fd);
+    cr_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Runs port_scan with argv; returns its stdout and stderr (malloc'd),
+ * asserting it exited 0 within the scaled 60 s. */
+static void run_port_scan(char *const argv[], char **out, char **err)
+{
+    int fds[2];
+    pid_t pid = start_example("port_scan", argv, &fds[0], &fds[1]);
+    char *text[2] = {NULL, NULL};
+    size_t len[2] = {0, 0}, cap[2] = {0, 0};
+    int open = 2;
+    uint64_t deadline = real_now_ns() + slow_ns(WEFT_SEC(60));
+    while (open > 0) {
+        struct pollfd p[2] = {{.fd = fds[0], .events = POLLIN},
+                              {.fd = fds[1], .events = POLLIN}};
+        uint64_t now = real_now_ns();
+        int r = now < deadline
+                    ? poll(p, 2, (int)((deadline - now) / 1000000 + 1))
+                    : 0;
+        if (r == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            cr_assert_fail("port_scan did not finish");
+        }
+        cr_assert_gt(r, 0);
+        for (int i = 0; i < 2; i++) {
+            if (p[i].fd < 0 || !p[i].revents)
+                continue;
+            if (cap[i] - len[i] < 4096) {
+                cap[i] = cap[i] * 2 + 8192;
+                text[i] = realloc(text[i], cap[i]);
+                cr_assert_not_null(text[i]);
+            }
+            ssize_t n = read(fds[i], text[i] + len[i], cap[i] - len[i] - 1);
+            cr_assert_geq(n, 0);
+            len[i] += (size_t)n;
+            text[i][len[i]] = '\0';
+            if (n == 0) {
+                close(fds[i]);
+                fds[i] = -1;
+                open--;
+            }
+        }
+    }
+    expect_exit_0(pid, "port_scan");
+    *out = text[0];
+    *err = text[1];
+}
+
+/* A non-blocking listener on 127.0.0.1:port (0: a free one), or -1 if port
+ * is taken. */
+static int plain_listen(uint16_t port, int backlog)
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    cr_assert_geq(l, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0) {
+        cr_assert(port != 0 && errno == EADDRINUSE, "bind %u: %s",
+                  (unsigned)port, strerror(errno));
+        close(l);
+        return -1;
+    }
+    cr_assert_eq(listen(l, backlog), 0);
+    return l;
+}
+
+Test(io, port_scan_example_lists_exactly_the_open_ports)
+{
+    /* Three listeners: one on a free port P, two more at free ports of the
+     * 300 around it. */
+    enum { N = 300 };
+    int ls[3];
+    ls[0] = plain_listen(0, 64);
+    uint16_t p0 = port_of(ls[0]);
+    unsigned first = p0 > 1024 + 100 ? p0 - 100u : 1025u;
+    if (first + N - 1 > 65535)
+        first = 65535 - N + 1;
+    unsigned at[2] = {first + 17, first + N - 40};
+    for (int i = 1; i < 3; i++) {
+        unsigned port = at[i - 1];
+        while ((ls[i] = plain_listen((uint16_t)port, 64)) < 0)
+            port++;
+    }
+    char f[16], l[16],
+        *argv[] = {"port_scan", "127.0.0.1", f, l, "64", "5000", NULL};
+    snprintf(f, sizeof f, "%u", first);
+    snprintf(l, sizeof l, "%u", first + N - 1);
+
+    /* Other programs on this machine may open or close ports in the range
+     * meanwhile: the scan is compared with plain probes made just before
+     * and just after it, when both agree (up to 5 tries). */
+    static char before[N * 8 + 64], after[N * 8 + 64];
+    int tries = 0, compared = 0;
+    while (!compared && tries++ < 5) {
+        int ok = expected_scan((uint16_t)first, N, before, sizeof before);
+        for (int i = 0; i < 3; i++)
+            drain(ls[i]);
+        char *out, *err;
+        run_port_scan(argv, &out, &err);
+        for (int i = 0; i < 3; i++)
+            drain(ls[i]);
+        ok = ok && expected_scan((uint16_t)first, N, after, sizeof after);
+        for (int i = 0; i < 3; i++)
+            drain(ls[i]);
+        if (ok && strcmp(before, after) == 0) {
+            for (int i = 0; i < 3; i++)
+                cr_assert(has_port(before, port_of(ls[i])),
+                          "listener %u not seen by the probes",
+                          (unsigned)port_of(ls[i]));
+            cr_assert_str_eq(out, before, "stderr: %s", err);
+            cr_assert(strstr(err, " 0 timed out, 0 failed\n") != NULL,
+                      "stderr: %s", err);
+            compared = 1;
+        }
+        free(out);
+        free(err);
+    }
+    cr_assert(compared, "the ports of this machine kept changing");
+    for (int i = 0; i < 3; i++)
+        close(ls[i]);
+}
+
+Test(io, port_scan_example_times_out_on_a_port_that_never_answers)
+{
+    /* A listener whose accept queue is full: the kernel drops further SYNs,
+     * so a connect to it never completes. */
+    int l = plain_listen(0, 0);
+    uint16_t port = port_of(l);
+    int fill[8], nfill = 0, stuck = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    while (!stuck && nfill < 8) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fd, 0);
+        fill[nfill++] = fd;
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+            continue;
+        cr_assert_eq(errno, EINPROGRESS);
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        stuck = poll(&p, 1, 300) == 0;
+    }
+    cr_assert(stuck, "the listener's queue never filled");
+    char ps[16], *argv[] = {"port_scan", "127.0.0.1", ps, ps, "1", "200", NULL};
+    snprintf(ps, sizeof ps, "%u", (unsigned)port);
+    char *out, *err;
+    run_port_scan(argv, &out, &err);
+    cr_assert_str_eq(out, "scanned 1 ports: 0 open\n", "stderr: %s", err);
+    cr_assert(strstr(err, ": 0 closed, 1 timed out, 0 failed\n") != NULL,
+              "stderr: %s", err);
+    free(out);
+    free(err);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    close(l);
 }
 #endif
 
