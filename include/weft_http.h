@@ -55,7 +55,8 @@ typedef struct weft_http_response weft_http_response;
  *                gives gai_strerror's text);
  *  -ELOOP        more than 10 redirects;
  *  -ECONNRESET   the connection broke or closed before a whole response;
- *  -EPROTO       a TLS or HTTP protocol failure (bad certificate, garbage
+ *  -EPROTO       a TLS or HTTP protocol failure (bad certificate, an
+ *                answer that is not HTTP, a redirect to another scheme,
  *                reply);
  *  -ENOMEM       out of memory: this request's, or the runtime's HTTP
  *                driver's (it could not watch a socket or arm libcurl's
@@ -114,7 +115,10 @@ typedef struct weft_html weft_html;
  * freed at once.  Returns the document you now own (free it with
  * weft_html_free), or NULL with errno EINVAL (NULL text) or ENOMEM (gumbo
  * itself aborts the process when its own allocations fail).  Does not
- * suspend; CPU-bound (about the input's length).  [any thread]
+ * suspend; CPU-bound (about the input's length; parse errors are not
+ * kept).  Any depth of nesting is safe on a task's stack: a document
+ * deeper than 64 levels is walked and freed on a thread of its own with a
+ * stack that fits it (about 1 KiB a level), joined at once.  [any thread]
  */
 WEFT_API weft_html *weft_html_parse(const char *text, size_t len);
 
@@ -139,7 +143,8 @@ WEFT_API weft_html *weft_html_parse(const char *text, size_t len);
  * Returns a NUL-terminated string you own (free it with free()), or NULL
  * with errno ENOENT (no element matches), EINVAL (NULL doc or selector, or
  * a selector outside the language above: empty, other combinators,
- * attribute selectors, pseudo-classes) or ENOMEM.  Does not modify doc:
+ * attribute selectors, pseudo-classes; more than 16 compounds, or more
+ * than 16 ids or classes in one) or ENOMEM.  Does not modify doc:
  * threads may select from one document at once.  [any thread]
  */
 WEFT_API char *weft_html_select_first(const weft_html *doc,

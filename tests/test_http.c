@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -740,4 +741,146 @@ Test(html, errors)
     cr_assert_null(weft_html_select_first(NULL, "p"));
     cr_assert_eq(errno, EINVAL);
     weft_html_free(NULL);
+}
+
+/* ---- found by a new user's trial ---------------------------------------- */
+
+/* 10,000 nested elements, in a task with the default stack: gumbo frees
+ * its tree recursively and the selection walks recurse, which overflowed
+ * the task's stack; parse errors (each unclosed tag one, each with a copy
+ * of the open-element stack) made the unclosed form take 4 s and 800 MB. */
+static void *deep_pages(void *arg)
+{
+    (void)arg;
+    enum { DEPTH = 10000 };
+    size_t cap = (size_t)DEPTH * 32 + 64, n = 0;
+    char *closed = malloc(cap), *open_only = malloc(cap);
+    cr_assert(closed && open_only);
+    for (int i = 0; i < DEPTH; i++)
+        n += (size_t)sprintf(closed + n, "<span class=\"d%d\">", i);
+    memcpy(open_only, closed, n + 1);
+    n += (size_t)sprintf(closed + n, "<i class=\"deep\">x</i>");
+    for (int i = 0; i < DEPTH; i++)
+        n += (size_t)sprintf(closed + n, "</span>");
+    for (int pass = 0; pass < 2; pass++) {
+        const char *text = pass ? open_only : closed;
+        weft_html *doc = weft_html_parse(text, strlen(text));
+        cr_assert_not_null(doc);
+        char *last = weft_html_select_first(doc, ".d9999");
+        cr_assert_not_null(last, "%s", strerror(errno));
+        cr_assert_str_eq(last, pass ? "" : "<i class=\"deep\">x</i>");
+        free(last);
+        char *deep = weft_html_select_first(doc, "span i.deep");
+        if (pass) {
+            cr_assert_null(deep);
+            cr_assert_eq(errno, ENOENT);
+        } else {
+            cr_assert_str_eq(deep, "x");
+            free(deep);
+        }
+        char *outer = weft_html_select_first(doc, "span");
+        cr_assert_not_null(outer);
+        cr_assert(
+            strncmp(outer, "<span class=\"d1\"><span class=\"d2\">", 34) == 0,
+            "%.80s", outer);
+        free(outer);
+        weft_html_free(doc);
+    }
+    free(closed);
+    free(open_only);
+    return NULL;
+}
+
+Test(html, ten_thousand_levels_on_a_task_stack) { run_real(deep_pages, NULL); }
+
+/* Accepts one connection, reads the request's head and answers with bytes
+ * that are not HTTP. */
+static void *not_http(void *arg)
+{
+    int l = (int)(intptr_t)arg;
+    int s = weft_tcp_accept(l, NULL);
+    cr_assert_geq(s, 0);
+    char buf[1024];
+    size_t n = 0;
+    while (n < sizeof buf - 1) {
+        ssize_t r = weft_read(s, buf + n, sizeof buf - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    static const char junk[] = "NOT HTTP AT ALL\r\n\r\n";
+    weft_write(s, junk, sizeof junk - 1);
+    weft_close(s);
+    return NULL;
+}
+
+static void *garbage_reply(void *arg)
+{
+    (void)arg;
+    int l = weft_tcp_listen("127.0.0.1", 0, 4);
+    cr_assert_geq(l, 0);
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    getsockname(l, (struct sockaddr *)&a, &len);
+    weft_task *t = weft_spawn(not_http, (void *)(intptr_t)l);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    weft_http_response *r = NULL;
+    int rc = weft_http_get(url, &r);
+    cr_assert_eq(rc, -EPROTO, "%d (%s)", rc, weft_strerror(rc));
+    cr_assert_null(r);
+    weft_task_join(t, NULL);
+    weft_close(l);
+    return NULL;
+}
+
+Test(http, an_answer_that_is_not_http_is_eproto)
+{
+    run_http(garbage_reply, NULL);
+}
+
+/* 20 GETs at once with 10 fds to spare, as the runtime's first I/O: the
+ * requests that get a socket succeed, the others fail with -EMFILE (the
+ * reactor's epoll fd was made lazily after libcurl's sockets had taken
+ * the last fds: every request failed, some with -ENOMEM). */
+static void *few_fds(void *arg)
+{
+    (void)arg;
+    enum { N = 20 };
+    char *u = url_of("/rust.html");
+    weft_future *fs[N];
+    weft_http_response *rs[N];
+    void *res[N];
+    for (int i = 0; i < N; i++)
+        fs[i] = weft_http_get_future(u, &rs[i]);
+    weft_join_all(fs, N, res);
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        int st = (int)(intptr_t)res[i];
+        cr_assert(st == 0 || st == -EMFILE, "request %d: %d (%s)", i, st,
+                  weft_strerror(st));
+        if (st == 0) {
+            ok++;
+            cr_assert_eq(weft_http_response_status(rs[i]), 200);
+            weft_http_response_free(rs[i]);
+        }
+    }
+    cr_assert_gt(ok, 0, "no request got a socket");
+    cr_assert_lt(ok, N, "the limit was not reached");
+    free(u);
+    return NULL;
+}
+
+Test(http, running_out_of_fds_fails_only_the_requests_without_one)
+{
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    struct rlimit low = {.rlim_cur = (rlim_t)count_fds() + 10,
+                         .rlim_max = rl.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    run_real(few_fds, NULL);
+    setrlimit(RLIMIT_NOFILE, &rl);
 }

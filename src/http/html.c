@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <gumbo.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,7 +26,93 @@
 struct weft_html {
     char *text; /* the input, which gumbo's tree refers to */
     GumboOutput *out;
+    size_t depth; /* of the tree: the recursion of its walks */
 };
+
+/* ---- deep trees ----------------------------------------------------------
+ *
+ * gumbo frees its tree recursively, and the walks below recurse too: a
+ * hostile page of 10,000 nested elements would overflow a task's stack.
+ * A tree deeper than DEEP levels is walked on a thread of its own whose
+ * stack fits it (about STACK_PER_LEVEL bytes a level), joined at once. */
+#define DEEP            64
+#define STACK_PER_LEVEL 1024
+#define STACK_MAX       ((size_t)1 << 30)
+
+static const GumboVector *kids_of(const GumboNode *n)
+{
+    if (n->type == GUMBO_NODE_DOCUMENT)
+        return &n->v.document.children;
+    if (n->type == GUMBO_NODE_ELEMENT || n->type == GUMBO_NODE_TEMPLATE)
+        return &n->v.element.children;
+    return NULL;
+}
+
+/* The depth of the tree under root, walked without recursion. */
+static size_t tree_depth(const GumboNode *root)
+{
+    size_t depth = 0, max = 0;
+    const GumboNode *n = root;
+    for (;;) {
+        const GumboVector *k = kids_of(n);
+        if (k && k->length > 0) {
+            n = k->data[0];
+            if (++depth > max)
+                max = depth;
+            continue;
+        }
+        for (;;) {
+            if (n == root || !n->parent)
+                return max;
+            const GumboVector *sib = kids_of(n->parent);
+            size_t next = n->index_within_parent + 1;
+            if (sib && next < sib->length) {
+                n = sib->data[next];
+                break;
+            }
+            n = n->parent;
+            depth--;
+        }
+    }
+}
+
+typedef struct deep_job {
+    void (*fn)(void *);
+    void *arg;
+} deep_job;
+
+static void *deep_run(void *p)
+{
+    deep_job *j = p;
+    j->fn(j->arg);
+    return NULL;
+}
+
+/* Runs fn(arg) here for a shallow tree, else on a thread with a stack for
+ * depth levels.  0, or -ENOMEM when that thread cannot be made. */
+static int deep_call(size_t depth, void (*fn)(void *), void *arg)
+{
+    if (depth <= DEEP) {
+        fn(arg);
+        return 0;
+    }
+    size_t stack = depth < (STACK_MAX - ((size_t)1 << 20)) / STACK_PER_LEVEL
+                       ? depth * STACK_PER_LEVEL + ((size_t)1 << 20)
+                       : STACK_MAX;
+    pthread_attr_t at;
+    if (pthread_attr_init(&at) != 0)
+        return -ENOMEM;
+    int rc = pthread_attr_setstacksize(&at, stack);
+    pthread_t th;
+    deep_job j = {fn, arg};
+    if (rc == 0)
+        rc = weft__pthread_create(&th, &at, deep_run, &j);
+    pthread_attr_destroy(&at);
+    if (rc != 0)
+        return -ENOMEM;
+    pthread_join(th, NULL);
+    return 0;
+}
 
 weft_html *weft_html_parse(const char *text, size_t len)
 {
@@ -41,9 +128,15 @@ weft_html *weft_html_parse(const char *text, size_t len)
         goto free_doc;
     memcpy(doc->text, text, len);
     doc->text[len] = '\0';
-    doc->out = gumbo_parse_with_options(&kGumboDefaultOptions, doc->text, len);
+    /* Parse errors are not kept: weft never reads them, and with each one
+     * holding a copy of the open-element stack, 10,000 unclosed tags took
+     * 4 s and 800 MB. */
+    GumboOptions opts = kGumboDefaultOptions;
+    opts.max_errors = 0;
+    doc->out = gumbo_parse_with_options(&opts, doc->text, len);
     if (!doc->out)
         goto free_text;
+    doc->depth = tree_depth(doc->out->document);
     return doc;
 free_text:
     weft__free(doc->text);
@@ -54,11 +147,17 @@ oom:
     return NULL;
 }
 
+static void destroy(void *out)
+{
+    gumbo_destroy_output(&kGumboDefaultOptions, out);
+}
+
 void weft_html_free(weft_html *doc)
 {
     if (!doc)
         return;
-    gumbo_destroy_output(&kGumboDefaultOptions, doc->out);
+    if (deep_call(doc->depth, destroy, doc->out) != 0)
+        destroy(doc->out); /* no thread to be had: here, as for any tree */
     weft__free(doc->text);
     weft__free(doc);
 }
@@ -410,6 +509,24 @@ static const GumboNode *find(const GumboNode *n, const compound *cs, int k)
     return NULL;
 }
 
+typedef struct select_job {
+    const GumboNode *root;
+    const compound *cs;
+    int k;
+    const GumboNode *hit;
+    buf b; /* the hit's inner HTML */
+} select_job;
+
+static void select_run(void *arg)
+{
+    select_job *j = arg;
+    j->hit = find(j->root, j->cs, j->k);
+    if (!j->hit)
+        return;
+    put(&j->b, "", 0); /* an empty inner HTML is "" */
+    put_children(&j->b, j->hit);
+}
+
 char *weft_html_select_first(const weft_html *doc, const char *selector)
 {
     if (!doc || !selector) {
@@ -422,14 +539,17 @@ char *weft_html_select_first(const weft_html *doc, const char *selector)
         errno = EINVAL;
         return NULL;
     }
-    const GumboNode *hit = find(doc->out->document, cs, n - 1);
-    if (!hit) {
+    select_job j = {.root = doc->out->document, .cs = cs, .k = n - 1};
+    int rc = deep_call(doc->depth, select_run, &j);
+    if (rc != 0) {
+        errno = -rc;
+        return NULL;
+    }
+    if (!j.hit) {
         errno = ENOENT;
         return NULL;
     }
-    buf b = {0};
-    put(&b, "", 0); /* an empty inner HTML is "" */
-    put_children(&b, hit);
+    buf b = j.b;
     if (b.oom) {
         weft__free(b.p);
         errno = ENOMEM;

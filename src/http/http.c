@@ -108,8 +108,11 @@ static int map_error(const req *r)
     case CURLE_OK:
         return 0;
     case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
         return -EINVAL;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        /* The URL's scheme was checked before: the server answered in no
+         * HTTP (libcurl: "Received HTTP/0.9"), or redirected elsewhere. */
+        return -EPROTO;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         return WEFT_EAI(EAI_NONAME);
@@ -428,7 +431,8 @@ static CURLcode global_rc;
 
 static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_ALL); }
 
-/* The driver of rt, created on first use.  NULL with errno ENOMEM. */
+/* The driver of rt, created on first use.  NULL with errno ENOMEM (or
+ * EMFILE: no fd for the reactor). */
 static driver *driver_get(weft__rt *rt)
 {
     if (tls_driver && tls_driver->rt == rt)
@@ -438,6 +442,11 @@ static driver *driver_get(weft__rt *rt)
         errno = ENOMEM;
         return NULL;
     }
+    /* The reactor now, while fds are to be had: made lazily by the first
+     * watcher, its epoll fd could meet EMFILE once libcurl's sockets had
+     * taken the last ones, and fail every request. */
+    if (!weft__io_get(rt))
+        return NULL; /* errno ENOMEM or EMFILE */
     driver *d = weft__calloc(1, sizeof *d);
     if (!d)
         goto fail;
@@ -541,7 +550,7 @@ static int req_start(weft__rt *rt, req *r)
         return rc;
     r->d = driver_get(rt);
     if (!r->d)
-        return -ENOMEM;
+        return -errno;
     r->easy = curl_easy_init();
     if (!r->easy)
         return -ENOMEM;
