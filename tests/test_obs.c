@@ -269,6 +269,7 @@ static void *sig_root(void *arg)
 {
     (void)arg;
     spawn_named("napper", sleeper, NULL);
+    weft_yield(); /* the napper runs and parks first (FIFO) */
     /* Tell the parent we are parked, then wait for its signal. */
     fputs("ready\n", stdout);
     fflush(stdout);
