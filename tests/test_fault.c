@@ -234,6 +234,18 @@ static long read_within(int fd, char *buf, size_t len)
     return weft_read(fd, buf, len);
 }
 
+/* A listener on 127.0.0.1 at an ephemeral port (noted on failure). */
+static int listen_local(int *port)
+{
+    int l = note(weft_tcp_listen("127.0.0.1", 0, 4), "weft_tcp_listen");
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    *port = l >= 0 && getsockname(l, (struct sockaddr *)&a, &len) == 0
+                ? ntohs(a.sin_port)
+                : 0;
+    return l;
+}
+
 static void *io_writer(void *arg)
 {
     int fd = (int)(intptr_t)arg;
@@ -277,14 +289,12 @@ static void *io_traffic(void *arg)
     if (w)
         note(weft_task_join(w, NULL), "weft_task_join");
 
-    int l = note(weft_tcp_listen("127.0.0.1", 0, 4), "weft_tcp_listen");
+    int port;
+    int l = listen_local(&port);
     if (l < 0)
         return NULL;
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    getsockname(l, (struct sockaddr *)&a, &len);
-    weft_task *c = note_null(
-        weft_spawn(io_client, (void *)(intptr_t)ntohs(a.sin_port)), "spawn");
+    weft_task *c =
+        note_null(weft_spawn(io_client, (void *)(intptr_t)port), "spawn");
     int rc = note_io(weft_fd_wait(l, WEFT_READABLE, WEFT_SEC(1)), "fd_wait");
     int s = rc > 0 ? note(weft_tcp_accept(l, NULL), "weft_tcp_accept") : -1;
     if (s >= 0) {
@@ -336,14 +346,12 @@ static void *http_responder(void *arg)
 static void *http_traffic(void *arg)
 {
     (void)arg;
-    int l = note(weft_tcp_listen("127.0.0.1", 0, 4), "weft_tcp_listen");
+    int port;
+    int l = listen_local(&port);
     if (l < 0)
         return NULL;
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    getsockname(l, (struct sockaddr *)&a, &len);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", port);
     weft_task *srv =
         note_null(weft_spawn(http_responder, (void *)(intptr_t)l), "spawn");
     if (!srv) {

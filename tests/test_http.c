@@ -38,21 +38,18 @@ extern char **environ;
 static pid_t server_pid;
 static char base[64]; /* http://127.0.0.1:PORT */
 
-static void server_start(void)
+/* Starts argv[0] with its stdout on a pipe (*out: the read end).  The
+ * child dies with this test process, even when the runner kills it on a
+ * timeout; it gets default dispositions and an empty mask for the signals
+ * that stop it, whatever the runner set. */
+static pid_t spawn_piped(char **argv, int *out)
 {
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    char prog[] = WEFT_EXAMPLES_DIR "/http_server";
-    char dir[] = WEFT_HTTP_WWW;
-    char port[] = "0";
-    char *argv[] = {prog, dir, port, NULL};
     pid_t parent = getpid();
-    server_pid = fork();
-    cr_assert_geq(server_pid, 0, "fork: %s", strerror(errno));
-    if (server_pid == 0) {
-        /* The server dies with this test process, even when the runner
-         * kills it on a timeout; default dispositions and an empty mask
-         * for the signals that stop it, whatever the runner set. */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
@@ -63,10 +60,22 @@ static void server_start(void)
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (dup2(p[1], 1) < 0)
             _exit(127);
-        execve(prog, argv, environ);
+        execve(argv[0], argv, environ);
         _exit(127);
     }
     close(p[1]);
+    *out = p[0];
+    return pid;
+}
+
+static void server_start(void)
+{
+    char prog[] = WEFT_EXAMPLES_DIR "/http_server";
+    char dir[] = WEFT_HTTP_WWW;
+    char port[] = "0";
+    char *argv[] = {prog, dir, port, NULL};
+    int p[2];
+    server_pid = spawn_piped(argv, &p[0]);
     char line[32] = {0};
     size_t n = 0;
     while (n < sizeof line - 1 && !strchr(line, '\n')) {
@@ -331,29 +340,18 @@ Test(http, https_checks_the_certificate, .timeout = 60)
     snprintf(cert, sizeof cert, "%s/cert.pem", dir);
     snprintf(key, sizeof key, "%s/key.pem", dir);
 
+    char *argv[] = {"/usr/bin/openssl",
+                    "s_server",
+                    "-accept",
+                    "127.0.0.1:0",
+                    "-cert",
+                    cert,
+                    "-key",
+                    key,
+                    "-www",
+                    NULL};
     int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent || dup2(p[1], 1) < 0)
-            _exit(127);
-        char *argv[] = {"/usr/bin/openssl",
-                        "s_server",
-                        "-accept",
-                        "127.0.0.1:0",
-                        "-cert",
-                        cert,
-                        "-key",
-                        key,
-                        "-www",
-                        NULL};
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(p[1]);
+    pid_t pid = spawn_piped(argv, &p[0]);
     /* "ACCEPT 127.0.0.1:PORT", after other lines perhaps */
     char line[512] = {0};
     size_t n = 0;
