@@ -592,7 +592,9 @@ WEFT_API weft_sender *weft_sender_clone(weft_sender *tx);
 /* weft_sender_drop - drop a sender, as drop(tx) in Rust.  When the last
  * sender is dropped the
  * channel is closed: queued items stay receivable, then weft_recv returns 0.
- * Consumes tx; NULL is ignored.  [any thread] */
+ * Consumes tx; NULL is ignored.  A dropped sender must not be used; a use
+ * is rejected with -EINVAL while its memory is in the quarantine of
+ * dropped ends (see weft_receiver_drop).  [any thread] */
 WEFT_API void weft_sender_drop(weft_sender *tx);
 
 /*
@@ -717,11 +719,24 @@ WEFT_API void weft_receiver_close(weft_receiver *rx);
  */
 WEFT_API weft_receiver *weft_receiver_clone(weft_receiver *rx);
 
-/* weft_receiver_drop - drop a receiver, as drop(rx) in Rust.  While other
+/*
+ * weft_receiver_drop - drop a receiver, as drop(rx) in Rust.  While other
  * receivers of the channel (weft_receiver_clone) live, only this handle
  * goes.  Dropping the last one closes the channel and discards the queued
- * items (each passed once to opts.drop).  Consumes rx; NULL is ignored.
- * No receive may be in progress through rx.  [any thread] */
+ * items (each passed once to opts.drop), an item already sent to a waiting
+ * receive but not yet taken by it included.  Consumes rx; NULL is ignored.
+ *
+ * A receive in progress through rx (a task waiting in weft_recv, possibly
+ * woken but not yet run; a receive future made from rx) goes on as if rx
+ * were still there: after the last receiver's drop it returns 0 (the end,
+ * as after weft_receiver_close), else it gets an item as usual.  rx's
+ * memory is released when the last of them ends, never before.  Tokio
+ * cannot express this (recv borrows the receiver); weft makes it safe.
+ *
+ * A dropped handle must not be used; a use is rejected (-EINVAL, or NULL
+ * with errno EINVAL) as long as the handle's memory is kept poisoned: the
+ * last 256 dropped channels and handles are (a quarantine, as for tasks).
+ * [any thread] */
 WEFT_API void weft_receiver_drop(weft_receiver *rx);
 
 /* ------------------------------------------------------------------------ */

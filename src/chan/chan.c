@@ -51,6 +51,16 @@
  * handed from one runtime to the next), the runtime that runs the post
  * passes it on to the new one instead of dropping it.
  *
+ * A receiver handle records the receive in progress through it (waiting,
+ * from its first wait to its end) and the receive futures made from it
+ * (pins).  A drop while either exists does the channel's part at once (the
+ * last receiver closes the channel and wakes the receive) and leaves the
+ * handle, with its reference on the channel, to the last of them
+ * (release_handle).  An item handed to that receive gets a ticket nobody
+ * holds, so the receive polls under the lock and sees the drop; a claim
+ * already running on another thread is waited for.  Freed channels and
+ * handles pass through a quarantine first (see quarantine()).
+ *
  * Deadlock detection (weft.h, weft_run_with) asks whether a wait may be
  * completed from outside its runtime.  The sender side is "shared" when the
  * channel was created outside a runtime, a sender was used from a thread
@@ -66,6 +76,7 @@
 #include "obs/obs.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +96,14 @@ struct weft_sender {
 struct weft_receiver {
     unsigned magic;
     weft__chan *ch;
-    const void *waiting; /* the receive waiting through this handle (under
-                            the channel lock): one at a time, else -EBUSY */
+    /* The receive in progress through this handle, from its first wait to
+     * its end (under the channel lock; cleared without it by a claim, see
+     * the top): one at a time, else -EBUSY.  A handle dropped while it is
+     * set, or while receive futures made from it exist (pins), is released
+     * by the last of them (see weft_receiver_drop). */
+    const void *waiting;
+    size_t pins; /* receive futures made through this handle, alive */
+    int dropped; /* weft_receiver_drop was called; released later */
 };
 
 struct weft__chan {
@@ -186,10 +203,37 @@ typedef struct recv_future {
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/*
+ * Dropped channel ends are not freed at once: the last QUARANTINE blocks
+ * (channels, whose first sender and receiver live inside them, and cloned
+ * handles) wait in a ring, their magic poisoned, so that a use after the
+ * drop meets a handle the API rejects (-EINVAL) rather than freed memory --
+ * for as long as the ring keeps it, as task structs (sched/task.c).  The
+ * ring is the library's only global state besides the fault counters; its
+ * blocks are released from the fault build's allocation count when they
+ * enter it (they are the library's no more).
+ */
+#define QUARANTINE 256
+
+static weft__lock quarantine_lock; /* all-zero: unlocked */
+static void *quarantine_ring[QUARANTINE];
+static size_t quarantine_next;
+
+static void quarantine(void *p)
+{
+    weft__alloc_handoff(p);
+    weft__lock_acquire(&quarantine_lock);
+    void *old = quarantine_ring[quarantine_next];
+    quarantine_ring[quarantine_next] = p;
+    quarantine_next = (quarantine_next + 1) % QUARANTINE;
+    weft__lock_release(&quarantine_lock);
+    free(old); /* not weft__free: handed off above */
+}
+
 static void chan_destroy(weft__chan *ch)
 {
     weft__free(ch->buf);
-    weft__free(ch);
+    quarantine(ch);
 }
 
 /* Drops one reference; the caller holds the lock, which this releases. */
@@ -199,6 +243,18 @@ static void unref_unlock(weft__chan *ch)
     weft__lock_release(&ch->lock);
     if (left == 0)
         chan_destroy(ch);
+}
+
+/* The end of a receiver's drop that its last use deferred (see
+ * weft_receiver_drop): its reference on the channel, and its memory. */
+static void release_handle(weft_receiver *rx)
+{
+    weft__chan *ch = rx->ch;
+    int clone = rx != &ch->rx0; /* rx0 goes with the channel */
+    weft__lock_acquire(&ch->lock);
+    unref_unlock(ch);
+    if (clone)
+        quarantine(rx);
 }
 
 static void note_thread(weft__chan *ch)
@@ -256,9 +312,6 @@ static void retarget(weft__chan *ch)
  * the next queued one takes its place.  Lock held. */
 static inline void clear_owner(weft__chan *ch)
 {
-    const recv_future *r = ch->rx_owner;
-    if (ch->receivers > 1 && r->rx->waiting == r)
-        r->rx->waiting = NULL;
     ch->rx_waker = NULL;
     ch->rx_owner = NULL;
     if (!weft__list_empty(&ch->rx_queue))
@@ -409,6 +462,7 @@ static int can_hand_off(const weft__chan *ch)
     return ch->rx_owner && ch->rx_rt && ch->rx_rt == weft__tls_rt &&
            !ch->count && ch->receivers == 1 && ch->item_size <= HANDOFF_MAX &&
            weft__list_empty(&ch->send_waits) &&
+           weft__list_empty(&ch->rx_queue) && /* (a dropped handle's) */
            __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE) == 0;
 }
 
@@ -429,8 +483,13 @@ static weft__waker *hand_off(weft__chan *ch, const void *item)
 }
 
 /* The receive claims the item handed to it, without the lock: 1 if it was
- * still there (not stolen). */
-static int claim(recv_future *r)
+ * still there (not stolen, not taken back by a drop of its handle), and
+ * then its receive has ended: *senders says whether senders wait for the
+ * slot the claim freed, and *dropped whether the handle was dropped before
+ * the item was handed (then the caller releases it).  Both are read before
+ * the slot is released: a drop of the handle on another thread waits for
+ * that (weft_receiver_drop), and may free the channel right after. */
+static int claim(recv_future *r, int *senders, int *dropped)
 {
     weft__chan *ch = r->ch;
     uint64_t t = r->ticket;
@@ -439,6 +498,9 @@ static int claim(recv_future *r)
                                      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
         return 0;
     copy_item(r->item, ch->hslot, ch->item_size);
+    __atomic_store_n(&r->rx->waiting, NULL, __ATOMIC_RELAXED);
+    *dropped = r->rx->dropped && !r->rx->pins;
+    *senders = ch->bound && __atomic_load_n(&ch->nwait, __ATOMIC_SEQ_CST);
     __atomic_store_n(&ch->hticket, 0, __ATOMIC_RELEASE);
     return 1;
 }
@@ -710,7 +772,7 @@ void weft_sender_drop(weft_sender *tx)
     weft__chan *ch = tx->ch;
     tx->magic = 0;
     if (tx != &ch->tx0)
-        weft__free(tx);
+        quarantine(tx);
     weft__lock_acquire(&ch->lock);
     note_thread(ch);
     weft__waker *w = --ch->senders == 0 ? take_waker(ch) : NULL;
@@ -858,10 +920,20 @@ static void unregister(recv_future *r)
         clear_owner(ch);
     } else if (r->qlink.next != &r->qlink) {
         weft__list_remove(&r->qlink);
-        if (r->rx->waiting == r) /* queued: several receivers */
-            r->rx->waiting = NULL;
     }
     weft__list_remove(&r->wait.link);
+}
+
+/* r's receive ends (lock held): it no longer uses its handle.  1 when the
+ * handle was dropped meanwhile and this was its last use: the caller then
+ * calls release_handle() after unlocking. */
+static int leave(recv_future *r)
+{
+    weft_receiver *rx = r->rx;
+    if (__atomic_load_n(&rx->waiting, __ATOMIC_RELAXED) != r)
+        return 0;
+    __atomic_store_n(&rx->waiting, NULL, __ATOMIC_RELAXED);
+    return rx->dropped && !rx->pins;
 }
 
 /* Once a receive has left: when another waits and there is something for
@@ -886,13 +958,11 @@ static int wait_for_item(recv_future *r, weft__rt *rt, weft__waker *w)
         r->qwaker = w;
         return 0;
     }
-    /* One receive per handle at a time, as &mut self in tokio.  With one
-     * receiver, the registered receive is the handle's; with several, each
-     * handle records its own (set right when a clone makes two). */
-    if (ch->receivers == 1 ? ch->rx_owner != NULL : r->rx->waiting != NULL)
+    /* One receive per handle at a time, as &mut self in tokio. */
+    const void *busy = __atomic_load_n(&r->rx->waiting, __ATOMIC_RELAXED);
+    if (busy && busy != r)
         return -EBUSY;
-    if (ch->receivers > 1)
-        r->rx->waiting = r;
+    __atomic_store_n(&r->rx->waiting, r, __ATOMIC_RELAXED);
     if (rt != ch->home)
         ch->shared = 1;
     weft__list_remove(&r->wait.link); /* a woken receive is still on it */
@@ -915,9 +985,13 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     weft__chan *ch = r->ch;
     int status = 1;
     weft__waker *sw = NULL;
-    if (r->ticket && claim(r)) {
-        /* Senders may wait for the slot the claim freed: see the top. */
-        if (ch->bound && __atomic_load_n(&ch->nwait, __ATOMIC_SEQ_CST)) {
+    int senders, dropped;
+    if (r->ticket && claim(r, &senders, &dropped)) {
+        if (__builtin_expect(dropped, 0))
+            release_handle(r->rx);
+        /* Senders may wait for the slot the claim freed: see the top.
+         * They hold the channel (their handles). */
+        if (senders) {
             weft__lock_acquire(&ch->lock);
             if (occupied(ch) < ch->bound)
                 sw = refill(ch);
@@ -958,12 +1032,15 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     }
     if (r->wait.link.next != &r->wait.link) /* it waited */
         unregister(r);
+    int release = leave(r);
     weft__waker *next = ch->rx_owner ? pass_on(ch) : NULL;
     weft__lock_release(&ch->lock);
     if (sw)
         weft__wake(sw);
     if (next)
         weft__wake(next);
+    if (__builtin_expect(release, 0))
+        release_handle(r->rx);
 ready:
     f->status = status;
     f->result = (void *)(intptr_t)status;
@@ -975,15 +1052,20 @@ ready:
  * rt->chan_waits, so any other needs no lock. */
 static void withdraw(recv_future *r)
 {
+    int handed = r->ticket != 0; /* still in progress, though not linked */
     r->ticket = 0;
-    if (r->wait.link.next == &r->wait.link)
+    if (r->wait.link.next == &r->wait.link && !handed)
         return;
     weft__lock_acquire(&r->ch->lock);
-    unregister(r);
+    if (r->wait.link.next != &r->wait.link)
+        unregister(r);
+    int release = leave(r);
     weft__waker *next = pass_on(r->ch);
     weft__lock_release(&r->ch->lock);
     if (next)
         weft__wake(next);
+    if (release)
+        release_handle(r->rx);
 }
 
 static int recv_cancel(weft_future *f, weft__rt *rt)
@@ -998,9 +1080,14 @@ static void recv_cleanup(weft_future *f)
     recv_future *r = (recv_future *)f;
     withdraw(r);
     if (r->owns_ref) {
+        weft_receiver *rx = r->rx;
         weft__lock_acquire(&r->ch->lock);
         r->owns_ref = 0;
-        unref_unlock(r->ch);
+        int release = --rx->pins == 0 && rx->dropped &&
+                      !__atomic_load_n(&rx->waiting, __ATOMIC_RELAXED);
+        unref_unlock(r->ch); /* the handle's reference keeps it */
+        if (release)
+            release_handle(rx);
     }
 }
 
@@ -1087,6 +1174,7 @@ weft_future *weft_recv_future(weft_receiver *rx, void *item)
     recv_init(r, rx, item);
     weft__lock_acquire(&r->ch->lock);
     r->ch->refs++;
+    rx->pins++;
     r->owns_ref = 1;
     weft__lock_release(&r->ch->lock);
     return &r->base;
@@ -1155,13 +1243,14 @@ weft_receiver *weft_receiver_clone(weft_receiver *rx)
     }
     weft__chan *ch = rx->ch;
     weft__lock_acquire(&ch->lock);
-    if (ch->receivers++ == 1) /* rx is the only handle: its receive, if any */
-        rx->waiting = ch->rx_owner;
+    ch->receivers++;
     ch->refs++;
     weft__lock_release(&ch->lock);
     r->magic = RECEIVER_MAGIC;
     r->ch = ch;
     r->waiting = NULL;
+    r->pins = 0;
+    r->dropped = 0;
     return r;
 }
 
@@ -1170,18 +1259,43 @@ void weft_receiver_drop(weft_receiver *rx)
     if (!receiver_ok(rx))
         return;
     weft__chan *ch = rx->ch;
+    int clone = rx != &ch->rx0; /* rx0 is freed with the channel */
     rx->magic = 0;
-    if (rx != &ch->rx0)
-        weft__free(rx); /* a clone; rx0 is freed with the channel */
     weft__link local;
     weft__list_init(&local);
     _Alignas(max_align_t) char first[HANDOFF_MAX];
     weft__lock_acquire(&ch->lock);
+    if (__atomic_load_n(&rx->waiting, __ATOMIC_RELAXED)) {
+        /* A receive is in progress through rx.  If an item was handed to
+         * it, it must not claim it without the lock any more: the item gets
+         * a ticket nobody holds, so it stays the channel's first item and
+         * the receive polls under the lock (and sees the drop).  A claim
+         * running on another thread is waited for (a few stores). */
+        uint64_t t;
+        while ((t = __atomic_load_n(&ch->hticket, __ATOMIC_ACQUIRE)) ==
+               HT_CLAIMING) {
+            weft__lock_release(&ch->lock);
+            sched_yield();
+            weft__lock_acquire(&ch->lock);
+        }
+        if (t)
+            __atomic_store_n(&ch->hticket, ++ch->tickets, __ATOMIC_RELEASE);
+    }
+    rx->dropped = 1;
+    /* In use: the receive in progress or the last receive future made
+     * through rx releases it (leave, recv_cleanup), with its reference. */
+    int keep = __atomic_load_n(&rx->waiting, __ATOMIC_RELAXED) || rx->pins;
     if (--ch->receivers > 0) { /* others still receive: only the handle */
-        unref_unlock(ch);
+        if (keep)
+            weft__lock_release(&ch->lock);
+        else
+            unref_unlock(ch);
+        if (!keep && clone)
+            quarantine(rx);
         return;
     }
     ch->closed = 1;
+    weft__waker *w = take_waker(ch); /* a receive in progress: the end */
     fail_waiters(ch, &local);
     int handed = steal(ch, first); /* an unclaimed handed item is first */
     char *buf = ch->buf;
@@ -1190,7 +1304,14 @@ void weft_receiver_drop(weft_receiver *rx)
     ch->cap = ch->head = ch->count = 0;
     void (*drop)(void *) = ch->drop;
     size_t item_size = ch->item_size;
-    unref_unlock(ch);
+    if (keep)
+        weft__lock_release(&ch->lock);
+    else
+        unref_unlock(ch);
+    if (!keep && clone)
+        quarantine(rx);
+    if (w)
+        weft__wake(w);
     wake_local(&local);
     /* Outside the lock: a drop callback may use other channels. */
     if (drop && handed)
