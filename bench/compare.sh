@@ -47,7 +47,7 @@
 #   chan_throughput/1p, 4p              weft and Tokio unbounded; Go's
 #                                       channel is always make(chan, 1024)
 #   chan_throughput/1p-b1024, 4p-b1024  capacity 1024 everywhere
-#   worker_pool          10,000 jobs (100 xorshift64 steps each), 8 workers
+#   worker_pool          10,000 jobs (20 xorshift64 steps each), 8 workers
 #                        sharing one job channel, results to one collector;
 #                        both channels capacity 128.  weft: a cloned receiver
 #                        per worker (weft_receiver_clone); Go: the one chan;

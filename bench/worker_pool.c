@@ -3,7 +3,7 @@
  * worker tasks share; each worker does the job and sends its result over one
  * result channel to the collector (the root task).
  *
- *   job j (0 <= j < N): x = j + 1; 100 times { x ^= x << 13; x ^= x >> 7;
+ *   job j (0 <= j < N): x = j + 1; 20 times { x ^= x << 13; x ^= x >> 7;
  *                       x ^= x << 17 } (xorshift64); the result is x
  *   feeder:    sends 0..N-1 in order on the job channel, drops its sender
  *   worker w:  until the job channel is closed and drained: take a job, send
@@ -33,7 +33,7 @@
 
 #define WORKERS    8
 #define CAPACITY   128
-#define JOB_ROUNDS 100
+#define JOB_ROUNDS 20
 
 typedef struct {
     uint64_t n;

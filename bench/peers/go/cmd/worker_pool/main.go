@@ -2,7 +2,7 @@
 // worker goroutines share; each worker does the job and sends its result
 // over one result channel to the collector (the main goroutine).
 //
-//	job j (0 <= j < N): x = j + 1; 100 times { x ^= x << 13; x ^= x >> 7;
+//	job j (0 <= j < N): x = j + 1; 20 times { x ^= x << 13; x ^= x >> 7;
 //	                    x ^= x << 17 } (xorshift64); the result is x
 //	feeder:    sends 0..N-1 in order on the job channel, closes it
 //	worker w:  for j := range jobs { results <- job(j) }; reports its count
@@ -31,7 +31,7 @@ import (
 const (
 	workers   = 8
 	capacity  = 128
-	jobRounds = 100
+	jobRounds = 20
 )
 
 // job is jobRounds steps of Marsaglia's xorshift64 (13/7/17) from j + 1.

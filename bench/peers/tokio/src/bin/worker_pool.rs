@@ -3,7 +3,7 @@
 //! one result channel (`mpsc::channel(128)`, a sender per worker) to the
 //! collector (the root task).
 //!
-//!   job j (0 <= j < N): x = j + 1; 100 times { x ^= x << 13; x ^= x >> 7;
+//!   job j (0 <= j < N): x = j + 1; 20 times { x ^= x << 13; x ^= x >> 7;
 //!                       x ^= x << 17 } (xorshift64); the result is x
 //!   feeder:    sends 0..N-1 in order on the job channel, drops its sender
 //!   worker:    until the job channel is closed and drained: take a job,
@@ -37,7 +37,7 @@ use weft_peers_tokio::{fail, secs_since, Cli};
 
 const WORKERS: usize = 8;
 const CAPACITY: usize = 128;
-const JOB_ROUNDS: usize = 100;
+const JOB_ROUNDS: usize = 20;
 
 /// `JOB_ROUNDS` steps of Marsaglia's xorshift64 (13/7/17) from j + 1.
 fn job(j: u64) -> u64 {
