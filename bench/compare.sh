@@ -20,9 +20,10 @@
 #   RUN_TIMEOUT=S  kill a single run after S seconds (default 300)
 #
 # What it does:
-#   1. Checks for Go, GNU time, Debian's tokio crates, cargo, gcc and cmake.
-#      Missing ones are installed with apt-get when run as root; otherwise
-#      the exact apt-get line is printed and the script exits 1.
+#   1. Checks for Go, GNU time, Debian's tokio and async-channel crates,
+#      cargo, gcc and cmake.  Missing ones are installed with apt-get when
+#      run as root; otherwise the exact apt-get line is printed and the
+#      script exits 1.
 #   2. Builds weft's benchmarks (bench/run.sh, which also runs a quick
 #      pingpong as a smoke test), the Go ports (GOPROXY=off) and the Tokio
 #      ports (cargo --offline against /usr/share/cargo/registry).
@@ -46,6 +47,16 @@
 #   chan_throughput/1p, 4p              weft and Tokio unbounded; Go's
 #                                       channel is always make(chan, 1024)
 #   chan_throughput/1p-b1024, 4p-b1024  capacity 1024 everywhere
+#   worker_pool          10,000 jobs (20 xorshift64 steps each), 8 workers
+#                        sharing one job channel, results to one collector;
+#                        both channels capacity 128.  weft: a cloned receiver
+#                        per worker (weft_receiver_clone); Go: the one chan;
+#                        Tokio: async_channel::bounded (a Receiver clone per
+#                        worker; Debian's librust-async-channel-dev)
+#   worker_pool/mutex    the same, the workers sharing one receiver behind a
+#                        mutex held while waiting: weft_mutex, Tokio's
+#                        Arc<tokio::sync::Mutex<mpsc::Receiver>>; Go has no
+#                        such variant: its row shows the plain chan again
 #
 # Raw lines carry maxrss_kib (GNU time) too; for weft it is measured around
 # bench/run.sh, so a few MiB of bash can show in it: the tables use the
@@ -81,9 +92,11 @@ rows=(
     "timers                   timers           100000   timers                    -      -          late_mean_ms"
     "skynet                   skynet           1000000  skynet                    -      -          ns_per_op"
     "idle_tasks               idle_tasks       100000   idle_tasks                -      -          kib_per_task"
+    "worker_pool              worker_pool      10000    worker_pool               clone  clone      ns_per_op"
+    "worker_pool/mutex        worker_pool      10000    worker_pool/mutex         clone  mutex      ns_per_op"
 )
 runtimes=(weft go1 go2 tokio-ct tokio-mt)
-benches="pingpong spawn_join chan_throughput timers skynet idle_tasks"
+benches="pingpong spawn_join chan_throughput timers skynet idle_tasks worker_pool"
 
 selected=()
 for r in "${rows[@]}"; do
@@ -116,6 +129,8 @@ installed() {
 deb_pkgs=(gcc make cmake libc6-dev golang-go time)
 tokio_pkgs=(librust-tokio-dev librust-tokio+rt-dev librust-tokio+rt-multi-thread-dev
     librust-tokio+sync-dev librust-tokio+time-dev)
+# worker_pool's MPMC job channel (a real package, with its own crates).
+async_pkgs=(librust-async-channel-dev)
 registry=/usr/share/cargo/registry
 missing=()
 for p in "${deb_pkgs[@]}"; do
@@ -124,6 +139,9 @@ done
 if ! installed librust-tokio-dev || ! compgen -G "$registry/tokio-1.*" >/dev/null ||
     ! compgen -G "$registry/num_cpus-*" >/dev/null; then
     missing+=("${tokio_pkgs[@]}")
+fi
+if ! installed librust-async-channel-dev || ! compgen -G "$registry/async-channel-1.*" >/dev/null; then
+    missing+=("${async_pkgs[@]}")
 fi
 # Debian's own cargo (and rustc) only when there is no cargo at all.
 find_cargo >/dev/null || missing+=(cargo)

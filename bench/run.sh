@@ -58,6 +58,8 @@ configs=(
     "echo/conns50            echo             200000    conns50"
     "echo/conns500           echo             200000    conns500"
     "trace                   trace            1000000"
+    "worker_pool             worker_pool      10000     clone"
+    "worker_pool/mutex       worker_pool      10000     mutex"
 )
 
 reps=${REPS:-1}

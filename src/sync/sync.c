@@ -38,9 +38,9 @@
  * weft_notify_share; a wait on a shared object is a wake source outside
  * the runtime (weft__sync_external_waits).
  *
- * Each waiter carries its own copy of the future ops whose `what` is its
- * own text ("semaphore 0x... (2 permits)"), so the deadlock report names
- * the object without a hook of its own.
+ * The reports (deadlock, weft_dump) put a wait into words through the
+ * future ops' describe hook ("semaphore 0x... (2 permits)"), formatted only
+ * when a report asks: a wait formats nothing.
  */
 #include "util/alloc.h"
 #include "rt.h"
@@ -88,7 +88,6 @@ enum { BY_ONE = 1, BY_ALL = 2 }; /* how a notify waiter was granted */
 
 typedef struct waiter {
     weft_future base;
-    weft__future_ops ops; /* a copy whose `what` is this waiter's text */
     sync_obj *obj;
     weft__link link; /* in obj->queue while WAITING; then a local list */
     weft__link reg;  /* in rt->sync_waits while WAITING (rt's thread) */
@@ -101,7 +100,6 @@ typedef struct waiter {
     int state;         /* W_* */
     int how;           /* notify: BY_ONE or BY_ALL */
     int posted;        /* post not yet run (under the lock) */
-    char what[64];
 } waiter;
 
 /* ---- the wait queue ----------------------------------------------------- */
@@ -250,15 +248,17 @@ static void give_back(sync_obj *o, waiter *w, weft__link *local)
     }
 }
 
-static void describe(waiter *w)
+/* For the reports: reads w->obj and w->n, fixed from waiter_init on. */
+static void sync_describe(const weft_future *f, weft__rt *rt, char *buf,
+                          size_t n)
 {
-    static const char *const kinds[] = {"semaphore", "mutex", "notify"};
+    const waiter *w = (const waiter *)f;
+    (void)rt;
     if (w->obj->kind == K_SEM)
-        snprintf(w->what, sizeof w->what, "semaphore %p (%zu permit%s)",
-                 (void *)w->obj, w->n, w->n == 1 ? "" : "s");
+        snprintf(buf, n, "semaphore %p (%zu permit%s)", (void *)w->obj, w->n,
+                 w->n == 1 ? "" : "s");
     else
-        snprintf(w->what, sizeof w->what, "%s %p", kinds[w->obj->kind],
-                 (void *)w->obj);
+        snprintf(buf, n, "%s %p", f->ops->what, (void *)w->obj);
 }
 
 static int ready(weft_future *f, int status)
@@ -289,7 +289,6 @@ static int sync_poll(weft_future *f, weft__rt *rt, weft__waker *wk)
         weft__list_push(&o->queue, &w->link);
         weft__list_push(&rt->sync_waits, &w->reg);
         weft__lock_release(&o->lock);
-        describe(w);
         return 0;
     case W_WAITING:
         w->waker = wk;
@@ -348,26 +347,35 @@ static void sync_cleanup(weft_future *f)
         sync_cancel(f, weft__tls_rt);
 }
 
-static const weft__future_ops sync_ops = {
-    .what = "sync wait",
-    .poll = sync_poll,
-    .cancel = sync_cancel,
-    .cleanup = sync_cleanup,
+/* One per kind (K_*), so that `what` names the object's kind. */
+static const weft__future_ops sync_ops[] = {
+    [K_SEM] = {.what = "semaphore",
+               .poll = sync_poll,
+               .cancel = sync_cancel,
+               .cleanup = sync_cleanup,
+               .describe = sync_describe},
+    [K_MUTEX] = {.what = "mutex",
+                 .poll = sync_poll,
+                 .cancel = sync_cancel,
+                 .cleanup = sync_cleanup,
+                 .describe = sync_describe},
+    [K_NOTIFY] = {.what = "notify",
+                  .poll = sync_poll,
+                  .cancel = sync_cancel,
+                  .cleanup = sync_cleanup,
+                  .describe = sync_describe},
 };
 
 static void waiter_init(waiter *w, sync_obj *o, size_t n)
 {
     memset(w, 0, sizeof *w);
-    w->ops = sync_ops;
-    w->ops.what = w->what;
-    w->base.ops = &w->ops;
+    w->base.ops = &sync_ops[o->kind];
     w->base.magic = WEFT__FUTURE_MAGIC;
     w->obj = o;
     w->n = n;
     w->post.run = waiter_posted;
     weft__list_init(&w->link);
     weft__list_init(&w->reg);
-    describe(w);
     if (o->kind == K_NOTIFY) {
         weft__lock_acquire(&o->lock);
         w->gen = ((weft_notify *)o)->gen;
