@@ -1050,12 +1050,19 @@ ready:
 /* Withdraws r; an item handed to it stays the channel's first.  Only a
  * receive that waits (or was woken and has not polled since) is on
  * rt->chan_waits, so any other needs no lock. */
-static void withdraw(recv_future *r)
+static void withdraw_locked(recv_future *r);
+
+static inline void withdraw(recv_future *r)
 {
     int handed = r->ticket != 0; /* still in progress, though not linked */
     r->ticket = 0;
-    if (r->wait.link.next == &r->wait.link && !handed)
-        return;
+    if (__builtin_expect(r->wait.link.next != &r->wait.link || handed, 0))
+        withdraw_locked(r);
+}
+
+/* withdraw()'s slow path: r waits, or an item was handed to it. */
+static __attribute__((noinline)) void withdraw_locked(recv_future *r)
+{
     weft__lock_acquire(&r->ch->lock);
     if (r->wait.link.next != &r->wait.link)
         unregister(r);
