@@ -85,11 +85,35 @@ static void expect_stream_seed(uint64_t seed, int mode)
 
 static int model_mode(void) { return (int)env_u64("WEFT_MODEL_MODE", 0); }
 
+/* Generates the coordination program of seed (mode 5), runs it on weft and
+ * on the model; 0 when the traces agree. */
+static int check_coord_seed(uint64_t seed, int verbose, m_cov *cov)
+{
+    m_prog p;
+    m_gen_coord_seed(&p, seed);
+    char label[192];
+    snprintf(label, sizeof label,
+             "coord seed %llu (reproduce: WEFT_MODEL_MODE=5 "
+             "WEFT_MODEL_SEED=%llu test_model)",
+             (unsigned long long)seed, (unsigned long long)seed);
+    return m_check(&p, label, stderr, verbose, cov);
+}
+
+static __attribute__((unused)) void expect_coord_seed(uint64_t seed)
+{
+    cr_assert_eq(check_coord_seed(seed, 0, NULL), 0,
+                 "coord seed %llu: weft disagrees with the model (see "
+                 "stderr)",
+                 (unsigned long long)seed);
+}
+
 /* Generates the program of seed, runs it on weft and on the model; 0 when
  * the traces agree. */
 static int check_seed(uint64_t seed, int with_known_bugs, int verbose,
                       m_cov *cov)
 {
+    if (model_mode() == 5)
+        return check_coord_seed(seed, verbose, cov);
     if (model_mode())
         return check_stream_seed(seed, model_mode(), verbose, cov);
     m_prog p;
@@ -116,6 +140,11 @@ static int check_hex(const char *hex, int with_known_bugs, int verbose)
 {
     static uint8_t buf[4096];
     size_t n = m_hex_decode(hex, buf, sizeof buf);
+    if (model_mode() == 5) {
+        m_prog p;
+        m_gen_coord_bytes(&p, buf, n);
+        return m_check(&p, "fuzz input (hex)", stderr, verbose, NULL);
+    }
     if (model_mode()) {
         static m_prog runs[M_MAX_RUNS];
         int nr = m_gen_streams_bytes(runs, buf, n, model_mode());
@@ -223,6 +252,37 @@ Test(model, multirun_seeds, .timeout = 600)
 Test(model, shared_stream_seeds, .timeout = 600)
 {
     run_stream_seeds("shared_stream_seeds", 3, 4);
+}
+
+/* Coordination programs (WEFT_MODEL_MODE=5): cloned receivers (each item to
+ * exactly one receive, waiting receives served in the order they began to
+ * wait, the last handle's drop closes the channel), a semaphore (fair,
+ * multi-permit; a cancelled or losing acquire takes nothing) and a task
+ * group (join_next in completion order, abort_all, drop cancelling and
+ * driving its members), under timeout and race so that cancellation
+ * meets every wait. */
+Test(model, coord_seeds, .timeout = 600)
+{
+    if (getenv("WEFT_MODEL_HEX") || getenv("WEFT_MODEL_SEED"))
+        return; /* model.seeds runs the one program */
+    uint64_t n = env_u64("WEFT_MODEL_COORD_SEEDS",
+                         getenv("WEFT_TEST_VALGRIND") ? 100 : 1200);
+    uint64_t first = env_u64("WEFT_MODEL_FIRST", 1);
+    m_cov cov;
+    memset(&cov, 0, sizeof cov);
+    uint64_t t0 = real_now_ns();
+    for (uint64_t s = first; s < first + n; s++) {
+        if (check_coord_seed(s, 0, &cov) != 0)
+            cr_assert_fail("coord seed %llu (WEFT_MODEL_MODE=5): weft "
+                           "disagrees with the model; its program and both "
+                           "traces are on stderr",
+                           (unsigned long long)s);
+    }
+    uint64_t ms = (real_now_ns() - t0) / 1000000u;
+    fprintf(stderr, "model.coord_seeds: seeds %llu..%llu agree (%llu ms)\n",
+            (unsigned long long)first, (unsigned long long)(first + n - 1),
+            (unsigned long long)ms);
+    m_cov_print(stderr, &cov);
 }
 
 /* ------------------------------------------------------------------------ */
