@@ -618,7 +618,7 @@ static const struct {
     {OP_RECVH, 12}, {OP_TRYRECVH, 3}, {OP_TIMEOUTH, 6}, {OP_RACE_SH, 4},
     {OP_DROPRX, 2}, {OP_CLOSEH, 1},   {OP_ACQ, 10},     {OP_TRYACQ, 3},
     {OP_REL, 9},    {OP_ACQ_TO, 6},   {OP_RACE_SA, 4},  {OP_ABORT, 4},
-    {OP_JOIN, 5},   {OP_DETACH, 1},   {OP_GJOIN, 7},    {OP_GABORT, 2},
+    {OP_JOIN, 5},   {OP_DETACH, 1},   {OP_GJOIN, 10},   {OP_GABORT, 4},
     {OP_GDROP, 1},
 };
 
@@ -1870,8 +1870,8 @@ typedef struct m_cov {
     /* coordination */
     long cprogs, c_rx_queued, c_rx_owed_woken, c_rx_owed_withdrawn,
         c_rx_kept_from, c_acq_waited, c_acq_granted_cancelled,
-        c_acq_waiting_cancelled, c_gjoin_results, c_gdrop_driven,
-        c_last_rx_dropped;
+        c_acq_waiting_cancelled, c_gjoin_results, c_gjoin_cancelled,
+        c_gdrop_driven, c_last_rx_dropped;
 } m_cov;
 
 typedef struct m_model {
@@ -2677,8 +2677,10 @@ static int m_poll(m_model *M, int k, int fi, int wslot)
             f->val2 = M->t[t].status;
             f->val = M->t[t].status == 0 ? M->t[t].result : 0;
             f->status = 1;
-            if (M->cov)
+            if (M->cov) {
                 M->cov->c_gjoin_results++;
+                M->cov->c_gjoin_cancelled += f->val2 != 0;
+            }
         } else if (!M->ngrun) {
             f->status = 0;
         } else {
@@ -3732,13 +3734,14 @@ M_FN void m_cov_print(FILE *out, const m_cov *c)
                 "another %ld, woken owed an item %ld (withdrawn so %ld), "
                 "finding items kept for woken ones %ld, last handles "
                 "dropped %ld; acquires that waited %ld, cancelled waiting "
-                "%ld / granted %ld; join_next results %ld, members driven "
+                "%ld / granted %ld; join_next results %ld (of cancelled "
+                "members %ld), members driven "
                 "by a group drop %ld\n",
                 c->cprogs, c->c_rx_queued, c->c_rx_owed_woken,
                 c->c_rx_owed_withdrawn, c->c_rx_kept_from, c->c_last_rx_dropped,
                 c->c_acq_waited, c->c_acq_waiting_cancelled,
                 c->c_acq_granted_cancelled, c->c_gjoin_results,
-                c->c_gdrop_driven);
+                c->c_gjoin_cancelled, c->c_gdrop_driven);
     if (!c->sprogs && !c->hangs)
         return;
     fprintf(out,

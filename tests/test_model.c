@@ -99,7 +99,7 @@ static int check_coord_seed(uint64_t seed, int verbose, m_cov *cov)
     return m_check(&p, label, stderr, verbose, cov);
 }
 
-static __attribute__((unused)) void expect_coord_seed(uint64_t seed)
+static void expect_coord_seed(uint64_t seed)
 {
     cr_assert_eq(check_coord_seed(seed, 0, NULL), 0,
                  "coord seed %llu: weft disagrees with the model (see "
@@ -379,6 +379,64 @@ Test(model, regression_stream_deadlock_while_streams_live)
 Test(model, regression_stream_deadlines_across_runs)
 {
     expect_stream_seed(17, 2);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Coordination (WEFT_MODEL_MODE=5): fixed seeds, each the first that a      */
+/* deliberately broken library (named) failed among the 1,200 (6,000 and     */
+/* 20,000 for the last two) of model.coord_seeds.                            */
+/* ------------------------------------------------------------------------ */
+
+/* Fairness: an acquire that finds others queued waits behind them even
+ * when the permits would do (broken: try_take ignoring the queue). */
+Test(model, regression_coord_semaphore_no_barging) { expect_coord_seed(186); }
+
+/* A granted acquire cancelled before it ran gives its permits back to the
+ * next waiters (broken: sync_cancel keeping them). */
+Test(model, regression_coord_cancelled_acquire_takes_nothing)
+{
+    expect_coord_seed(16);
+}
+
+/* A large request at the head is not overtaken by smaller ones behind it
+ * (broken: dispatch granting any waiter that fits). */
+Test(model, regression_coord_semaphore_head_first) { expect_coord_seed(237); }
+
+/* Each item to exactly one receive (broken: a receive woken for an item
+ * copying it without taking it). */
+Test(model, regression_coord_item_received_once) { expect_coord_seed(60); }
+
+/* An item is kept for the receive woken for it until that receive polls:
+ * a receive just starting does not take it (broken: no owed items). */
+Test(model, regression_coord_woken_receive_keeps_its_item)
+{
+    expect_coord_seed(18);
+}
+
+/* The last handle's drop closes the channel and ends the receive waiting
+ * through another task's handle with 0 (broken: no wake). */
+Test(model, regression_coord_last_receiver_drop_ends_receive)
+{
+    expect_coord_seed(291);
+}
+
+/* A receive that completes passes the baton: the next waiting receive is
+ * woken when an item is there for it (broken: no pass_on). */
+Test(model, regression_coord_receive_passes_on) { expect_coord_seed(171); }
+
+/* join_next returns members in completion order (broken: last finished
+ * first). */
+Test(model, regression_coord_group_completion_order) { expect_coord_seed(231); }
+
+/* Waiting receives are served in the order they began to wait (broken:
+ * last first; found at seed 4019 of 6,000). */
+Test(model, regression_coord_receivers_fifo) { expect_coord_seed(4019); }
+
+/* join_next of a member cancelled while it ran: status -ECANCELED and a
+ * NULL result (broken: its return value; seed 1784 of 20,000). */
+Test(model, regression_coord_join_next_cancelled_member)
+{
+    expect_coord_seed(1784);
 }
 
 /* ------------------------------------------------------------------------ */
