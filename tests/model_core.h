@@ -115,6 +115,26 @@
  * sender is a wake source from outside, so an idle runtime then waits
  * forever instead of reporting a deadlock.  The model predicts that state
  * and such a program is not run (m_check_multi counts it in cov->hangs).
+ *
+ * Coordination programs (m_gen_coord, mode 5; one run).  A channel has
+ * 1..3 receiver handles (weft_receiver_clone, made by the root at 0 ms),
+ * each used by one task (so -EBUSY never arises), dropped by any task
+ * (then skipped).  The model follows chan.c: the registered receive and a
+ * queue behind it, first come first; a send (or close, or the senders'
+ * end) wakes only the registered receive, which with several receivers
+ * is then owed an item: items are kept for owed receives, so a receive
+ * or try_recv just starting takes only what is beyond them; a receive
+ * that completes or is withdrawn wakes the next waiting one when
+ * something is there for it (the baton); the last handle's drop closes
+ * the channel (its items go; a receive in progress returns 0).  One
+ * semaphore (sync.c): requests served from the head only, a grant takes
+ * the permits at once and wakes the waiter, a cancelled acquire gives
+ * back what it was granted.  One task group, made by its owner when it
+ * starts and dropped by it when it ends (if no op did): join_next in
+ * completion order (a cancelled member: result NULL, status -ECANCELED),
+ * abort_all cancels the running members in spawn order, drop cancels them
+ * and drives each, first spawned first, to its end inside the call.  The
+ * logged a2 of every semaphore op is weft_semaphore_available() after it.
  */
 #ifndef WEFT_MODEL_CORE_H
 #define WEFT_MODEL_CORE_H

@@ -9,6 +9,7 @@
  * add streams (merge, timeout, take over receivers and intervals, polled
  * directly and from async blocks under timeout, race and join_all), kept
  * across two weft_run calls and dropped in, between or after the runs.
+ * model.coord_seeds adds cloned receivers, a semaphore and a task group.
  *
  * Environment:
  *   WEFT_MODEL_SEEDS=N   seeds run by model.seeds (default 2000; 100 under
@@ -19,12 +20,15 @@
  *   WEFT_MODEL_STREAM_SEEDS=N  seeds run by model.stream_seeds and by
  *                        model.multirun_seeds each (default 2000; 100 under
  *                        valgrind)
+ *   WEFT_MODEL_COORD_SEEDS=N  seeds run by model.coord_seeds (default
+ *                        1200; 100 under valgrind)
  *   WEFT_MODEL_MODE=M    what WEFT_MODEL_SEED / WEFT_MODEL_HEX generate:
  *                        0 programs of model.seeds (default), 1 stream
  *                        programs (model.stream_seeds), 2 stream programs
  *                        of two runs (model.multirun_seeds), 3 and 4 the
  *                        same with streams shared by every task
- *                        (model.shared_stream_seeds: odd and even seeds)
+ *                        (model.shared_stream_seeds: odd and even seeds),
+ *                        5 coordination programs (model.coord_seeds)
  *   WEFT_MODEL_KNOWN_BUGS=1  also generate programs that use a task handle
  *                        after a join of it was cancelled; weft.h now says
  *                        such a join consumes the handle, so these programs
