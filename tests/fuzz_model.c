@@ -22,7 +22,8 @@
  * WEFT_MODEL_KNOWN_BUGS=1 also generates the pattern of a known weft bug.
  * WEFT_MODEL_MODE=1 generates stream programs (m_gen_streams), =2 stream
  * programs of two runs, =3 and =4 the same with streams shared by every
- * task; reproduce with the same WEFT_MODEL_MODE.
+ * task, =5 coordination programs (m_gen_coord: cloned receivers, a
+ * semaphore, a task group); reproduce with the same WEFT_MODEL_MODE.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -54,7 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static m_prog p[M_MAX_RUNS];
     int n = 1;
-    if (fuzz_mode) {
+    if (fuzz_mode == 5) {
+        m_gen_coord_bytes(&p[0], data, size);
+    } else if (fuzz_mode) {
         n = m_gen_streams_bytes(p, data, size, fuzz_mode);
     } else {
         m_gen_bytes(&p[0], data, size);

@@ -115,6 +115,26 @@
  * sender is a wake source from outside, so an idle runtime then waits
  * forever instead of reporting a deadlock.  The model predicts that state
  * and such a program is not run (m_check_multi counts it in cov->hangs).
+ *
+ * Coordination programs (m_gen_coord, mode 5; one run).  A channel has
+ * 1..3 receiver handles (weft_receiver_clone, made by the root at 0 ms),
+ * each used by one task (so -EBUSY never arises), dropped by any task
+ * (then skipped).  The model follows chan.c: the registered receive and a
+ * queue behind it, first come first; a send (or close, or the senders'
+ * end) wakes only the registered receive, which with several receivers
+ * is then owed an item: items are kept for owed receives, so a receive
+ * or try_recv just starting takes only what is beyond them; a receive
+ * that completes or is withdrawn wakes the next waiting one when
+ * something is there for it (the baton); the last handle's drop closes
+ * the channel (its items go; a receive in progress returns 0).  One
+ * semaphore (sync.c): requests served from the head only, a grant takes
+ * the permits at once and wakes the waiter, a cancelled acquire gives
+ * back what it was granted.  One task group, made by its owner when it
+ * starts and dropped by it when it ends (if no op did): join_next in
+ * completion order (a cancelled member: result NULL, status -ECANCELED),
+ * abort_all cancels the running members in spawn order, drop cancels them
+ * and drives each, first spawned first, to its end inside the call.  The
+ * logged a2 of every semaphore op is weft_semaphore_available() after it.
  */
 #ifndef WEFT_MODEL_CORE_H
 #define WEFT_MODEL_CORE_H
@@ -146,6 +166,9 @@
 #define M_NO_RESULT      (-1)  /* *result of weft_run left unchanged */
 #define M_NORUN          7778  /* a block's next that never ran */
 #define M_IVL_TAG        10000 /* logged interval tick = M_IVL_TAG + ms */
+#define M_MAX_HANDLES    6     /* receiver handles (coordination programs) */
+#define M_PC_EPILOGUE    99    /* pc of the group drop of a task's end */
+#define M_DRAIN_HANDLE   100   /* EV_DRAIN pc of handle h: 100 + h */
 
 /* ------------------------------------------------------------------------ */
 /* Programs                                                                 */
@@ -174,6 +197,22 @@ enum {
     OP_SRACE_SB, /* race(sleep b, block{next}) */
     OP_SJOIN,    /* join_all(block{next}, sleep b) */
     OP_SDROP,    /* weft_stream_drop */
+    /* coordination (m_gen_coord only); h = a receiver handle (m_prog.hchan) */
+    OP_RECVH,    /* weft_recv through handle a */
+    OP_TRYRECVH, /* weft_try_recv through handle a */
+    OP_TIMEOUTH, /* timeout(recv through handle a, b) */
+    OP_RACE_SH,  /* race(sleep b, recv through handle a) */
+    OP_DROPRX,   /* weft_receiver_drop of handle a (any task) */
+    OP_CLOSEH,   /* weft_receiver_close through handle a */
+    OP_ACQ,      /* weft_semaphore_acquire(a) */
+    OP_TRYACQ,   /* weft_semaphore_try_acquire(a) */
+    OP_REL,      /* weft_semaphore_release(a) */
+    OP_ACQ_TO,   /* timeout(acquire future(a), b) */
+    OP_RACE_SA,  /* race(sleep b, acquire future(a)) */
+    OP_GSPAWN,   /* weft_group_spawn of task a */
+    OP_GJOIN,    /* weft_group_join_next_status */
+    OP_GABORT,   /* weft_group_abort_all */
+    OP_GDROP,    /* weft_group_drop */
     OP__COUNT
 };
 
@@ -181,7 +220,9 @@ static const char *const m_op_names[OP__COUNT] = {
     "spawn",    "sleep",   "yield",   "send",   "recv",     "close",
     "droptx",   "abort",   "join",    "detach", "race_sr",  "race_rs",
     "timeout",  "join_ss", "join_sr", "snext",  "snext_to", "srace_bs",
-    "srace_sb", "sjoin",   "sdrop"};
+    "srace_sb", "sjoin",   "sdrop",   "recvh",  "tryrecvh", "timeouth",
+    "race_sh",  "droprx",  "closeh",  "acq",    "tryacq",   "rel",
+    "acq_to",   "race_sa", "gspawn",  "gjoin",  "gabort",   "gdrop"};
 
 typedef struct m_op {
     uint8_t kind, a, b;
@@ -227,6 +268,20 @@ typedef struct m_prog {
      * waiting aborts the joined task before detaching it, which weft.h
      * allows (the handle is still the caller's) but weft ignores. */
     int abort_cancelled_join;
+    /* Coordination programs (m_gen_coord; all 0 elsewhere).  Channel c's
+     * receivers are the handles h with hchan[h] == c (the first is the
+     * one weft_channel made, the others weft_receiver_clone of it, made by
+     * the root at 0 ms); howner[h] is the only task that receives through
+     * h.  One semaphore of sem_permits permits, made by the root.  gowner
+     * (-1: none) makes a task group when it starts and drops it when it
+     * ends (if no op did); member[k]: task k is spawned into it (by
+     * gowner, OP_GSPAWN), so it has no handle. */
+    int coord;
+    int nh;
+    int hchan[M_MAX_HANDLES], howner[M_MAX_HANDLES];
+    int sem_permits;
+    int gowner;
+    int member[M_MAX_TASKS];
 } m_prog;
 
 /* The random source: a seeded xorshift64*, or the bytes of a fuzz input
@@ -575,6 +630,171 @@ M_FN int m_gen_streams_bytes(m_prog *runs, const uint8_t *data, size_t len,
     return m_gen_streams(runs, &r, mode);
 }
 
+/* The weights of coordination programs (m_gen_coord). */
+static const struct {
+    uint8_t kind, weight;
+} m_cweights[] = {
+    {OP_SLEEP, 10}, {OP_YIELD, 3},    {OP_SEND, 14},    {OP_DROPTX, 1},
+    {OP_RECVH, 12}, {OP_TRYRECVH, 3}, {OP_TIMEOUTH, 6}, {OP_RACE_SH, 4},
+    {OP_DROPRX, 2}, {OP_CLOSEH, 1},   {OP_ACQ, 10},     {OP_TRYACQ, 3},
+    {OP_REL, 9},    {OP_ACQ_TO, 6},   {OP_RACE_SA, 4},  {OP_ABORT, 4},
+    {OP_JOIN, 5},   {OP_DETACH, 1},   {OP_GJOIN, 10},   {OP_GABORT, 4},
+    {OP_GDROP, 1},
+};
+
+static m_op m_gen_cop(m_rng *r, const m_prog *p, int self)
+{
+    int owned[M_MAX_HANDLES], nowned = 0;
+    for (int h = 0; h < p->nh; h++)
+        if (p->howner[h] == self)
+            owned[nowned++] = h;
+    unsigned total = 0, n = sizeof m_cweights / sizeof m_cweights[0];
+    for (size_t i = 0; i < n; i++)
+        total += m_cweights[i].weight;
+    unsigned w = m_rnd(r, total);
+    int kind = OP_SLEEP;
+    for (size_t i = 0; i < n; i++) {
+        if (w < m_cweights[i].weight) {
+            kind = m_cweights[i].kind;
+            break;
+        }
+        w -= m_cweights[i].weight;
+    }
+    m_op o = {.kind = OP_SLEEP};
+    switch (kind) {
+    case OP_SLEEP:
+        o.a = (uint8_t)m_rnd(r, 6);
+        break;
+    case OP_YIELD:
+        o.kind = OP_YIELD;
+        break;
+    case OP_SEND:
+    case OP_DROPTX:
+        o.kind = (uint8_t)kind;
+        o.a = (uint8_t)m_rnd(r, (unsigned)p->nchans);
+        break;
+    case OP_RECVH:
+    case OP_TRYRECVH:
+    case OP_TIMEOUTH:
+    case OP_RACE_SH:
+    case OP_CLOSEH:
+        if (!nowned) { /* receives through no handle: send instead */
+            o.kind = OP_SEND;
+            o.a = (uint8_t)m_rnd(r, (unsigned)p->nchans);
+            break;
+        }
+        o.kind = (uint8_t)kind;
+        o.a = (uint8_t)owned[m_rnd(r, (unsigned)nowned)];
+        o.b = (uint8_t)m_rnd(r, 6);
+        break;
+    case OP_DROPRX:
+        o.kind = OP_DROPRX;
+        o.a = (uint8_t)m_rnd(r, (unsigned)p->nh);
+        break;
+    case OP_ACQ:
+    case OP_TRYACQ:
+    case OP_ACQ_TO:
+    case OP_RACE_SA:
+        o.kind = (uint8_t)kind;
+        o.a = (uint8_t)m_rnd(r, 3); /* 0..2 permits */
+        o.b = (uint8_t)m_rnd(r, 6);
+        break;
+    case OP_REL:
+        o.kind = OP_REL;
+        o.a = (uint8_t)(1 + m_rnd(r, 2));
+        break;
+    case OP_GJOIN:
+    case OP_GABORT:
+    case OP_GDROP:
+        if (p->gowner != self)
+            break; /* only the group's owner: sleep 0 */
+        o.kind = (uint8_t)kind;
+        break;
+    case OP_ABORT:
+    case OP_JOIN:
+    case OP_DETACH: {
+        if (p->ntasks < 2)
+            break;
+        int t = 1 + (int)m_rnd(r, (unsigned)p->ntasks - 1);
+        if (kind == OP_JOIN && t == self)
+            break;
+        o.kind = (uint8_t)kind; /* skipped when t is a group member */
+        o.a = (uint8_t)t;
+        break;
+    }
+    }
+    return o;
+}
+
+/*
+ * A coordination program (mode 5): 1..2 channels (unbounded, or bounded to
+ * 1 or 2; mostly one), each with 1..3 receiver handles (mostly several) (cloned
+ * by the root at 0 ms), each handle used by one task; one semaphore of 0..3
+ * permits; mostly a task group, owned by one task, into which that task spawns
+ * some of the later tasks (the others are spawned as in m_gen).  Ops: sleep,
+ * yield, send, droptx, recv / try_recv / timeout(recv) / race(sleep, recv)
+ * through an owned handle, drop of any handle, close through an owned
+ * handle, acquire / try_acquire / timeout(acquire) / race(sleep, acquire)
+ * of 0..2 permits, release of 1..2, abort / join / detach, and the
+ * owner's join_next / abort_all / drop of the group.
+ */
+M_FN void m_gen_coord(m_prog *p, m_rng *r)
+{
+    memset(p, 0, sizeof *p);
+    p->coord = 1;
+    p->ntasks = 1 + (int)m_rnd(r, M_MAX_TASKS);
+    p->nchans = 1 + (m_rnd(r, 3) == 0);
+    for (int c = 0; c < p->nchans; c++) {
+        static const int bounds[] = {0, 0, 1, 2}, nrs[] = {1, 2, 2, 3, 3};
+        p->bound[c] = bounds[m_rnd(r, 4)];
+        p->owner[c] = -1; /* received through handles */
+        int nr = nrs[m_rnd(r, 5)];
+        for (int i = 0; i < nr && p->nh < M_MAX_HANDLES; i++) {
+            p->hchan[p->nh] = c;
+            p->howner[p->nh] = (int)m_rnd(r, (unsigned)p->ntasks);
+            p->nh++;
+        }
+    }
+    p->sem_permits = (int)m_rnd(r, 4);
+    p->gowner = -1;
+    if (p->ntasks >= 2 && m_rnd(r, 4))
+        p->gowner = (int)m_rnd(r, (unsigned)p->ntasks - 1);
+    for (int k = p->gowner + 1; p->gowner >= 0 && k < p->ntasks; k++)
+        p->member[k] = (int)m_rnd(r, 2);
+    for (int k = 0; k < p->ntasks; k++) {
+        p->nops[k] = (int)m_rnd(r, M_MAX_RANDOM_OPS + 1);
+        for (int i = 0; i < p->nops[k]; i++)
+            p->ops[k][i] = m_gen_cop(r, p, k);
+    }
+    if (p->nops[0] < M_MAX_RANDOM_OPS && m_rnd(r, 3))
+        p->ops[0][p->nops[0]++] =
+            (m_op){.kind = OP_SLEEP, .a = (uint8_t)(5 + m_rnd(r, 26))};
+    for (int k = 1; k < p->ntasks; k++) {
+        int parent = p->member[k] ? p->gowner : (int)m_rnd(r, (unsigned)k);
+        int at = (int)m_rnd(r, (unsigned)p->nops[parent] / 2 + 1);
+        m_op *ops = p->ops[parent];
+        memmove(&ops[at + 1], &ops[at],
+                (size_t)(p->nops[parent] - at) * sizeof *ops);
+        ops[at] = (m_op){.kind = p->member[k] ? OP_GSPAWN : OP_SPAWN,
+                         .a = (uint8_t)k};
+        p->nops[parent]++;
+    }
+}
+
+M_FN void m_gen_coord_seed(m_prog *p, uint64_t seed)
+{
+    m_rng r;
+    m_rng_seed(&r, seed);
+    m_gen_coord(p, &r);
+}
+
+M_FN void m_gen_coord_bytes(m_prog *p, const uint8_t *data, size_t len)
+{
+    m_rng r;
+    m_rng_bytes(&r, data, len);
+    m_gen_coord(p, &r);
+}
+
 /* Decodes hex (as printed by m_hex_print) into buf; returns the length. */
 M_FN size_t m_hex_decode(const char *hex, uint8_t *buf, size_t cap)
 {
@@ -662,6 +882,37 @@ static void m_op_print(FILE *out, const m_op *o)
     case OP_SDROP:
         fprintf(out, "drop s%d", o->a);
         break;
+    case OP_RECVH:
+    case OP_TRYRECVH:
+    case OP_DROPRX:
+    case OP_CLOSEH:
+        fprintf(out, "%s r%d", m_op_names[o->kind], o->a);
+        break;
+    case OP_TIMEOUTH:
+        fprintf(out, "timeout(recv r%d, %d)", o->a, o->b);
+        break;
+    case OP_RACE_SH:
+        fprintf(out, "race(sleep %d, recv r%d)", o->b, o->a);
+        break;
+    case OP_ACQ:
+    case OP_TRYACQ:
+    case OP_REL:
+        fprintf(out, "%s %d", m_op_names[o->kind], o->a);
+        break;
+    case OP_ACQ_TO:
+        fprintf(out, "timeout(acq %d, %d)", o->a, o->b);
+        break;
+    case OP_RACE_SA:
+        fprintf(out, "race(sleep %d, acq %d)", o->b, o->a);
+        break;
+    case OP_GSPAWN:
+        fprintf(out, "gspawn t%d", o->a);
+        break;
+    case OP_GJOIN:
+    case OP_GABORT:
+    case OP_GDROP:
+        fputs(m_op_names[o->kind], out);
+        break;
     }
 }
 
@@ -707,7 +958,13 @@ M_FN void m_prog_print(FILE *out, const m_prog *p)
             fprintf(out, "bounded(%d)", p->bound[c]);
         else
             fputs("unbounded", out);
-        if (p->feeds[c])
+        if (p->coord) {
+            fputs(", received through", out);
+            for (int h = 0; h < p->nh; h++)
+                if (p->hchan[h] == c)
+                    fprintf(out, " r%d (t%d)", h, p->howner[h]);
+            fputc('\n', out);
+        } else if (p->feeds[c])
             fprintf(out, ", feeds s%d%s%s\n", p->feeds[c] - 1,
                     p->carried[c] ? ", kept across runs" : "",
                     p->pre[c] ? ", created before the first run" : "");
@@ -724,6 +981,11 @@ M_FN void m_prog_print(FILE *out, const m_prog *p)
         fprintf(out, "%s%s\n",
                 p->sdef[s].pre ? ", built before the first run" : "",
                 p->sdef[s].drop_between ? ", dropped between the runs" : "");
+    }
+    if (p->coord) {
+        fprintf(out, "  semaphore: %d permits\n", p->sem_permits);
+        if (p->gowner >= 0)
+            fprintf(out, "  group of t%d\n", p->gowner);
     }
     for (int k = 0; k < p->ntasks; k++) {
         fprintf(out, "  t%d%s:", k, k ? "" : " (root)");
@@ -751,8 +1013,9 @@ enum {
     EV_REPORT,      /* a1: deadlock report printed (2: other stderr);
                        a2: tasks it says are blocked */
     EV_SUMMARY,     /* per task: a1 spawned, a2 started, a3 drop_arg calls */
-    EV_DRAIN        /* pc: channel; rc: last weft_try_recv; a1: items
-                       taken; a2: a hash of them in order */
+    EV_DRAIN        /* pc: channel (or M_DRAIN_HANDLE + handle); rc: last
+                       weft_try_recv; a1: items taken; a2: a hash of them
+                       in order */
 };
 
 typedef struct m_ev {
@@ -839,8 +1102,9 @@ M_FN void m_ev_print(FILE *out, const m_ev *e)
                 e->a2, e->a3);
         return;
     case EV_DRAIN:
-        fprintf(out, "t%d drain c%d: %d items (hash %d), then rc=%s @%u",
-                e->task, e->pc, e->a1, e->a2, rcs, e->ms);
+        fprintf(out, "t%d drain %c%d: %d items (hash %d), then rc=%s @%u",
+                e->task, e->pc >= M_DRAIN_HANDLE ? 'r' : 'c',
+                e->pc % M_DRAIN_HANDLE, e->a1, e->a2, rcs, e->ms);
         return;
     }
     fprintf(out, "t%d [%d] %s rc=%s", e->task, e->pc,
@@ -888,7 +1152,9 @@ typedef struct m_pstate {
     int handle[M_MAX_TASKS];
     int tx_dropped[M_MAX_CHANS_ALL];
     int sending[M_MAX_CHANS_ALL];
-    int sbusy[M_MAX_STREAMS]; /* a task is inside an op on the stream */
+    int sbusy[M_MAX_STREAMS];      /* a task is inside an op on the stream */
+    int rx_dropped[M_MAX_HANDLES]; /* coordination: handle dropped */
+    int gstate;                    /* the group: 0 none yet, 1 live, 2 gone */
 } m_pstate;
 
 static int m_item(int task, int pc) { return (task + 1) * 100 + pc; }
@@ -913,8 +1179,11 @@ static struct m_real {
     weft_receiver *rx[M_MAX_CHANS_ALL];
     weft_stream *st[M_MAX_STREAMS];
     int spawned[M_MAX_TASKS], started[M_MAX_TASKS], dropped[M_MAX_TASKS];
-    uint64_t rbuf[M_MAX_TASKS]; /* receive buffers of recv futures */
-    m_blk blk[M_MAX_TASKS];     /* the async blocks of stream ops */
+    uint64_t rbuf[M_MAX_TASKS];        /* receive buffers of recv futures */
+    m_blk blk[M_MAX_TASKS];            /* the async blocks of stream ops */
+    weft_receiver *rxh[M_MAX_HANDLES]; /* coordination programs */
+    weft_semaphore *sem;
+    weft_group *grp;
     int setup_rc;
 } m_R;
 
@@ -1111,6 +1380,123 @@ static void m_real_op(int k, int pc, const m_op *o, int *pending)
         weft_stream_drop(m_R.st[o->a]);
         m_R.st[o->a] = NULL;
         break;
+    case OP_RECVH:
+    case OP_TRYRECVH: {
+        if (ps->rx_dropped[o->a]) {
+            rc = M_SKIP;
+            break;
+        }
+        uint64_t v = 0;
+        rc = o->kind == OP_RECVH ? weft_recv(m_R.rxh[o->a], &v)
+                                 : weft_try_recv(m_R.rxh[o->a], &v);
+        a1 = rc == 1 ? (int)v : 0;
+        break;
+    }
+    case OP_TIMEOUTH:
+        if (ps->rx_dropped[o->a]) {
+            rc = M_SKIP;
+            break;
+        }
+        m_R.rbuf[k] = 0;
+        rc = weft_timeout(weft_recv_future(m_R.rxh[o->a], &m_R.rbuf[k]),
+                          WEFT_MS(o->b), NULL);
+        a1 = rc == 1 ? (int)m_R.rbuf[k] : 0;
+        break;
+    case OP_RACE_SH: {
+        if (ps->rx_dropped[o->a]) {
+            rc = M_SKIP;
+            break;
+        }
+        m_R.rbuf[k] = 0;
+        weft_future *fs[2] = {weft_sleep_future(WEFT_MS(o->b)),
+                              weft_recv_future(m_R.rxh[o->a], &m_R.rbuf[k])};
+        void *res = (void *)(intptr_t)-1;
+        rc = weft_race(fs, 2, &res);
+        a1 = rc >= 0 ? m_ptr_int(res) : 0;
+        a2 = rc == 1 && a1 == 1 ? (int)m_R.rbuf[k] : 0;
+        break;
+    }
+    case OP_DROPRX:
+        if (ps->rx_dropped[o->a]) {
+            rc = M_SKIP;
+            break;
+        }
+        ps->rx_dropped[o->a] = 1;
+        weft_receiver_drop(m_R.rxh[o->a]);
+        m_R.rxh[o->a] = NULL;
+        break;
+    case OP_CLOSEH:
+        if (ps->rx_dropped[o->a]) {
+            rc = M_SKIP;
+            break;
+        }
+        weft_receiver_close(m_R.rxh[o->a]);
+        break;
+    case OP_ACQ:
+        rc = weft_semaphore_acquire(m_R.sem, o->a);
+        a2 = (int)weft_semaphore_available(m_R.sem);
+        break;
+    case OP_TRYACQ:
+        rc = weft_semaphore_try_acquire(m_R.sem, o->a);
+        a2 = (int)weft_semaphore_available(m_R.sem);
+        break;
+    case OP_REL:
+        weft_semaphore_release(m_R.sem, o->a);
+        a2 = (int)weft_semaphore_available(m_R.sem);
+        break;
+    case OP_ACQ_TO:
+        rc = weft_timeout(weft_semaphore_acquire_future(m_R.sem, o->a),
+                          WEFT_MS(o->b), NULL);
+        a2 = (int)weft_semaphore_available(m_R.sem);
+        break;
+    case OP_RACE_SA: {
+        weft_future *fs[2] = {weft_sleep_future(WEFT_MS(o->b)),
+                              weft_semaphore_acquire_future(m_R.sem, o->a)};
+        void *res = (void *)(intptr_t)-1;
+        rc = weft_race(fs, 2, &res);
+        a1 = rc >= 0 ? m_ptr_int(res) : 0;
+        a2 = (int)weft_semaphore_available(m_R.sem);
+        break;
+    }
+    case OP_GSPAWN: {
+        if (ps->gstate != 1) {
+            rc = M_SKIP;
+            break;
+        }
+        weft_spawn_opts so = {.drop_arg = m_real_drop};
+        m_R.spawned[t] = 1;
+        rc = weft_group_spawn_with(m_R.grp, &so, m_real_task,
+                                   (void *)(intptr_t)t);
+        break;
+    }
+    case OP_GJOIN: {
+        if (ps->gstate != 1) {
+            rc = M_SKIP;
+            break;
+        }
+        void *res = (void *)(intptr_t)-1;
+        int st = 7;
+        rc = weft_group_join_next_status(m_R.grp, &res, &st);
+        a1 = rc == 1 ? m_ptr_int(res) : 0;
+        a2 = rc == 1 ? st : 0;
+        break;
+    }
+    case OP_GABORT:
+        if (ps->gstate != 1) {
+            rc = M_SKIP;
+            break;
+        }
+        weft_group_abort_all(m_R.grp);
+        break;
+    case OP_GDROP:
+        if (ps->gstate != 1) {
+            rc = M_SKIP;
+            break;
+        }
+        ps->gstate = 2;
+        weft_group_drop(m_R.grp);
+        m_R.grp = NULL;
+        break;
     }
     m_log(m_R.tr, k, pc, o->kind, rc, a1, a2, a3, m_now_ms());
 }
@@ -1150,6 +1536,33 @@ static weft_stream *m_real_snode(const m_sdef *d, int i)
     return st;
 }
 
+/* The root of a coordination program, at 0 ms: each channel's receiver
+ * becomes its first handle, the clones are made, and the semaphore.
+ * 0, or -1 with m_R.setup_rc set. */
+static int m_real_coord_setup(const m_prog *p)
+{
+    for (int h = 0; h < p->nh; h++) {
+        int c = p->hchan[h], first = h;
+        while (first > 0 && p->hchan[first - 1] == c)
+            first--;
+        if (first == h) {
+            m_R.rxh[h] = m_R.rx[c];
+            m_R.rx[c] = NULL;
+        } else {
+            m_R.rxh[h] = weft_receiver_clone(m_R.rxh[first]);
+        }
+        if (!m_R.rxh[h]) {
+            m_R.setup_rc = -errno;
+            return -1;
+        }
+    }
+    if (!(m_R.sem = weft_semaphore_new((size_t)p->sem_permits))) {
+        m_R.setup_rc = -errno;
+        return -1;
+    }
+    return 0;
+}
+
 static void *m_real_task(void *arg)
 {
     int k = (int)(intptr_t)arg;
@@ -1179,6 +1592,15 @@ static void *m_real_task(void *arg)
                 return NULL;
             }
         }
+        if (p->coord && m_real_coord_setup(p))
+            return NULL;
+    }
+    if (p->coord && k == p->gowner) {
+        if (!(m_R.grp = weft_group_new())) {
+            m_R.setup_rc = -errno;
+            return NULL;
+        }
+        m_R.ps.gstate = 1;
     }
     m_R.started[k] = 1;
     m_log(m_R.tr, k, -1, EV_START, 0, 0, 0, 0, m_now_ms());
@@ -1195,6 +1617,25 @@ static void *m_real_task(void *arg)
             }
             break;
         }
+    }
+    if (p->coord && k == p->gowner && m_R.ps.gstate == 1) {
+        m_R.ps.gstate = 2; /* a group is dropped by its owner's end */
+        weft_group_drop(m_R.grp);
+        m_R.grp = NULL;
+        m_log(m_R.tr, k, M_PC_EPILOGUE, OP_GDROP, 0, 0, 0, 0, m_now_ms());
+    }
+    for (int h = 0; h < p->nh; h++) { /* drain through its handles */
+        if (p->howner[h] != k || m_R.ps.rx_dropped[h])
+            continue;
+        int rc, n = 0;
+        uint64_t v;
+        uint32_t hs = 0;
+        while ((rc = weft_try_recv(m_R.rxh[h], &v)) == 1) {
+            n++;
+            hs = hs * 31u + (uint32_t)v;
+        }
+        m_log(m_R.tr, k, M_DRAIN_HANDLE + h, EV_DRAIN, rc, n,
+              (int)(hs & 0x7fffffff), 0, m_now_ms());
     }
     for (int c = 0; c < p->nchans; c++) { /* drain what it receives */
         if (p->owner[c] != k)
@@ -1317,6 +1758,12 @@ M_FN int m_run_real_multi(const m_prog *runs, int nruns, m_trace *tr)
         for (int s = 0; s < p->nstreams; s++)
             if (last || p->sdef[s].drop_between)
                 m_real_drop_stream(s);
+        for (int h = 0; h < M_MAX_HANDLES; h++) {
+            weft_receiver_drop(m_R.rxh[h]);
+            m_R.rxh[h] = NULL;
+        }
+        weft_semaphore_free(m_R.sem);
+        m_R.sem = NULL;
         if (m_R.setup_rc) {
             fprintf(stderr, "model: setup failed: %d\n", m_R.setup_rc);
             failed = 1;
@@ -1352,7 +1799,19 @@ M_FN int m_run_real(const m_prog *p, m_trace *tr)
 /* The reference model                                                      */
 /* ------------------------------------------------------------------------ */
 
-enum { F_NONE, F_SLEEP, F_RECV, F_SEND, F_JOIN, F_SNEXT, F_BLOCK };
+enum {
+    F_NONE,
+    F_SLEEP,
+    F_RECV,
+    F_SEND,
+    F_JOIN,
+    F_SNEXT,
+    F_BLOCK,
+    F_ACQ,
+    F_GJOIN
+};
+/* An acquire's states (sync.c's waiter) */
+enum { A_IDLE, A_WAITING, A_GRANTED, A_DONE, A_GONE };
 enum { S_WAITING, S_DONE, S_CLOSED, S_GONE };
 enum { MT_FRESH, MT_LIVE, MT_DEAD };
 enum { MODE_LEAF, MODE_YIELD, MODE_RACE, MODE_JOIN, MODE_SNEXT };
@@ -1372,6 +1831,12 @@ typedef struct m_fut {
     int wtask;
     /* next (F_SNEXT, F_BLOCK: chan is the stream): what next returned */
     int nrc;
+    /* a receive on a channel with handles (coordination): it waits (from
+     * its first wait until it completes or is withdrawn); it was woken
+     * for an item, which is kept for it until it polls (chan.c's owed) */
+    int waiting, rowed;
+    /* acquire (F_ACQ): permits wanted, state; join_next: member status */
+    int n, astate, val2;
 } m_fut;
 
 /* The state of a stream node (m_snode). */
@@ -1402,6 +1867,14 @@ typedef struct m_chan {
     int rx_task, rx_slot, rx_fut; /* the registered receive, rx_task -1 */
     int waits[M_MAX_TASKS];       /* waiting senders (tasks), in order */
     int nwaits;
+    /* Coordination programs (multi): receives wait behind the registered
+     * one (rx_task), first come first; owed counts receives woken for an
+     * item and not yet polled (their items are kept for them). */
+    int multi, receivers, owed;
+    struct {
+        int task, fut, slot;
+    } rxq[2 * M_MAX_TASKS];
+    int nrxq;
 } m_chan;
 
 /* Coverage counters, summed over runs by the caller if it wants. */
@@ -1414,6 +1887,11 @@ typedef struct m_cov {
     long sprogs, multiruns, hangs, s_items, s_ticks, s_timeouts, s_ends,
         s_cancelled, s_norun, s_merge_pending, s_run2_next, s_dropped_in_run,
         s_dropped_between, s_late_ticks[2];
+    /* coordination */
+    long cprogs, c_rx_queued, c_rx_owed_woken, c_rx_owed_withdrawn,
+        c_rx_kept_from, c_acq_waited, c_acq_granted_cancelled,
+        c_acq_waiting_cancelled, c_gjoin_results, c_gjoin_cancelled,
+        c_gdrop_driven, c_last_rx_dropped;
 } m_cov;
 
 typedef struct m_model {
@@ -1432,6 +1910,16 @@ typedef struct m_model {
     int order[M_MAX_TASKS], norder;
     uint64_t now, seq;
     int live, deadlocked, blocked_at_deadlock;
+    /* coordination: the semaphore (free permits, waiters first come
+     * first) and the group (members running in spawn order, finished in
+     * completion order, the join_next waiting) */
+    int permits;
+    struct {
+        int task, fut;
+    } semq[2 * M_MAX_TASKS];
+    int nsemq;
+    int grun[M_MAX_TASKS], ngrun, gdone[M_MAX_TASKS], ngdone;
+    int gjoiner, gjslot;
     int error;
     char errmsg[160];
     m_cov *cov;
@@ -1502,6 +1990,21 @@ static void m_finished(m_model *M, int k)
     }
     if (T->join_waiter >= 0)
         m_wake(M, T->join_waiter, -1);
+    if (M->p->member[k]) { /* a group member: now in completion order */
+        for (int i = 0; i < M->ngrun; i++)
+            if (M->grun[i] == k) {
+                memmove(&M->grun[i], &M->grun[i + 1],
+                        (size_t)(M->ngrun - i - 1) * sizeof M->grun[0]);
+                M->ngrun--;
+                break;
+            }
+        M->gdone[M->ngdone++] = k;
+        if (M->gjoiner >= 0) {
+            int j = M->gjoiner;
+            M->gjoiner = -1;
+            m_wake(M, j, M->gjslot);
+        }
+    }
     if (k == 0)
         m_cancel_all(M); /* shutdown */
 }
@@ -1582,14 +2085,82 @@ static int m_pop(m_chan *ch)
     return v;
 }
 
-/* Whoever makes the channel ready takes the receiver's waker. */
+/* A channel with handles: the first queued receive becomes the registered
+ * one (chan.c's promote). */
+static void m_rx_promote(m_chan *ch)
+{
+    if (!ch->multi || ch->rx_task >= 0 || !ch->nrxq)
+        return;
+    ch->rx_task = ch->rxq[0].task;
+    ch->rx_fut = ch->rxq[0].fut;
+    ch->rx_slot = ch->rxq[0].slot;
+    memmove(&ch->rxq[0], &ch->rxq[1],
+            (size_t)(ch->nrxq - 1) * sizeof ch->rxq[0]);
+    ch->nrxq--;
+}
+
+/* Whoever makes the channel ready takes the receiver's waker; with
+ * several receivers the woken receive is owed an item, and the next
+ * queued one takes its place (chan.c's wake_owner). */
 static void m_take_waker(m_model *M, m_chan *ch)
 {
     if (ch->rx_task < 0)
         return;
     int k = ch->rx_task, s = ch->rx_slot;
+    if (ch->multi && ch->receivers > 1) {
+        M->t[k].fut[ch->rx_fut].rowed = 1;
+        ch->owed++;
+        if (M->cov)
+            M->cov->c_rx_owed_woken++;
+    }
     ch->rx_task = -1;
+    m_rx_promote(ch);
     m_wake(M, k, s);
+}
+
+/* chan.c's rx_ready: a waiting receive would find an item or the end. */
+static int m_rx_ready(const m_chan *ch)
+{
+    return ch->count > ch->owed || ch->closed || ch->senders == 0;
+}
+
+/* A receive of a channel with handles stops waiting (chan.c's
+ * unregister): its owed item is no longer kept, it leaves the slot (the
+ * next queued one takes it) or the queue. */
+static void m_rx_unregister(m_chan *ch, m_fut *f, int k, int fi)
+{
+    if (f->rowed) {
+        f->rowed = 0;
+        ch->owed--;
+    }
+    if (ch->rx_task == k && ch->rx_fut == fi) {
+        ch->rx_task = -1;
+        m_rx_promote(ch);
+    } else {
+        for (int i = 0; i < ch->nrxq; i++)
+            if (ch->rxq[i].task == k && ch->rxq[i].fut == fi) {
+                memmove(&ch->rxq[i], &ch->rxq[i + 1],
+                        (size_t)(ch->nrxq - i - 1) * sizeof ch->rxq[0]);
+                ch->nrxq--;
+                break;
+            }
+    }
+    f->waiting = 0;
+}
+
+/* A receive of a channel with handles is withdrawn (chan.c's withdraw):
+ * when another waits and there is something for it, it is woken. */
+static void m_rx_withdraw(m_model *M, int k, int fi)
+{
+    m_fut *f = &M->t[k].fut[fi];
+    m_chan *ch = &M->c[f->chan];
+    if (!f->waiting)
+        return;
+    if (f->rowed && M->cov)
+        M->cov->c_rx_owed_withdrawn++;
+    m_rx_unregister(ch, f, k, fi);
+    if (ch->rx_task >= 0 && m_rx_ready(ch))
+        m_take_waker(M, ch);
 }
 
 static void m_unregister(m_chan *ch, int k, int fi)
@@ -1622,6 +2193,179 @@ static void m_refill(m_model *M, m_chan *ch)
     f->sstate = S_DONE;
     m_push(M, ch, f->item);
     m_wake(M, k, -1);
+}
+
+/* ---- coordination ------------------------------------------------------- */
+
+/* recv_poll of a channel with handles: a receive woken for an item takes
+ * it (settle), a receive that finds items kept for receives woken before
+ * it takes only what is beyond them; else it keeps its place (the slot or
+ * the queue) or takes the slot if free, else the back of the queue.  When
+ * it completes, a waiting receive is woken if something is there for it
+ * (the baton: each wake serves one). */
+static int m_rx_poll(m_model *M, int k, int fi, int wslot)
+{
+    m_fut *f = &M->t[k].fut[fi];
+    m_chan *ch = &M->c[f->chan];
+    if (f->rowed) {
+        f->rowed = 0;
+        ch->owed--;
+    }
+    int got = ch->count > ch->owed;
+    if (!got && ch->count && M->cov)
+        M->cov->c_rx_kept_from++; /* items there, kept for woken ones */
+    if (got) {
+        f->val = m_pop(ch);
+        f->status = 1;
+    } else if ((ch->closed || ch->senders == 0) && !ch->count) {
+        f->status = 0;
+    } else {
+        if (ch->rx_task == k && ch->rx_fut == fi) {
+            ch->rx_slot = wslot;
+            return 0;
+        }
+        for (int i = 0; i < ch->nrxq; i++)
+            if (ch->rxq[i].task == k && ch->rxq[i].fut == fi) {
+                ch->rxq[i].slot = wslot;
+                return 0;
+            }
+        f->waiting = 1;
+        if (ch->rx_task < 0) {
+            ch->rx_task = k;
+            ch->rx_fut = fi;
+            ch->rx_slot = wslot;
+        } else if (ch->nrxq < 2 * M_MAX_TASKS) {
+            if (M->cov)
+                M->cov->c_rx_queued++;
+            ch->rxq[ch->nrxq].task = k;
+            ch->rxq[ch->nrxq].fut = fi;
+            ch->rxq[ch->nrxq].slot = wslot;
+            ch->nrxq++;
+        } else {
+            m_fail(M, "model: receive queue overflow");
+        }
+        return 0;
+    }
+    if (got)
+        m_refill(M, ch);
+    if (f->waiting)
+        m_rx_unregister(ch, f, k, fi);
+    if (ch->rx_task >= 0 && m_rx_ready(ch))
+        m_take_waker(M, ch);
+    return 1;
+}
+
+/* weft_try_recv on a channel with handles: items kept for woken receives
+ * are not taken.  1 (*v), 0 (closed and drained) or -EAGAIN. */
+static int m_rx_try(m_model *M, m_chan *ch, int *v)
+{
+    if (ch->count > ch->owed) {
+        *v = m_pop(ch);
+        m_refill(M, ch);
+        return 1;
+    }
+    return !ch->count && (ch->closed || ch->senders == 0) ? 0 : -EAGAIN;
+}
+
+/* Closes a channel (a close through a handle, or its last handle
+ * dropped): the registered receive is woken, then every waiting sender
+ * fails (-EPIPE); discard: the queued items go (the last handle). */
+static void m_rx_close(m_model *M, m_chan *ch, int discard)
+{
+    int local[M_MAX_TASKS], nlocal = 0;
+    ch->closed = 1;
+    int rk = ch->rx_task, rs = ch->rx_slot;
+    if (rk >= 0 && ch->receivers > 1) {
+        M->t[rk].fut[ch->rx_fut].rowed = 1;
+        ch->owed++;
+    }
+    ch->rx_task = -1;
+    m_rx_promote(ch);
+    while (ch->nwaits) {
+        int w = ch->waits[0];
+        m_remove_waiter(ch, w);
+        M->t[w].fut[0].queued = 0;
+        M->t[w].fut[0].sstate = S_CLOSED;
+        local[nlocal++] = w;
+    }
+    if (discard)
+        ch->head = ch->count = 0;
+    if (rk >= 0)
+        m_wake(M, rk, rs);
+    for (int i = 0; i < nlocal; i++)
+        m_wake(M, local[i], -1);
+}
+
+/* Serves the semaphore's queue from its head while the head's request
+ * fits (sync.c's dispatch); the granted waiters are woken in order. */
+static void m_sem_dispatch(m_model *M)
+{
+    int wk[2 * M_MAX_TASKS], ws[2 * M_MAX_TASKS], n = 0;
+    while (M->nsemq) {
+        m_fut *f = &M->t[M->semq[0].task].fut[M->semq[0].fut];
+        if (M->permits < f->n)
+            break;
+        M->permits -= f->n;
+        f->astate = A_GRANTED;
+        wk[n] = M->semq[0].task;
+        ws[n++] = f->wslot;
+        memmove(&M->semq[0], &M->semq[1],
+                (size_t)(M->nsemq - 1) * sizeof M->semq[0]);
+        M->nsemq--;
+    }
+    for (int i = 0; i < n; i++)
+        m_wake(M, wk[i], ws[i]);
+}
+
+/* sync_cancel of an acquire: a waiting one leaves the queue (the next may
+ * go now), a granted one gives its permits back. */
+static void m_acq_cancel(m_model *M, int k, int fi)
+{
+    m_fut *f = &M->t[k].fut[fi];
+    if (M->cov && (f->astate == A_WAITING || f->astate == A_GRANTED))
+        M->cov->c_acq_waiting_cancelled += f->astate == A_WAITING,
+            M->cov->c_acq_granted_cancelled += f->astate == A_GRANTED;
+    if (f->astate == A_WAITING) {
+        for (int i = 0; i < M->nsemq; i++)
+            if (M->semq[i].task == k && M->semq[i].fut == fi) {
+                memmove(&M->semq[i], &M->semq[i + 1],
+                        (size_t)(M->nsemq - i - 1) * sizeof M->semq[0]);
+                M->nsemq--;
+                break;
+            }
+        m_sem_dispatch(M);
+    } else if (f->astate == A_GRANTED) {
+        M->permits += f->n;
+        m_sem_dispatch(M);
+    }
+    f->astate = A_GONE;
+}
+
+static void m_run_task(m_model *M, int k);
+
+/* weft_group_abort_all: every running member is cancelled, in spawn
+ * order. */
+static void m_group_abort(m_model *M)
+{
+    for (int i = 0; i < M->ngrun; i++)
+        m_task_cancel(M, M->grun[i]);
+}
+
+/* weft_group_drop: abort_all, then each running member, first spawned
+ * first, is driven by the caller until it has returned (it never
+ * suspends: it is cancelled), and everything is collected. */
+static void m_group_drop(m_model *M)
+{
+    m_group_abort(M);
+    while (M->ngrun > 0 && !M->error) {
+        int t = M->grun[0];
+        if (M->cov)
+            M->cov->c_gdrop_driven++;
+        while (M->t[t].state != MT_DEAD && !M->error)
+            m_run_task(M, t);
+    }
+    M->ngdone = 0;
+    M->ps.gstate = 2;
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -1856,6 +2600,8 @@ static int m_poll(m_model *M, int k, int fi, int wslot)
         return 0;
     case F_RECV: {
         m_chan *ch = &M->c[f->chan];
+        if (ch->multi)
+            return m_rx_poll(M, k, fi, wslot);
         m_unregister(ch, k, fi);
         if (ch->count) {
             f->val = m_pop(ch);
@@ -1916,6 +2662,55 @@ static int m_poll(m_model *M, int k, int fi, int wslot)
             return 0;
         f->status = 0; /* the block returned */
         return 1;
+    case F_ACQ: /* sync_poll */
+        f->wslot = wslot;
+        if (f->astate == A_IDLE) {
+            if (f->n == 0 || (!M->nsemq && M->permits >= f->n)) {
+                M->permits -= f->n;
+                f->astate = A_DONE;
+                f->status = 0;
+                return 1;
+            }
+            f->astate = A_WAITING;
+            if (M->cov)
+                M->cov->c_acq_waited++;
+            if (M->nsemq >= 2 * M_MAX_TASKS) {
+                m_fail(M, "model: semaphore queue overflow");
+                return 1;
+            }
+            M->semq[M->nsemq].task = k;
+            M->semq[M->nsemq].fut = fi;
+            M->nsemq++;
+            return 0;
+        }
+        if (f->astate == A_WAITING)
+            return 0;
+        f->astate = A_DONE; /* granted */
+        f->status = 0;
+        return 1;
+    case F_GJOIN: /* join_poll */
+        if (M->ngdone) {
+            int t = M->gdone[0];
+            memmove(&M->gdone[0], &M->gdone[1],
+                    (size_t)(M->ngdone - 1) * sizeof M->gdone[0]);
+            M->ngdone--;
+            f->val2 = M->t[t].status;
+            f->val = M->t[t].status == 0 ? M->t[t].result : 0;
+            f->status = 1;
+            if (M->cov) {
+                M->cov->c_gjoin_results++;
+                M->cov->c_gjoin_cancelled += f->val2 != 0;
+            }
+        } else if (!M->ngrun) {
+            f->status = 0;
+        } else {
+            M->gjoiner = k;
+            M->gjslot = wslot;
+            return 0;
+        }
+        if (M->gjoiner == k)
+            M->gjoiner = -1;
+        return 1;
     }
     m_fail(M, "model: poll of no future");
     return 1;
@@ -1931,7 +2726,17 @@ static int m_fut_cancel(m_model *M, int k, int fi)
         m_timer_cancel(f);
         return 0;
     case F_RECV:
-        m_unregister(&M->c[f->chan], k, fi);
+        if (M->c[f->chan].multi)
+            m_rx_withdraw(M, k, fi);
+        else
+            m_unregister(&M->c[f->chan], k, fi);
+        return 0;
+    case F_ACQ:
+        m_acq_cancel(M, k, fi);
+        return 0;
+    case F_GJOIN:
+        if (M->gjoiner == k)
+            M->gjoiner = -1;
         return 0;
     case F_SEND: {
         int st = f->sstate;
@@ -1963,8 +2768,15 @@ static void m_fut_cleanup(m_model *M, int k, int fi)
     m_fut *f = &M->t[k].fut[fi];
     if (f->kind == F_SLEEP)
         m_timer_cancel(f);
+    else if (f->kind == F_RECV && M->c[f->chan].multi)
+        m_rx_withdraw(M, k, fi);
     else if (f->kind == F_RECV)
         m_unregister(&M->c[f->chan], k, fi);
+    else if (f->kind == F_ACQ &&
+             (f->astate == A_WAITING || f->astate == A_GRANTED))
+        m_acq_cancel(M, k, fi);
+    else if (f->kind == F_GJOIN && M->gjoiner == k)
+        M->gjoiner = -1;
     else if (f->kind == F_JOIN && f->target >= 0 &&
              M->t[f->target].join_waiter == k)
         M->t[f->target].join_waiter = -1;
@@ -2250,6 +3062,129 @@ static int m_op_start(m_model *M, int k, const m_op *o)
         T->grc = 0;
         return M_DONE;
     }
+    case OP_RECVH:
+    case OP_TIMEOUTH:
+    case OP_RACE_SH:
+        if (ps->rx_dropped[o->a]) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        if (o->kind == OP_RECVH) {
+            T->mode = MODE_LEAF;
+            m_recv_fut(&T->fut[0], M->p->hchan[o->a]);
+            return m_drive(M, k);
+        }
+        T->mode = MODE_RACE;
+        if (o->kind == OP_TIMEOUTH) {
+            m_recv_fut(&T->fut[0], M->p->hchan[o->a]);
+            m_sleep_fut(&T->fut[1], o->b);
+        } else {
+            m_sleep_fut(&T->fut[0], o->b);
+            m_recv_fut(&T->fut[1], M->p->hchan[o->a]);
+        }
+        T->woken[0] = T->woken[1] = 1;
+        T->gdone[0] = T->gdone[1] = 0;
+        T->remaining = 2;
+        return m_drive(M, k);
+    case OP_TRYRECVH: {
+        if (ps->rx_dropped[o->a]) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        int v = 0;
+        T->grc = m_rx_try(M, &M->c[M->p->hchan[o->a]], &v);
+        T->fut[0].val = v;
+        return M_DONE;
+    }
+    case OP_DROPRX: {
+        if (ps->rx_dropped[o->a]) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        ps->rx_dropped[o->a] = 1;
+        m_chan *ch = &M->c[M->p->hchan[o->a]];
+        if (--ch->receivers == 0) {
+            m_rx_close(M, ch, 1);
+            if (M->cov)
+                M->cov->c_last_rx_dropped++;
+        }
+        T->grc = 0;
+        return M_DONE;
+    }
+    case OP_CLOSEH:
+        if (ps->rx_dropped[o->a]) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        m_rx_close(M, &M->c[M->p->hchan[o->a]], 0);
+        T->grc = 0;
+        return M_DONE;
+    case OP_ACQ:
+        T->mode = MODE_LEAF;
+        T->fut[0].kind = F_ACQ;
+        T->fut[0].n = o->a;
+        return m_drive(M, k);
+    case OP_TRYACQ:
+        if (o->a == 0 || (!M->nsemq && M->permits >= o->a)) {
+            M->permits -= o->a;
+            T->grc = 0;
+        } else {
+            T->grc = -EAGAIN;
+        }
+        return M_DONE;
+    case OP_REL:
+        M->permits += o->a;
+        m_sem_dispatch(M);
+        T->grc = 0;
+        return M_DONE;
+    case OP_ACQ_TO:
+    case OP_RACE_SA: {
+        int ai = o->kind == OP_ACQ_TO ? 0 : 1;
+        T->mode = MODE_RACE;
+        m_sleep_fut(&T->fut[1 - ai], o->b);
+        T->fut[1 - ai].target = -1;
+        T->fut[ai].kind = F_ACQ;
+        T->fut[ai].n = o->a;
+        T->woken[0] = T->woken[1] = 1;
+        T->gdone[0] = T->gdone[1] = 0;
+        T->remaining = 2;
+        return m_drive(M, k);
+    }
+    case OP_GSPAWN: {
+        if (ps->gstate != 1) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        m_task *U = &M->t[t];
+        U->exists = 1;
+        U->state = MT_FRESH;
+        M->order[M->norder++] = t;
+        M->grun[M->ngrun++] = t;
+        M->live++;
+        m_task_wake(M, t);
+        T->grc = 0;
+        return M_DONE;
+    }
+    case OP_GJOIN:
+        if (ps->gstate != 1) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        T->mode = MODE_LEAF;
+        T->fut[0].kind = F_GJOIN;
+        return m_drive(M, k);
+    case OP_GABORT:
+    case OP_GDROP:
+        if (ps->gstate != 1) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        if (o->kind == OP_GABORT)
+            m_group_abort(M);
+        else
+            m_group_drop(M);
+        T->grc = 0;
+        return M_DONE;
     }
     m_fail(M, "model: unknown op");
     return M_DONE;
@@ -2366,6 +3301,57 @@ static void m_op_finish(m_model *M, int k, const m_op *o)
             M->cov->s_norun++;
         break;
     }
+    case OP_RECVH:
+        if (rc == M_SKIP)
+            break;
+        rc = f0->status;
+        a1 = rc == 1 ? f0->val : 0;
+        break;
+    case OP_TRYRECVH:
+        a1 = rc == 1 ? f0->val : 0;
+        break;
+    case OP_TIMEOUTH:
+        if (rc == M_SKIP)
+            break;
+        if (rc == 0)
+            rc = f0->status;
+        else if (rc == 1)
+            rc = -ETIMEDOUT;
+        a1 = rc == 1 ? f0->val : 0;
+        break;
+    case OP_RACE_SH:
+        if (rc >= 0 && rc != M_SKIP) {
+            a1 = T->fut[rc].status;
+            a2 = rc == 1 && a1 == 1 ? T->fut[rc].val : 0;
+        }
+        break;
+    case OP_ACQ:
+        rc = f0->status;
+        a2 = M->permits;
+        break;
+    case OP_TRYACQ:
+    case OP_REL:
+        a2 = M->permits;
+        break;
+    case OP_ACQ_TO:
+        if (rc == 0)
+            rc = f0->status;
+        else if (rc == 1)
+            rc = -ETIMEDOUT;
+        a2 = M->permits;
+        break;
+    case OP_RACE_SA:
+        if (rc >= 0)
+            a1 = T->fut[rc].status;
+        a2 = M->permits;
+        break;
+    case OP_GJOIN:
+        if (rc == M_SKIP)
+            break;
+        rc = f0->status;
+        a1 = rc == 1 ? f0->val : 0;
+        a2 = rc == 1 ? f0->val2 : 0;
+        break;
     default:
         break;
     }
@@ -2386,6 +3372,24 @@ static void m_op_finish(m_model *M, int k, const m_op *o)
 static void m_die(m_model *M, int k)
 {
     m_task *T = &M->t[k];
+    const m_prog *p = M->p;
+    if (p->coord && k == p->gowner && M->ps.gstate == 1) {
+        m_group_drop(M); /* the owner's end drops its group */
+        m_log(M->tr, k, M_PC_EPILOGUE, OP_GDROP, 0, 0, 0, 0, M->now);
+    }
+    for (int h = 0; h < p->nh; h++) { /* weft_try_recv until empty */
+        if (p->howner[h] != k || M->ps.rx_dropped[h])
+            continue;
+        m_chan *ch = &M->c[p->hchan[h]];
+        int n = 0, v, rc;
+        uint32_t hs = 0;
+        while ((rc = m_rx_try(M, ch, &v)) == 1) {
+            n++;
+            hs = hs * 31u + (uint32_t)v;
+        }
+        m_log(M->tr, k, M_DRAIN_HANDLE + h, EV_DRAIN, rc, n,
+              (int)(hs & 0x7fffffff), 0, M->now);
+    }
     for (int c = 0; c < M->p->nchans; c++) { /* weft_try_recv until empty */
         if (M->p->owner[c] != k)
             continue;
@@ -2423,6 +3427,8 @@ static void m_run_task(m_model *M, int k)
         }
         T->state = MT_LIVE;
         T->started = 1;
+        if (p->coord && k == p->gowner)
+            M->ps.gstate = 1; /* it makes its group */
         T->pc = 0;
         T->in_op = 0;
         T->pending = -1;
@@ -2489,6 +3495,9 @@ static int m_model_run(m_model *M)
     M->nq = M->ny = M->norder = 0;
     M->now = M->seq = 0;
     M->live = M->deadlocked = M->blocked_at_deadlock = 0;
+    M->permits = p->sem_permits;
+    M->nsemq = M->ngrun = M->ngdone = 0;
+    M->gjoiner = -1;
     for (int k = 0; k < M_MAX_TASKS; k++) {
         M->t[k].join_waiter = -1;
         M->t[k].pending = -1;
@@ -2501,6 +3510,13 @@ static int m_model_run(m_model *M)
         M->c[c].senders = 1;
         M->c[c].rx_task = -1;
         M->ps.tx_dropped[c] = M->ps.sending[c] = 0;
+        M->c[c].multi = p->coord;
+        M->c[c].receivers = 1;
+        if (p->coord) {
+            M->c[c].receivers = 0;
+            for (int h = 0; h < p->nh; h++)
+                M->c[c].receivers += p->hchan[h] == c;
+        }
     }
     if (M->run == 0) /* the root builds them at 0 ms */
         for (int s = 0; s < p->nstreams; s++)
@@ -2630,6 +3646,8 @@ M_FN int m_run_model_multi(const m_prog *runs, int nruns, m_trace *tr,
             cov->sprogs++;
         if (nruns > 1)
             cov->multiruns++;
+        if (p0->coord)
+            cov->cprogs++;
     }
     return 0;
 }
@@ -2730,6 +3748,20 @@ M_FN void m_cov_print(FILE *out, const m_cov *c)
             c->send_waited, c->send_epipe, c->send_done_then_cancel,
             c->recv_closed, c->race_win[0], c->race_win[1], c->timeouts,
             c->timeout_recv, c->join_ecanceled);
+    if (c->cprogs)
+        fprintf(out,
+                "  coordination: %ld programs; receives queued behind "
+                "another %ld, woken owed an item %ld (withdrawn so %ld), "
+                "finding items kept for woken ones %ld, last handles "
+                "dropped %ld; acquires that waited %ld, cancelled waiting "
+                "%ld / granted %ld; join_next results %ld (of cancelled "
+                "members %ld), members driven "
+                "by a group drop %ld\n",
+                c->cprogs, c->c_rx_queued, c->c_rx_owed_woken,
+                c->c_rx_owed_withdrawn, c->c_rx_kept_from, c->c_last_rx_dropped,
+                c->c_acq_waited, c->c_acq_waiting_cancelled,
+                c->c_acq_granted_cancelled, c->c_gjoin_results,
+                c->c_gjoin_cancelled, c->c_gdrop_driven);
     if (!c->sprogs && !c->hangs)
         return;
     fprintf(out,

@@ -9,6 +9,7 @@
  * add streams (merge, timeout, take over receivers and intervals, polled
  * directly and from async blocks under timeout, race and join_all), kept
  * across two weft_run calls and dropped in, between or after the runs.
+ * model.coord_seeds adds cloned receivers, a semaphore and a task group.
  *
  * Environment:
  *   WEFT_MODEL_SEEDS=N   seeds run by model.seeds (default 2000; 100 under
@@ -19,12 +20,15 @@
  *   WEFT_MODEL_STREAM_SEEDS=N  seeds run by model.stream_seeds and by
  *                        model.multirun_seeds each (default 2000; 100 under
  *                        valgrind)
+ *   WEFT_MODEL_COORD_SEEDS=N  seeds run by model.coord_seeds (default
+ *                        1200; 100 under valgrind)
  *   WEFT_MODEL_MODE=M    what WEFT_MODEL_SEED / WEFT_MODEL_HEX generate:
  *                        0 programs of model.seeds (default), 1 stream
  *                        programs (model.stream_seeds), 2 stream programs
  *                        of two runs (model.multirun_seeds), 3 and 4 the
  *                        same with streams shared by every task
- *                        (model.shared_stream_seeds: odd and even seeds)
+ *                        (model.shared_stream_seeds: odd and even seeds),
+ *                        5 coordination programs (model.coord_seeds)
  *   WEFT_MODEL_KNOWN_BUGS=1  also generate programs that use a task handle
  *                        after a join of it was cancelled; weft.h now says
  *                        such a join consumes the handle, so these programs
@@ -85,11 +89,35 @@ static void expect_stream_seed(uint64_t seed, int mode)
 
 static int model_mode(void) { return (int)env_u64("WEFT_MODEL_MODE", 0); }
 
+/* Generates the coordination program of seed (mode 5), runs it on weft and
+ * on the model; 0 when the traces agree. */
+static int check_coord_seed(uint64_t seed, int verbose, m_cov *cov)
+{
+    m_prog p;
+    m_gen_coord_seed(&p, seed);
+    char label[192];
+    snprintf(label, sizeof label,
+             "coord seed %llu (reproduce: WEFT_MODEL_MODE=5 "
+             "WEFT_MODEL_SEED=%llu test_model)",
+             (unsigned long long)seed, (unsigned long long)seed);
+    return m_check(&p, label, stderr, verbose, cov);
+}
+
+static void expect_coord_seed(uint64_t seed)
+{
+    cr_assert_eq(check_coord_seed(seed, 0, NULL), 0,
+                 "coord seed %llu: weft disagrees with the model (see "
+                 "stderr)",
+                 (unsigned long long)seed);
+}
+
 /* Generates the program of seed, runs it on weft and on the model; 0 when
  * the traces agree. */
 static int check_seed(uint64_t seed, int with_known_bugs, int verbose,
                       m_cov *cov)
 {
+    if (model_mode() == 5)
+        return check_coord_seed(seed, verbose, cov);
     if (model_mode())
         return check_stream_seed(seed, model_mode(), verbose, cov);
     m_prog p;
@@ -116,6 +144,11 @@ static int check_hex(const char *hex, int with_known_bugs, int verbose)
 {
     static uint8_t buf[4096];
     size_t n = m_hex_decode(hex, buf, sizeof buf);
+    if (model_mode() == 5) {
+        m_prog p;
+        m_gen_coord_bytes(&p, buf, n);
+        return m_check(&p, "fuzz input (hex)", stderr, verbose, NULL);
+    }
     if (model_mode()) {
         static m_prog runs[M_MAX_RUNS];
         int nr = m_gen_streams_bytes(runs, buf, n, model_mode());
@@ -225,6 +258,37 @@ Test(model, shared_stream_seeds, .timeout = 600)
     run_stream_seeds("shared_stream_seeds", 3, 4);
 }
 
+/* Coordination programs (WEFT_MODEL_MODE=5): cloned receivers (each item to
+ * exactly one receive, waiting receives served in the order they began to
+ * wait, the last handle's drop closes the channel), a semaphore (fair,
+ * multi-permit; a cancelled or losing acquire takes nothing) and a task
+ * group (join_next in completion order, abort_all, drop cancelling and
+ * driving its members), under timeout and race so that cancellation
+ * meets every wait. */
+Test(model, coord_seeds, .timeout = 600)
+{
+    if (getenv("WEFT_MODEL_HEX") || getenv("WEFT_MODEL_SEED"))
+        return; /* model.seeds runs the one program */
+    uint64_t n = env_u64("WEFT_MODEL_COORD_SEEDS",
+                         getenv("WEFT_TEST_VALGRIND") ? 100 : 1200);
+    uint64_t first = env_u64("WEFT_MODEL_FIRST", 1);
+    m_cov cov;
+    memset(&cov, 0, sizeof cov);
+    uint64_t t0 = real_now_ns();
+    for (uint64_t s = first; s < first + n; s++) {
+        if (check_coord_seed(s, 0, &cov) != 0)
+            cr_assert_fail("coord seed %llu (WEFT_MODEL_MODE=5): weft "
+                           "disagrees with the model; its program and both "
+                           "traces are on stderr",
+                           (unsigned long long)s);
+    }
+    uint64_t ms = (real_now_ns() - t0) / 1000000u;
+    fprintf(stderr, "model.coord_seeds: seeds %llu..%llu agree (%llu ms)\n",
+            (unsigned long long)first, (unsigned long long)(first + n - 1),
+            (unsigned long long)ms);
+    m_cov_print(stderr, &cov);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Regressions: fixed seeds that exercise interesting corners               */
 /* ------------------------------------------------------------------------ */
@@ -319,6 +383,64 @@ Test(model, regression_stream_deadlock_while_streams_live)
 Test(model, regression_stream_deadlines_across_runs)
 {
     expect_stream_seed(17, 2);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Coordination (WEFT_MODEL_MODE=5): fixed seeds, each the first that a      */
+/* deliberately broken library (named) failed among the 1,200 (6,000 and     */
+/* 20,000 for the last two) of model.coord_seeds.                            */
+/* ------------------------------------------------------------------------ */
+
+/* Fairness: an acquire that finds others queued waits behind them even
+ * when the permits would do (broken: try_take ignoring the queue). */
+Test(model, regression_coord_semaphore_no_barging) { expect_coord_seed(186); }
+
+/* A granted acquire cancelled before it ran gives its permits back to the
+ * next waiters (broken: sync_cancel keeping them). */
+Test(model, regression_coord_cancelled_acquire_takes_nothing)
+{
+    expect_coord_seed(16);
+}
+
+/* A large request at the head is not overtaken by smaller ones behind it
+ * (broken: dispatch granting any waiter that fits). */
+Test(model, regression_coord_semaphore_head_first) { expect_coord_seed(237); }
+
+/* Each item to exactly one receive (broken: a receive woken for an item
+ * copying it without taking it). */
+Test(model, regression_coord_item_received_once) { expect_coord_seed(60); }
+
+/* An item is kept for the receive woken for it until that receive polls:
+ * a receive just starting does not take it (broken: no owed items). */
+Test(model, regression_coord_woken_receive_keeps_its_item)
+{
+    expect_coord_seed(18);
+}
+
+/* The last handle's drop closes the channel and ends the receive waiting
+ * through another task's handle with 0 (broken: no wake). */
+Test(model, regression_coord_last_receiver_drop_ends_receive)
+{
+    expect_coord_seed(291);
+}
+
+/* A receive that completes passes the baton: the next waiting receive is
+ * woken when an item is there for it (broken: no pass_on). */
+Test(model, regression_coord_receive_passes_on) { expect_coord_seed(171); }
+
+/* join_next returns members in completion order (broken: last finished
+ * first). */
+Test(model, regression_coord_group_completion_order) { expect_coord_seed(231); }
+
+/* Waiting receives are served in the order they began to wait (broken:
+ * last first; found at seed 4019 of 6,000). */
+Test(model, regression_coord_receivers_fifo) { expect_coord_seed(4019); }
+
+/* join_next of a member cancelled while it ran: status -ECANCELED and a
+ * NULL result (broken: its return value; seed 1784 of 20,000). */
+Test(model, regression_coord_join_next_cancelled_member)
+{
+    expect_coord_seed(1784);
 }
 
 /* ------------------------------------------------------------------------ */
