@@ -65,6 +65,8 @@ static uint64_t slow_factor(void)
 
 uint64_t slow_ns(uint64_t ns) { return ns * slow_factor(); }
 
+int real_time_asserted(void) { return slow_factor() == 1; }
+
 void thread_sleep_ms(unsigned ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000,

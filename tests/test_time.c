@@ -83,6 +83,9 @@ Test(time, concurrent_sleeps_never_end_early_real_clock)
     run_real(never_early_many_root, NULL);
 }
 
+/* The suite time_real holds the tight real-time upper bounds: run serially,
+ * asserted in the native build only (support.h, "Real-clock assertions"). */
+
 static void *bounded_root(void *arg)
 {
     (void)arg;
@@ -90,12 +93,13 @@ static void *bounded_root(void *arg)
     cr_assert_eq(weft_sleep(WEFT_MS(50)), 0);
     uint64_t dt = real_now_ns() - r0;
     cr_assert_geq(dt, WEFT_MS(50));
-    cr_assert_lt(dt, slow_ns(WEFT_SEC(1)), "sleep(50 ms) took %llu ns",
-                 (unsigned long long)dt);
+    if (real_time_asserted())
+        cr_assert_lt(dt, WEFT_SEC(1), "sleep(50 ms) took %llu ns",
+                     (unsigned long long)dt);
     return NULL;
 }
 
-Test(time, sleep_50ms_takes_less_than_a_second_real_clock)
+Test(time_real, sleep_50ms_takes_less_than_a_second)
 {
     run_real(bounded_root, NULL);
 }
@@ -119,18 +123,23 @@ static void *yield_spin_root(void *arg)
     cr_assert_not_null(t);
     uint64_t r0 = real_now_ns();
     long spins = 0;
-    while (!timer_fired && real_now_ns() - r0 < slow_ns(WEFT_SEC(2))) {
+    /* a starved timer never fires: the cap only ends the loop */
+    while (!timer_fired && real_now_ns() - r0 < slow_ns(WEFT_SEC(20))) {
         cr_assert_eq(weft_yield(), 0);
         spins++;
     }
     cr_assert_eq(timer_fired, 1, "a yield loop starved the timer");
-    cr_assert_lt(real_now_ns() - r0, slow_ns(WEFT_SEC(1)));
+    uint64_t dt = real_now_ns() - r0;
+    if (real_time_asserted())
+        cr_assert_lt(dt, WEFT_SEC(1),
+                     "a 5 ms timer fired after %llu ns of yields",
+                     (unsigned long long)dt);
     cr_assert_gt(spins, 0);
     cr_assert_eq(weft_task_join(t, NULL), 0);
     return NULL;
 }
 
-Test(time, yield_loop_does_not_starve_timers_real_clock)
+Test(time_real, yield_loop_does_not_starve_timers)
 {
     run_real(yield_spin_root, NULL);
 }
@@ -427,8 +436,9 @@ static void *aborted_timers_root(void *arg)
     uint64_t before = weft_now();
     uint64_t r0 = real_now_ns();
     cr_assert_eq(weft_sleep(WEFT_MS(2)), 0);
-    cr_assert_lt(real_now_ns() - r0, slow_ns(WEFT_MS(500)),
-                 "a short sleep after the aborts was slow");
+    if (real_time_asserted())
+        cr_assert_lt(real_now_ns() - r0, WEFT_MS(500),
+                     "a short sleep after the aborts was slow");
     return (void *)(uintptr_t)(weft_now() - before);
 }
 
@@ -438,6 +448,8 @@ Test(time, aborted_timers_leave_nothing_virtual)
     cr_assert_eq((uint64_t)(uintptr_t)r, WEFT_MS(2));
 }
 
+/* The 10 s bound tells "done" from "waited for the hour-long timers": far
+ * apart, so it stays in every build (slow_ns). */
 Test(time, aborted_timers_leave_nothing_real)
 {
     uint64_t r0 = real_now_ns();
