@@ -163,7 +163,8 @@ test:
 	        "$${failed[*]}" "$$passed" "$$stop" "$$extra" "$$total_secs" >&2
 	    exit 1
 	fi
-	printf '==== make test: all %d steps run passed%s in %ss ====\n' "$$passed" "$$extra" "$$total_secs"
+	printf '==== make test: ok: %d step%s passed%s in %ss ====\n' \
+	    "$$passed" "$$([ $$passed = 1 ] || echo s)" "$$extra" "$$total_secs"
 
 test-native:
 	@$(call banner,test-native: native build (WEFT_WERROR=ON) + ctest)
