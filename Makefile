@@ -1,12 +1,24 @@
 # Thin wrapper around CMake.  Build trees live under build/ (git-ignored).
 #
-#   make | make build   configure + build build/release (RelWithDebInfo; library + examples)
+#   make | make build   configure + build build/release (RelWithDebInfo; library + examples;
+#                       no tests, no -Werror: the CMake defaults, as a plain `cmake -S . -B ...`)
 #   make demo           build, then run the chapter 17 listings in order
-#                       (LISTINGS="17_08 17_13" to pick some)
-#   make test           every step below, in order, stopping at the first failure:
+#                       (LISTINGS="17_08 17_13" to pick some; 17-36 and 17-38, endless,
+#                       are stopped after DEMO_ENDLESS_SECS and shown as an excerpt)
+#   make test           every step below, in order, stopping at the first failure
+#                       (KEEP_GOING=1 runs the rest), then a summary: each step's result
+#                       and time, the steps not run and the steps skipped.  Exit status 1
+#                       when a step failed.  SKIP="aarch64 fuzz" leaves steps out.
+#                       As root it installs what the steps need (scripts/deps.sh); for
+#                       test-aarch64 that changes the system: dpkg gets the arm64
+#                       architecture, binfmt_misc runs arm64 binaries through qemu, and an
+#                       arm64 sysroot is unpacked in /opt/weft-sysroot-aarch64
+#                       (SKIP=aarch64 avoids all three).
 #     make test-format    make check-format
 #     make test-lint      make lint
 #     make test-native    build/native, WEFT_WERROR=ON, ctest
+#     make test-readme    the README's install-and-compile lines, run literally
+#                         (scripts/readme-check.sh)
 #     make test-asan      build/asan, WEFT_SANITIZE=address,undefined, ctest
 #     make test-valgrind  the build/native suite under valgrind (ctest -C Valgrind -L valgrind)
 #     make test-ucontext  build/ucontext, WEFT_UCONTEXT=ON, ctest
@@ -14,15 +26,19 @@
 #     make test-tsan      build/tsan, WEFT_SANITIZE=thread: the cross-thread scenarios
 #     make test-fault     build/fault, WEFT_FAULT_INJECTION=ON with ASan+UBSan: the failure walk
 #     make test-fuzz      libFuzzer over the model-based test (FUZZ_RUNS=20000, FUZZ_COORD_RUNS=10000)
+#                       Every test build is configured with -DWEFT_BUILD_TESTS=ON
+#                       -DWEFT_WERROR=ON given explicitly (both are off by default).
 #   make bench          build/bench (Release, LTO) and run the benchmarks (BENCH=regex picks some)
 #   make bench-compare  weft vs Go/Tokio ports, medians table (BENCH=regex, ROUNDS=3, QUICK=1)
 #   make check-format   clang-format --dry-run over every C file (fails on a difference)
 #   make format         clang-format -i over every C file
-#   make lint           clang-tidy (.clang-tidy) and cppcheck over the library
+#   make lint           clang-tidy (.clang-tidy) and cppcheck over the library; prints
+#                       only diagnostics (not clang-tidy's "N warnings generated")
 #   make clean          remove build/
 #
 # Variables: JOBS (2), BUILD_TYPE (RelWithDebInfo), CMAKE_ARGS (added to every
-# configure), CTEST_ARGS (added to every ctest), LISTINGS, DEMO_TIMEOUT.
+# configure), CTEST_ARGS (added to every ctest), LISTINGS, DEMO_TIMEOUT,
+# DEMO_ENDLESS_SECS (5), SKIP (test steps left out of make test), KEEP_GOING.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -49,7 +65,10 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := format lint native asan valgrind ucontext aarch64 tsan fault fuzz
+TEST_STEPS := format lint native readme asan valgrind ucontext aarch64 tsan fault fuzz
+# make test: steps left out (listed as skipped), and whether to go on after a failure.
+SKIP       ?=
+KEEP_GOING ?=
 
 # $(call configure,DIR,CMAKE OPTIONS)
 define configure
@@ -71,7 +90,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint bench bench-compare check-format format lint clean help
+.PHONY: all build demo test test-native test-readme test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint bench bench-compare check-format format lint clean help
 
 all: build
 
@@ -84,32 +103,68 @@ demo: build
 	    --expect-fail "$(DEMO_EXPECT_FAIL)" --endless "$(DEMO_ENDLESS)" \
 	    --endless-secs $(DEMO_ENDLESS_SECS) --www examples/www $(LISTINGS)
 
+# The scripts/deps.sh group each step needs.
+deps_group = $$(case $(1) in format|lint) echo lint;; native|readme|ucontext|tsan) echo native;; \
+    asan|fault) echo asan;; *) echo $(1);; esac)
+
 test:
-	@scripts/deps.sh all
-	start=$$(date +%s); times=""
+	@start=$$(date +%s)
+	for s in $(SKIP); do
+	    case " $(TEST_STEPS) " in *" $$s "*) ;; *)
+	        echo "make test: SKIP names no step '$$s' (steps: $(TEST_STEPS))" >&2; exit 2;; esac
+	done
+	run=() skipped=() groups=()
 	for step in $(TEST_STEPS); do
-	    t0=$$(date +%s)
-	    if ! $(MAKE) --no-print-directory test-$$step; then
-	        before=$${times%,}
-	        printf '\n==== make test: FAILED at test-%s (after %ss; passed before it:%s) ====\n' \
-	            "$$step" "$$(( $$(date +%s) - t0 ))" "$${before:- none}" >&2
+	    case " $(SKIP) " in
+	    *" $$step "*) skipped+=("$$step") ;;
+	    *) run+=("$$step"); groups+=("$(call deps_group,$$step)") ;;
+	    esac
+	done
+	if [ $${#groups[@]} -gt 0 ]; then
+	    if ! scripts/deps.sh "$${groups[@]}"; then
+	        echo "==== make test: scripts/deps.sh failed (above): no step run ====" >&2
 	        exit 1
 	    fi
-	    times="$$times $$step $$(( $$(date +%s) - t0 ))s,"
-	done
-	passed=0; failed=0
+	fi
+	rows=() failed=() passed=0 notrun=0 ct_pass=0 ct_fail=0
 	for step in $(TEST_STEPS); do
-	    [ -f $(LOGS)/test-$$step.log ] || continue   # format, lint: no ctest
-	    line=$$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' $(LOGS)/test-$$step.log | tail -1 || true)
-	    [ -n "$$line" ] || continue
-	    total=$$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$$line")
-	    bad=$$(sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/' <<<"$$line")
-	    passed=$$(( passed + total - bad )); failed=$$(( failed + bad ))
+	    case " $(SKIP) " in *" $$step "*)
+	        rows+=("$$(printf '  %-9s %-8s %6s  %s' "$$step" skipped "" "in SKIP")"); continue;; esac
+	    if [ $${#failed[@]} -gt 0 ] && [ -z "$(KEEP_GOING)" ]; then
+	        rows+=("  $$(printf '%-9s' "$$step") not run"); notrun=$$((notrun + 1)); continue
+	    fi
+	    rm -f $(LOGS)/test-$$step.log
+	    t0=$$(date +%s)
+	    if $(MAKE) --no-print-directory test-$$step; then res=pass; passed=$$((passed + 1))
+	    else res=FAIL; failed+=("$$step"); fi
+	    secs=$$(( $$(date +%s) - t0 ))
+	    detail=''
+	    line=$$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' $(LOGS)/test-$$step.log 2>/dev/null | tail -1 || true)
+	    if [ -n "$$line" ]; then
+	        total=$$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$$line")
+	        bad=$$(sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/' <<<"$$line")
+	        ct_pass=$$(( ct_pass + total - bad )); ct_fail=$$(( ct_fail + bad ))
+	        detail="ctest: $$(( total - bad )) of $$total passed"
+	    fi
+	    [ $$res = pass ] || detail="$${detail:+$$detail; }log: $(LOGS)/test-$$step.log"
+	    [ $$res = pass ] || [ -f $(LOGS)/test-$$step.log ] || detail="output above"
+	    rows+=("$$(printf '  %-9s %-8s %5ss  %s' "$$step" "$$res" "$$secs" "$$detail" | sed 's/ *$$//')")
 	done
-	printf '\n==== make test: all %d steps passed in %ss:%s ====\n' \
-	    "$(words $(TEST_STEPS))" "$$(( $$(date +%s) - start ))" "$${times%,}"
+	total_secs=$$(( $$(date +%s) - start ))
+	printf '\n==== make test: summary [%s] ====\n' "$$(date +%T)"
+	printf '  %-9s %-8s %6s  %s\n' step result time notes
+	printf '%s\n' "$${rows[@]}"
 	echo "ctest, all steps together:"
-	echo "weft: $$passed passed, $$failed failed"
+	echo "weft: $$ct_pass passed, $$ct_fail failed"
+	extra="$${skipped[*]:+, $${#skipped[@]} skipped ($${skipped[*]})}"
+	if [ $${#failed[@]} -gt 0 ]; then
+	    stop=''; [ $$notrun -gt 0 ] && stop=", $$notrun not run (stopped at the first failure; KEEP_GOING=1 runs them)"
+	    printf '==== make test: FAILED: %s; %d passed%s%s in %ss ====\n' \
+	        "$${failed[*]}" "$$passed" "$$stop" "$$extra" "$$total_secs" >&2
+	    exit 1
+	fi
+	printf '==== make test: ok: %d step%s passed%s in %ss ====\n' \
+	    "$$passed" "$$([ $$passed = 1 ] || echo s)" "$$extra" "$$total_secs"
 
 test-native:
 	@$(call banner,test-native: native build (WEFT_WERROR=ON) + ctest)
@@ -120,7 +175,7 @@ test-native:
 test-asan:
 	@$(call banner,test-asan: WEFT_SANITIZE=address$(,)undefined + ctest)
 	scripts/deps.sh asan
-	$(call configure,$(B)/asan,-DWEFT_SANITIZE=address$(,)undefined -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
+	$(call configure,$(B)/asan,-DWEFT_SANITIZE=address$(,)undefined -DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
 	$(call ctest,$(B)/asan,asan)
 
 test-valgrind:
@@ -132,26 +187,31 @@ test-valgrind:
 test-ucontext:
 	@$(call banner,test-ucontext: WEFT_UCONTEXT=ON + ctest)
 	scripts/deps.sh native
-	$(call configure,$(B)/ucontext,-DWEFT_UCONTEXT=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
+	$(call configure,$(B)/ucontext,-DWEFT_UCONTEXT=ON -DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
 	$(call ctest,$(B)/ucontext,ucontext)
 
 test-aarch64:
 	@$(call banner,test-aarch64: cross build for aarch64 + ctest under qemu-aarch64)
 	scripts/deps.sh aarch64
-	$(call configure,$(B)/aarch64,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchain-aarch64.cmake -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
+	$(call configure,$(B)/aarch64,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchain-aarch64.cmake -DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
 	$(call ctest,$(B)/aarch64,aarch64)
 
 test-tsan:
 	@$(call banner,test-tsan: WEFT_SANITIZE=thread + the cross-thread scenarios)
 	scripts/deps.sh native
-	$(call configure,$(B)/tsan,-DWEFT_SANITIZE=thread -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=OFF)
+	$(call configure,$(B)/tsan,-DWEFT_SANITIZE=thread -DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=OFF)
 	$(call ctest,$(B)/tsan,tsan)
 
 test-fault:
 	@$(call banner,test-fault: WEFT_FAULT_INJECTION=ON + ASan/UBSan: the failure walk)
 	scripts/deps.sh asan
-	$(call configure,$(B)/fault,-DWEFT_FAULT_INJECTION=ON -DWEFT_SANITIZE=address$(,)undefined -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=OFF)
+	$(call configure,$(B)/fault,-DWEFT_FAULT_INJECTION=ON -DWEFT_SANITIZE=address$(,)undefined -DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=OFF)
 	$(call ctest,$(B)/fault,fault,-R '^test_fault$$')
+
+test-readme:
+	@$(call banner,test-readme: the README's install-and-compile lines$(,) run literally)
+	scripts/deps.sh native
+	scripts/readme-check.sh
 
 test-format: check-format
 test-lint: lint
@@ -171,7 +231,13 @@ lint:
 	@$(call banner,lint: clang-tidy + cppcheck)
 	scripts/deps.sh lint
 	$(CMAKE) -S . -B $(B)/lint -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_EXAMPLES=OFF >/dev/null
-	clang-tidy -p $(B)/lint --quiet $$(git ls-files 'src/*.c' | grep -v '^src/arch/ucontext/')
+	# clang-tidy counts on stderr the warnings it generated and then suppressed
+	# (system headers, checks that are off): "29 warnings generated.",
+	# "Suppressed 12 warnings ...".  Only the rest is printed; any of it fails.
+	clang-tidy -p $(B)/lint --quiet $$(git ls-files 'src/*.c' | grep -v '^src/arch/ucontext/') 2>&1 |
+	    { grep -vE '^([0-9]+ warnings? (and [0-9]+ errors? )?generated\.|Suppressed [0-9]+ warnings? \(.*\)\.|Use -header-filter=.*|Use -system-headers .*)$$' || true; } |
+	    tee $(B)/lint/clang-tidy.out
+	if [ -s $(B)/lint/clang-tidy.out ]; then echo "lint: clang-tidy reported the above" >&2; exit 1; fi
 	cppcheck -q --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -DWEFT_BUILDING=1 -I include -I src src
 	echo "lint: ok"
 

@@ -9,7 +9,9 @@
 #   --expect-fail  listings that end with a deadlock report and a non-zero
 #                  exit: reported, not a failure
 #   --endless      listings that never end by design: stopped (SIGINT, then
-#                  SIGKILL) after --endless-secs, not a failure
+#                  SIGKILL) after --endless-secs, not a failure unless they
+#                  printed nothing; their output (stderr merged) is shown
+#                  with runs of lines alike shortened (see excerpt below)
 #   --www          the directory the 17.1 listings (17-1..17-5, HTTP) fetch
 #                  from: DIR/http_server serves it on an ephemeral 127.0.0.1
 #                  port for the demo's duration (no internet needed); when
@@ -100,6 +102,44 @@ http_args() {
     esac
 }
 
+# The endless listings print thousands of near-identical lines (17-36 and
+# 17-38: an `Interval: N` a millisecond).  Shown as they come, but a run of
+# more than 3 lines that differ only in their numbers is shortened to its
+# first line, a count and its last line; the messages between the runs are
+# all shown.  Exits 3 when the listing printed nothing.
+excerpt() {
+    awk '
+        function key(s) { gsub(/[0-9]+/, "N", s); return s }
+        function end_run() {
+            if (n > 3) {
+                printf "    ... (%d more lines like this)\n", n - 2
+                print last
+            } else {
+                for (i = 2; i <= n; i++) print buf[i]
+            }
+            n = 0
+        }
+        {
+            total++
+            k = key($0)
+            if (n > 0 && k == run) {
+                n++
+                if (n <= 3) buf[n] = $0
+                last = $0
+                next
+            }
+            if (n > 0) end_run()
+            run = k; n = 1; last = $0
+            print
+            fflush()
+        }
+        END {
+            if (n > 0) end_run()
+            printf "--- (%d lines in all; runs of lines alike shortened)\n", total
+            exit total == 0 ? 3 : 0
+        }'
+}
+
 failed=()
 for prog in "${run[@]}"; do
     id=${prog#listing_}                 # 17_08
@@ -114,10 +154,16 @@ for prog in "${run[@]}"; do
         echo "\$ ${prog} ${args[*]}"
     fi
     if in_list "$id" "$endless"; then
-        timeout -s INT -k 2 "$endless_secs" "$dir/$prog" </dev/null
-        rc=$?
+        timeout -s INT -k 2 "$endless_secs" "$dir/$prog" </dev/null 2>&1 | excerpt
+        rcs=("${PIPESTATUS[@]}")
+        rc=${rcs[0]}
         if [ $rc = 124 ] || [ $rc = 130 ] || [ $rc = 137 ]; then
-            echo "--- (stopped after ${endless_secs}s: this listing never ends)"
+            if [ "${rcs[1]}" != 0 ]; then
+                echo "--- FAILED: listing ${id//_/-} printed nothing in ${endless_secs}s" >&2
+                failed+=("${id//_/-}")
+            else
+                echo "--- (stopped after ${endless_secs}s: this listing never ends; run $dir/$prog to see every line)"
+            fi
             continue
         fi
     else

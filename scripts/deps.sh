@@ -96,6 +96,13 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
+if [ $need_arch$need_sysroot$need_binfmt != 000 ]; then
+    echo "deps.sh: make test-aarch64 needs system-wide changes, made now:"
+    [ $need_arch = 1 ] && echo "deps.sh:   dpkg --add-architecture arm64 (apt then fetches arm64 package lists too)"
+    [ $need_binfmt = 1 ] && echo "deps.sh:   update-binfmts --enable qemu-aarch64 (the kernel runs arm64 programs through qemu)"
+    [ $need_sysroot = 1 ] && echo "deps.sh:   an arm64 sysroot with Criterion unpacked in $SYSROOT"
+    echo "deps.sh: (to avoid them: make test SKIP=aarch64)"
+fi
 if [ $need_arch = 1 ]; then
     echo "deps.sh: dpkg --add-architecture arm64"
     dpkg --add-architecture arm64
