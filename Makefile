@@ -6,6 +6,7 @@
 #   make test           every step below, in order, stopping at the first failure:
 #     make test-format    make check-format
 #     make test-lint      make lint
+#     make test-layers    make check-layers
 #     make test-native    build/native, WEFT_WERROR=ON, ctest
 #     make test-asan      build/asan, WEFT_SANITIZE=address,undefined, ctest
 #     make test-valgrind  the build/native suite under valgrind (ctest -C Valgrind -L valgrind)
@@ -19,6 +20,9 @@
 #   make check-format   clang-format --dry-run over every C file (fails on a difference)
 #   make format         clang-format -i over every C file
 #   make lint           clang-tidy (.clang-tidy) and cppcheck over the library
+#   make check-layers   the graph of calls between src/ folders, read from
+#                       build/native's objects; fails on a cycle or an upward
+#                       call not listed in scripts/layers.allow
 #   make clean          remove build/
 #
 # Variables: JOBS (2), BUILD_TYPE (RelWithDebInfo), CMAKE_ARGS (added to every
@@ -49,7 +53,7 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := format lint native asan valgrind ucontext aarch64 tsan fault fuzz
+TEST_STEPS := format lint layers native asan valgrind ucontext aarch64 tsan fault fuzz
 
 # $(call configure,DIR,CMAKE OPTIONS)
 define configure
@@ -71,7 +75,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint bench bench-compare check-format format lint clean help
+.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint test-layers check-layers bench bench-compare check-format format lint clean help
 
 all: build
 
@@ -155,6 +159,12 @@ test-fault:
 
 test-format: check-format
 test-lint: lint
+test-layers: check-layers
+
+check-layers:
+	@$(call banner,check-layers: calls between src/ folders (scripts/layers.allow))
+	scripts/deps.sh native
+	JOBS=$(JOBS) scripts/check-layers.sh $(B)/native
 
 C_FILES = $$(git ls-files '*.c' '*.h' | grep -v '^bench/peers/')
 
