@@ -371,10 +371,6 @@ struct weft_future {
     void *result;
 };
 
-/* Blocking form of a leaf: poll f with the current coroutine's waker until
- * it is done or the coroutine is cancelled (then f is cancelled and
- * -ECANCELED returned).  Does not clean f up. */
-int weft__await_leaf(weft__rt *rt, weft_future *f);
 /* Cleans f up and frees it (heap futures). */
 void weft__future_free(weft_future *f);
 /* An async block's name and coroutine, or NULL for other futures. */
@@ -443,6 +439,14 @@ static inline void weft__park(weft__rt *rt, weft__co *co, const char *what,
     co->wait = NULL;
     co->wait_obj = NULL;
 }
+
+/* ---- the await of a leaf (sched/runtime.c) ----------------------------- */
+
+/* Blocking form of a leaf: poll f with the current coroutine's waker until
+ * it is done or the coroutine is cancelled (then f is cancelled and
+ * -ECANCELED returned).  Does not clean f up.  The one wait of every
+ * blocking form: sleep, send, receive, join, fd and signal waits. */
+int weft__await_leaf(weft__rt *rt, weft_future *f);
 
 /* ---- reports (sched/report.c) ------------------------------------------- */
 

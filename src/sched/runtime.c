@@ -1,6 +1,7 @@
 /*
  * runtime.c - the scheduler of one thread: coroutine switching, the run
- * queue, the clock, the idle wait, deadlock detection and shutdown.
+ * queue, the await of a leaf future, the clock, the idle wait, deadlock
+ * detection and shutdown.
  *
  * The scheduler runs on the thread's own stack as the pseudo-coroutine
  * rt->main_co.  It resumes queued tasks in FIFO order; a task runs until it
@@ -220,6 +221,30 @@ void weft__co_release(weft__rt *rt, weft__co *co)
     if (co->stack) {
         weft__stack_put(&rt->pool, co->stack);
         co->stack = NULL;
+    }
+}
+
+/* ---- the poll protocol: the await of a leaf ---------------------------- */
+
+int weft__await_leaf(weft__rt *rt, weft_future *f)
+{
+    weft__co *co = rt->current;
+    for (;;) {
+        if (weft__cancelled(co)) {
+            int completed = f->started && !f->done && f->ops->cancel(f, rt);
+            f->done = 1;
+            if (!completed) {
+                co->cancel_seen = 1;
+                f->status = -ECANCELED;
+            }
+            return f->status;
+        }
+        f->started = 1;
+        if (f->ops->poll(f, rt, co->waker)) {
+            f->done = 1;
+            return f->status;
+        }
+        weft__park(rt, co, f->ops->what, WEFT__WAIT_LEAF, f);
     }
 }
 
