@@ -16,6 +16,7 @@
 #                       (SKIP=aarch64 avoids all three).
 #     make test-format    make check-format
 #     make test-lint      make lint
+#     make test-layers    make check-layers
 #     make test-native    build/native, WEFT_WERROR=ON, ctest
 #     make test-readme    the README's install-and-compile lines, run literally
 #                         (scripts/readme-check.sh)
@@ -34,6 +35,9 @@
 #   make format         clang-format -i over every C file
 #   make lint           clang-tidy (.clang-tidy) and cppcheck over the library; prints
 #                       only diagnostics (not clang-tidy's "N warnings generated")
+#   make check-layers   the graph of calls between src/ folders, read from
+#                       build/native's objects; fails on a cycle or an upward
+#                       call not listed in scripts/layers.allow
 #   make clean          remove build/
 #
 # Variables: JOBS (2), BUILD_TYPE (RelWithDebInfo), CMAKE_ARGS (added to every
@@ -65,7 +69,7 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := format lint native readme asan valgrind ucontext aarch64 tsan fault fuzz
+TEST_STEPS := format lint layers native readme asan valgrind ucontext aarch64 tsan fault fuzz
 # make test: steps left out (listed as skipped), and whether to go on after a failure.
 SKIP       ?=
 KEEP_GOING ?=
@@ -90,7 +94,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-readme test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint bench bench-compare check-format format lint clean help
+.PHONY: all build demo test test-native test-readme test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint test-layers check-layers bench bench-compare check-format format lint clean help
 
 all: build
 
@@ -104,7 +108,7 @@ demo: build
 	    --endless-secs $(DEMO_ENDLESS_SECS) --www examples/www $(LISTINGS)
 
 # The scripts/deps.sh group each step needs.
-deps_group = $$(case $(1) in format|lint) echo lint;; native|readme|ucontext|tsan) echo native;; \
+deps_group = $$(case $(1) in format|lint) echo lint;; layers|native|readme|ucontext|tsan) echo native;; \
     asan|fault) echo asan;; *) echo $(1);; esac)
 
 test:
@@ -215,6 +219,12 @@ test-readme:
 
 test-format: check-format
 test-lint: lint
+test-layers: check-layers
+
+check-layers:
+	@$(call banner,check-layers: calls between src/ folders (scripts/layers.allow))
+	scripts/deps.sh native
+	JOBS=$(JOBS) scripts/check-layers.sh $(B)/native
 
 C_FILES = $$(git ls-files '*.c' '*.h' | grep -v '^bench/peers/')
 

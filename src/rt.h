@@ -266,7 +266,7 @@ struct weft__rt {
 
 extern _Thread_local weft__rt *weft__tls_rt;
 
-/* ---- scheduler (sched/sched.c) ------------------------------------------ */
+/* ---- scheduler (sched/runtime.c, sched/task.c) -------------------------- */
 
 /* The runtime of this thread if called from one of its coroutines. */
 static inline weft__rt *weft__rt_here(void)
@@ -292,6 +292,8 @@ void weft__co_resume(weft__rt *rt, weft__co *co);
 /* Gives a dead coroutine's stack back to the pool. */
 void weft__co_release(weft__rt *rt, weft__co *co);
 uint64_t weft__clock_now(weft__rt *rt);
+/* CLOCK_MONOTONIC in ns, whatever rt's clock (the idle wait's deadlines). */
+uint64_t weft__clock_mono(void);
 void weft__task_detach_internal(weft_task *t);
 /* A new task on rt->tasks; queued unless blocking.  NULL with errno. */
 weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
@@ -299,8 +301,11 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
 void weft__task_finished(weft__rt *rt, weft_task *t);
 /* Frees every task struct (at the end of weft_run). */
 void weft__task_free_all(weft__rt *rt);
-/* Registers h to run when rt ends (see weft__exit_hook).  [rt's thread] */
+/* Registers h to run when rt ends (see weft__exit_hook).  [rt's thread]
+ * (loop/loop.c) */
 void weft__rt_on_exit(weft__rt *rt, weft__exit_hook *h);
+/* Requests the cancellation of every task of rt (the deadlock report). */
+void weft__cancel_all(weft__rt *rt);
 /* The root returned: cancel every other task. */
 void weft__shutdown(weft__rt *rt);
 /* The task's name for reports ("" when it has none). */
@@ -371,10 +376,6 @@ struct weft_future {
     void *result;
 };
 
-/* Blocking form of a leaf: poll f with the current coroutine's waker until
- * it is done or the coroutine is cancelled (then f is cancelled and
- * -ECANCELED returned).  Does not clean f up. */
-int weft__await_leaf(weft__rt *rt, weft_future *f);
 /* Cleans f up and frees it (heap futures). */
 void weft__future_free(weft_future *f);
 /* An async block's name and coroutine, or NULL for other futures. */
@@ -444,7 +445,15 @@ static inline void weft__park(weft__rt *rt, weft__co *co, const char *what,
     co->wait_obj = NULL;
 }
 
-/* ---- reports (sched/report.c) ------------------------------------------- */
+/* ---- the await of a leaf (sched/runtime.c) ----------------------------- */
+
+/* Blocking form of a leaf: poll f with the current coroutine's waker until
+ * it is done or the coroutine is cancelled (then f is cancelled and
+ * -ECANCELED returned).  Does not clean f up.  The one wait of every
+ * blocking form: sleep, send, receive, join, fd and signal waits. */
+int weft__await_leaf(weft__rt *rt, weft_future *f);
+
+/* ---- reports (loop/report.c: the deadlock; sched/report.c: faults) ------ */
 
 void weft__report_deadlock(weft__rt *rt);
 int weft__fault_setup(weft__rt *rt);

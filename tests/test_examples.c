@@ -5,7 +5,7 @@
  * Each example is run as a child process (fork + exec) with stdout and
  * stderr captured separately through pipes; every stdout line is stamped
  * with the time it arrived (the examples line-buffer stdout).  Expected
- * outputs come from CHAPTER17.md and the book's section 17.2.
+ * outputs come from docs/CHAPTER17.md and the book's section 17.2.
  *
  * Most runs use the virtual clock (WEFT_CLOCK=virtual): the listings sleep
  * for seconds, but then finish in milliseconds and in a deterministic order.

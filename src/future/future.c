@@ -38,28 +38,6 @@ static int future_ok(const weft_future *f)
     return f && f->magic == WEFT__FUTURE_MAGIC;
 }
 
-int weft__await_leaf(weft__rt *rt, weft_future *f)
-{
-    weft__co *co = rt->current;
-    for (;;) {
-        if (weft__cancelled(co)) {
-            int completed = f->started && !f->done && f->ops->cancel(f, rt);
-            f->done = 1;
-            if (!completed) {
-                co->cancel_seen = 1;
-                f->status = -ECANCELED;
-            }
-            return f->status;
-        }
-        f->started = 1;
-        if (f->ops->poll(f, rt, co->waker)) {
-            f->done = 1;
-            return f->status;
-        }
-        weft__park(rt, co, f->ops->what, WEFT__WAIT_LEAF, f);
-    }
-}
-
 void weft_future_drop(weft_future *f)
 {
     if (!future_ok(f))

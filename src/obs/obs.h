@@ -15,13 +15,11 @@
 #define WEFT_OBS_OBS_H
 
 #include "rt.h"
+#include "util/fmt.h"
 
 #include <stdio.h>
 
 /* ---- words (dump.c) ----------------------------------------------------- */
-
-/* Formats a duration in ns as "1.250 s", "3.500 ms", "12.0 us" or "80 ns". */
-void weft__fmt_ns(char *buf, size_t n, uint64_t ns);
 
 /* Writes what co waits on.  inline_: everything on the current line (a
  * combinator's children in braces), else a combinator's children on their

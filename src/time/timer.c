@@ -11,7 +11,7 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
-#include "obs/obs.h"
+#include "util/fmt.h"
 
 #include <errno.h>
 #include <stdlib.h>
