@@ -7,6 +7,8 @@
 #     make test-format    make check-format
 #     make test-lint      make lint
 #     make test-native    build/native, WEFT_WERROR=ON, ctest
+#     make test-uring     build/native's test_io, test_http, test_examples with
+#                         WEFT_IO=uring (the io_uring backend of the reactor)
 #     make test-asan      build/asan, WEFT_SANITIZE=address,undefined, ctest
 #     make test-valgrind  the build/native suite under valgrind (ctest -C Valgrind -L valgrind)
 #     make test-ucontext  build/ucontext, WEFT_UCONTEXT=ON, ctest
@@ -49,7 +51,7 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := format lint native asan valgrind ucontext aarch64 tsan fault fuzz
+TEST_STEPS := format lint native uring asan valgrind ucontext aarch64 tsan fault fuzz
 
 # $(call configure,DIR,CMAKE OPTIONS)
 define configure
@@ -71,7 +73,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint bench bench-compare check-format format lint clean help
+.PHONY: all build demo test test-native test-uring test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint bench bench-compare check-format format lint clean help
 
 all: build
 
@@ -116,6 +118,16 @@ test-native:
 	scripts/deps.sh native
 	$(call configure,$(B)/native,-DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
 	$(call ctest,$(B)/native,native)
+
+# The I/O suites again on the io_uring backend (WEFT_IO=uring; the suites
+# check that it really is the backend in use).  Not under valgrind, which
+# stays on epoll.
+test-uring:
+	@$(call banner,test-uring: build/native's I/O suites with WEFT_IO=uring)
+	scripts/deps.sh native
+	$(call configure,$(B)/native,-DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
+	export WEFT_IO=uring
+	$(call ctest,$(B)/native,uring,-R '^test_(io|http|examples)$$')
 
 test-asan:
 	@$(call banner,test-asan: WEFT_SANITIZE=address$(,)undefined + ctest)
