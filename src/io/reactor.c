@@ -28,7 +28,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,14 +134,12 @@ static weft__iofd *record(weft__io *io, int fd, int create)
 static int noted;        /* the note on stderr was written (once a process) */
 static int uring_denied; /* io_uring_setup met EPERM/EACCES/ENOSYS: skip it */
 
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
+/* Writes "weft: WEFT_IO=<value><rest>; using epoll" (once a process). */
+static void note(const char *value, const char *rest)
 {
     if (__atomic_exchange_n(&noted, 1, __ATOMIC_RELAXED))
         return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
+    fprintf(stderr, "weft: WEFT_IO=%s%s; using epoll\n", value, rest);
 }
 
 /* The backend WEFT_IO asks for, if this build has it; else epoll, with a
@@ -154,16 +151,16 @@ static const weft__io_backend *choose(const char **asked)
     if (!v || !*v || strcmp(v, "epoll") == 0)
         return &weft__io_epoll;
     if (strcmp(v, "uring") != 0 && strcmp(v, "io_uring") != 0) {
-        note("weft: WEFT_IO=%s not understood (epoll or uring); using "
-             "epoll\n",
-             v);
+        note(v, " not understood (epoll or uring)");
         return &weft__io_epoll;
     }
     *asked = v;
     const char *why = NULL;
     const weft__io_backend *be = weft__io_uring_backend(&why);
     if (!be) {
-        note("weft: WEFT_IO=%s: %s; using epoll\n", v, why);
+        char rest[160];
+        snprintf(rest, sizeof rest, ": %s", why);
+        note(v, rest);
         return &weft__io_epoll;
     }
     if (__atomic_load_n(&uring_denied, __ATOMIC_RELAXED))
@@ -190,9 +187,10 @@ weft__io *weft__io_get(weft__rt *rt)
          * work, as monoio's and Seastar's fallbacks. */
         if (rc == -EPERM || rc == -EACCES || rc == -ENOSYS)
             __atomic_store_n(&uring_denied, 1, __ATOMIC_RELAXED);
-        note("weft: WEFT_IO=%s: io_uring could not be set up (%s); using "
-             "epoll\n",
-             asked, strerror(-rc));
+        char rest[160];
+        snprintf(rest, sizeof rest, ": io_uring could not be set up (%s)",
+                 strerror(-rc));
+        note(asked, rest);
         io->be = &weft__io_epoll;
         rc = io->be->init(io, rt->efd);
     }
