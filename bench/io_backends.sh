@@ -108,7 +108,7 @@ awk '
             ur = median(rt, u, cnt[u]); uc = median(cpu, u, cnt[u])
             printf "| %s | epoll | %.0f | %.2f | | |\n", v, er, ec
             printf "| %s | uring | %.0f | %.2f | %.2f | %.2f |\n", v, ur, uc,
-                er > 0 ? ur / er : 0, ec > 0 ? uc / ec : 0
+                (er > 0 ? ur / er : 0), (ec > 0 ? uc / ec : 0)
         }
     }' "$raw"
 exit $failed
