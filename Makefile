@@ -18,6 +18,8 @@
 #     make test-lint      make lint
 #     make test-layers    make check-layers
 #     make test-native    build/native, WEFT_WERROR=ON, ctest
+#     make test-uring     build/native's test_io, test_http, test_examples with
+#                         WEFT_IO=uring (the io_uring backend of the reactor)
 #     make test-readme    the README's install-and-compile lines, run literally
 #                         (scripts/readme-check.sh)
 #     make test-asan      build/asan, WEFT_SANITIZE=address,undefined, ctest
@@ -69,7 +71,7 @@ DEMO_ENDLESS_SECS ?= 5
 DEMO_TIMEOUT      ?= 120
 LISTINGS          ?=
 
-TEST_STEPS := format lint layers native readme asan valgrind ucontext aarch64 tsan fault fuzz
+TEST_STEPS := format lint layers native uring readme asan valgrind ucontext aarch64 tsan fault fuzz
 # make test: steps left out (listed as skipped), and whether to go on after a failure.
 SKIP       ?=
 KEEP_GOING ?=
@@ -94,7 +96,7 @@ define banner
 printf '\n==== %s ==== [%s]\n' "$(1)" "$$(date +%T)"
 endef
 
-.PHONY: all build demo test test-native test-readme test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint test-layers check-layers bench bench-compare check-format format lint clean help
+.PHONY: all build demo test test-native test-uring test-readme test-asan test-valgrind test-ucontext test-aarch64 test-tsan test-fault test-fuzz test-format test-lint test-layers check-layers bench bench-compare check-format format lint clean help
 
 all: build
 
@@ -108,7 +110,7 @@ demo: build
 	    --endless-secs $(DEMO_ENDLESS_SECS) --www examples/www $(LISTINGS)
 
 # The scripts/deps.sh group each step needs.
-deps_group = $$(case $(1) in format|lint) echo lint;; layers|native|readme|ucontext|tsan) echo native;; \
+deps_group = $$(case $(1) in format|lint) echo lint;; layers|native|uring|readme|ucontext|tsan) echo native;; \
     asan|fault) echo asan;; *) echo $(1);; esac)
 
 test:
@@ -175,6 +177,16 @@ test-native:
 	scripts/deps.sh native
 	$(call configure,$(B)/native,-DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
 	$(call ctest,$(B)/native,native)
+
+# The I/O suites again on the io_uring backend (WEFT_IO=uring; the suites
+# check that it really is the backend in use).  Not under valgrind, which
+# stays on epoll.
+test-uring:
+	@$(call banner,test-uring: build/native's I/O suites with WEFT_IO=uring)
+	scripts/deps.sh native
+	$(call configure,$(B)/native,-DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
+	export WEFT_IO=uring
+	$(call ctest,$(B)/native,uring,-R '^test_(io|http|examples)(\.real)?$$')
 
 test-asan:
 	@$(call banner,test-asan: WEFT_SANITIZE=address$(,)undefined + ctest)

@@ -1119,11 +1119,30 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
 /*
  * weft works on plain file descriptors, as C programs do: a socket is an
  * int, and setsockopt, getsockname, shutdown and close apply.  Each runtime
- * has a reactor (one epoll instance, created by the runtime's first I/O
- * call; programs without I/O pay nothing) in which every fd weft waits on is
- * registered once, edge-triggered, for both directions (as Go's netpoller
- * and mio).  Operations try their system call first and wait for readiness
- * only when it would block (EAGAIN).
+ * has a reactor (created by the runtime's first I/O call; programs without
+ * I/O pay nothing).  Operations try their system call first and wait for
+ * readiness only when it would block (EAGAIN).
+ *
+ * The reactor has two backends, chosen when it is created by the
+ * environment variable WEFT_IO (see weft_io_backend):
+ *  - WEFT_IO=epoll (the default, also when unset or empty): one epoll
+ *    instance in which every fd weft waits on is registered once,
+ *    edge-triggered, for both directions (as Go's netpoller and mio).
+ *  - WEFT_IO=uring: one io_uring ring (Linux 5.1+, with liburing); while a
+ *    task waits on an fd, a one-shot IORING_OP_POLL_ADD is outstanding for
+ *    that fd and direction, withdrawn (IORING_OP_POLL_REMOVE) when the wait
+ *    ends without it; the polls are submitted with the scheduler's wait, one
+ *    io_uring_enter per park (as Seastar's and Photon's io_uring engines,
+ *    readiness mode).
+ * Any other value, a build without io_uring (CMake option WEFT_IO_URING
+ * off: cross builds, or liburing missing) and a kernel or sandbox that
+ * refuses io_uring (ENOSYS, EPERM from a seccomp filter or
+ * kernel.io_uring_disabled, a ring that cannot be set up) give epoll, with
+ * one note on stderr per process ("weft: WEFT_IO=...: ...; using epoll").
+ * Behaviour is identical on both backends: every rule below, each
+ * function's results, errors, cancel safety and wake order hold whichever
+ * runs (the test suite runs test_io, test_http and test_examples under
+ * both: make test-uring); only the cost per wait differs (bench/RESULTS.md).
  *
  * Rules common to the functions below:
  *  - The first weft call on an fd makes it non-blocking (O_NONBLOCK); other
@@ -1166,7 +1185,8 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
  *    describes (gai_strerror's text); EAI_SYSTEM gives the errno instead,
  *    EAI_MEMORY -ENOMEM.
  *  - fork() while a runtime runs: the child gets a copy of the calling
- *    thread only, and shares the runtime's epoll set with the parent.  It
+ *    thread only, and shares the runtime's epoll set (or io_uring ring)
+ *    with the parent.  It
  *    must not use that runtime (no weft call, no return into the task it
  *    was forked from); it should only make async-signal-safe calls, then
  *    exec or _exit, as POSIX asks of multi-threaded programs.  Fds the child
@@ -1175,6 +1195,17 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
  *    copy never makes events reach a later fd of the same number
  *    (test_io.c: events_of_a_copied_closed_fd_do_not_reach_the_new_one).
  */
+
+/*
+ * weft_io_backend - the name of the calling runtime's reactor backend:
+ * "epoll" or "uring" (WEFT_IO's spelling; see above), creating the reactor
+ * if this is the runtime's first I/O call, so the answer is the backend its
+ * I/O uses (after any fallback to epoll).  The string is static.  Returns
+ * NULL with errno EPERM outside a runtime, or with errno ENOMEM or EMFILE
+ * when the reactor could not be created.  For tests and diagnostics (as
+ * Seastar's --reactor-backend report).  [task]
+ */
+WEFT_API const char *weft_io_backend(void);
 
 #define WEFT_READABLE  0x1
 #define WEFT_WRITABLE  0x2

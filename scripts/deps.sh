@@ -7,8 +7,8 @@
 # usage: scripts/deps.sh [GROUP...]        (default: all)
 #   build     gcc, make, cmake                          make build, make demo
 #   native    build + pkg-config + Criterion, libcurl, gumbo, http_parser (weft-http),
-#             openssl (test_http's TLS server)
-#                                                       make test-native, test-ucontext
+#             openssl (test_http's TLS server), liburing (the io_uring backend)
+#                                                       make test-native, test-uring, test-ucontext
 #   asan      native (gcc brings libasan and libubsan)  make test-asan
 #   valgrind  native + valgrind                         make test-valgrind
 #   aarch64   native + the arm64 cross compiler, qemu-user with its binfmt_misc
@@ -35,7 +35,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 pkgs=()
 aarch64=0
 base=(gcc make cmake libc6-dev)
-native=("${base[@]}" pkg-config libcriterion-dev libcurl4-openssl-dev libgumbo-dev libhttp-parser-dev openssl)
+native=("${base[@]}" pkg-config libcriterion-dev libcurl4-openssl-dev libgumbo-dev libhttp-parser-dev openssl liburing-dev)
 cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-user-binfmt binfmt-support)
 lint=(clang-format clang-tidy cppcheck)
 fuzz=(clang libclang-rt-14-dev)

@@ -439,6 +439,77 @@ Test(fault, blocking_and_streams)
 
 Test(fault, io_traffic) { run_walk("I/O traffic", io_traffic, 1); }
 
+/* WEFT_IO=uring: a failure in setting the ring up (the injection point
+ * before io_uring_setup, EMFILE, or the ring's allocation, ENOMEM) is not
+ * an error of the program: the reactor falls back to epoll, notes it once
+ * on stderr, and the run is clean.  Every other failure is reported as in
+ * io_traffic. */
+static const char *walk_backend; /* weft_io_backend() of the last run */
+
+static void *io_traffic_named(void *arg)
+{
+    walk_backend = weft_io_backend();
+    if (!walk_backend) {
+        note(-errno, "weft_io_backend");
+        return NULL;
+    }
+    return io_traffic(arg);
+}
+
+Test(fault, io_traffic_on_io_uring)
+{
+    setenv("WEFT_IO", "uring", 1);
+    weft_config cfg = {.clock = WEFT_CLOCK_VIRTUAL};
+    unsigned long fallbacks = 0, k;
+    stderr_capture cap;
+    capture_stderr_begin(&cap);
+    for (k = 1;; k++) {
+        cr_assert_lt(k, 100000, "the walk does not end");
+        memset(&S, 0, sizeof S);
+        walk_backend = NULL;
+        weft_fault_fail_at(k);
+        int rc = weft_run_with(&cfg, io_traffic_named, NULL, NULL);
+        int injected = weft_fault_injected();
+        weft_fault_fail_at(0);
+        cr_assert_eq(weft_fault_live_allocations(), 0,
+                     "failure at call %lu: %ld allocations left", k,
+                     weft_fault_live_allocations());
+        cr_assert(rc == 0 || rc == -ENOMEM || rc == -EMFILE,
+                  "failure at call %lu: weft_run returned %d", k, rc);
+        cr_assert(!S.bad, "failure at call %lu: %s", k, S.what);
+        if (!injected) {
+            cr_assert_eq(rc, 0, "the clean run failed");
+            cr_assert_eq(S.errors, 0, "the clean run saw errors");
+            break;
+        }
+        if (rc == 0 && S.errors == 0 && walk_backend &&
+            strcmp(walk_backend, "epoll") == 0) {
+            fallbacks++; /* the ring could not be set up: epoll did it */
+            continue;
+        }
+        cr_assert(rc < 0 || S.errors > 0, "failure at call %lu went unreported",
+                  k);
+    }
+    char *err = capture_stderr_end(&cap);
+    unsetenv("WEFT_IO");
+    printf("fault walk: I/O traffic on io_uring: %lu injection points, %lu "
+           "fallbacks to epoll\n",
+           k - 1, fallbacks);
+#ifdef WEFT_TEST_IO_URING
+    cr_assert_str_eq(walk_backend, "uring");
+    /* The injection point, then the ring's allocation. */
+    cr_assert_eq(fallbacks, 2, "%lu fallbacks", fallbacks);
+    cr_assert_str_eq(err, "weft: WEFT_IO=uring: io_uring could not be set up "
+                          "(Too many open files); using epoll\n");
+#else
+    cr_assert_str_eq(walk_backend, "epoll");
+    cr_assert_eq(fallbacks, 0);
+    cr_assert_str_eq(err, "weft: WEFT_IO=uring: this build has no io_uring "
+                          "backend (built without liburing); using epoll\n");
+#endif
+    free(err);
+}
+
 /* The same with a timeline written (obs/trace.c: its buffers, the pool
  * threads' slices) and the dump signal armed (the reactor made for it). */
 Test(fault, traced_run)

@@ -1947,3 +1947,256 @@ Test(io, readiness_racing_a_timeout_completes_once)
 {
     run_io(WEFT_CLOCK_VIRTUAL, root_tie, NULL);
 }
+
+/* ---- backends: WEFT_IO=epoll|uring -------------------------------------- */
+
+/* The backend WEFT_IO names in this build ("uring" only when built with
+ * io_uring and the kernel lets this process set a ring up). */
+static const char *expected_backend(void)
+{
+    const char *v = getenv("WEFT_IO");
+#ifdef WEFT_TEST_IO_URING
+    if (v && (strcmp(v, "uring") == 0 || strcmp(v, "io_uring") == 0))
+        return "uring";
+#else
+    (void)v;
+#endif
+    return "epoll";
+}
+
+typedef struct backend_run {
+    const char *name; /* weft_io_backend's answer */
+    ssize_t echoed;   /* bytes read back by the parked reader */
+    int timed_out;    /* weft_fd_wait's result with a timeout */
+} backend_run;
+
+static void *backend_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[16];
+    ssize_t n = weft_read(fd, buf, sizeof buf); /* parks: nothing there yet */
+    if (n == 4 && memcmp(buf, "ping", 4) != 0)
+        n = -1;
+    return (void *)(intptr_t)n;
+}
+
+static void *root_backend(void *arg)
+{
+    backend_run *r = arg;
+    r->name = weft_io_backend();
+    int sv[2];
+    pair(sv);
+    weft_task *t = weft_spawn(backend_reader, &sv[0]);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0); /* the reader parks */
+    cr_assert_eq(weft_write(sv[1], "ping", 4), 4);
+    void *res = NULL;
+    cr_assert_eq(weft_task_join(t, &res), 0);
+    r->echoed = (ssize_t)(intptr_t)res;
+    r->timed_out = weft_fd_wait(sv[0], WEFT_READABLE, WEFT_MS(5));
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(weft_close(sv[i]), 0);
+    return NULL;
+}
+
+/* Runs root_backend on the real clock with stderr captured; returns what
+ * was written to stderr (free it). */
+static char *run_backend(backend_run *r)
+{
+    stderr_capture cap;
+    capture_stderr_begin(&cap);
+    int rc = run_clock(WEFT_CLOCK_MONOTONIC, root_backend, r, NULL);
+    char *err = capture_stderr_end(&cap);
+    cr_assert_eq(rc, 0, "weft_run_with returned %d", rc);
+    cr_assert_eq(r->echoed, 4);
+    cr_assert_eq(r->timed_out, -ETIMEDOUT);
+    return err;
+}
+
+/* make test-uring runs this file with WEFT_IO=uring: this is what shows
+ * that the backend under test really is io_uring there (and epoll in
+ * make test-native). */
+Test(io, the_backend_in_use_is_the_one_WEFT_IO_names)
+{
+    backend_run r = {0};
+    char *err = run_backend(&r);
+    cr_assert_str_eq(r.name, expected_backend(), "WEFT_IO=%s",
+                     getenv("WEFT_IO") ? getenv("WEFT_IO") : "(unset)");
+    cr_assert_str_empty(err);
+    free(err);
+}
+
+Test(io, epoll_is_the_default)
+{
+    unsetenv("WEFT_IO");
+    backend_run r = {0};
+    char *err = run_backend(&r);
+    cr_assert_str_eq(r.name, "epoll");
+    cr_assert_str_empty(err);
+    free(err);
+    cr_assert_null(weft_io_backend()); /* outside a runtime */
+    cr_assert_eq(errno, EPERM);
+}
+
+/* make test-valgrind stays on epoll (with WEFT_IO=uring under valgrind,
+ * chat_server_example_drops_a_client_that_does_not_read hangs: the server
+ * waits in io_uring_enter and the dropped client never sees its end of
+ * stream; not understood yet): the tests that choose io_uring themselves
+ * step aside under valgrind.  They pass there when run by hand. */
+static void skip_uring_under_valgrind(void)
+{
+    if (getenv("WEFT_TEST_VALGRIND"))
+        cr_skip_test("io_uring is not tested under valgrind");
+}
+
+Test(io, WEFT_IO_uring_selects_io_uring)
+{
+    skip_uring_under_valgrind();
+    setenv("WEFT_IO", "uring", 1);
+    backend_run r = {0};
+    char *err = run_backend(&r);
+#ifdef WEFT_TEST_IO_URING
+    cr_assert_str_eq(r.name, "uring");
+    cr_assert_str_empty(err);
+#else
+    cr_assert_str_eq(r.name, "epoll");
+    cr_assert_str_eq(err, "weft: WEFT_IO=uring: this build has no io_uring "
+                          "backend (built without liburing); using epoll\n");
+#endif
+    free(err);
+}
+
+Test(io, a_bogus_WEFT_IO_gives_epoll_and_one_note)
+{
+    setenv("WEFT_IO", "kqueue", 1);
+    backend_run r = {0};
+    char *err = run_backend(&r);
+    cr_assert_str_eq(r.name, "epoll");
+    cr_assert_str_eq(err, "weft: WEFT_IO=kqueue not understood (epoll or "
+                          "uring); using epoll\n");
+    free(err);
+    r = (backend_run){0};
+    err = run_backend(&r); /* a second runtime: no second note */
+    cr_assert_str_eq(r.name, "epoll");
+    cr_assert_str_empty(err);
+    free(err);
+}
+
+/* A wait that ends without its event (a timeout) leaves nothing behind in
+ * the kernel: a plain close(2) afterwards really closes the socket (the
+ * peer sees end-of-file at once), and so does weft_close while a task
+ * waits.  io_uring's poll holds a reference to the file until it is
+ * removed. */
+static void *root_no_poll_outlives_its_wait(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    cr_assert_eq(weft_fd_wait(sv[0], WEFT_READABLE, WEFT_MS(5)), -ETIMEDOUT);
+    cr_assert_eq(weft_fd_forget(sv[0]), 0);
+    cr_assert_eq(close(sv[0]), 0);
+    struct pollfd p = {.fd = sv[1], .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, 0), 1, "the peer does not see the close");
+    char c;
+    cr_assert_eq(read(sv[1], &c, 1), 0);
+    cr_assert_eq(close(sv[1]), 0);
+
+    pair(sv);
+    weft_task *t = weft_spawn(backend_reader, &sv[0]);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0); /* the reader parks */
+    cr_assert_eq(weft_close(sv[0]), 0);
+    p.fd = sv[1];
+    cr_assert_eq(poll(&p, 1, 0), 1, "the peer does not see weft_close");
+    cr_assert_eq(read(sv[1], &c, 1), 0);
+    void *res = NULL;
+    cr_assert_eq(weft_task_join(t, &res), 0);
+    cr_assert_eq((ssize_t)(intptr_t)res, -EBADF);
+    cr_assert_eq(close(sv[1]), 0);
+    return NULL;
+}
+
+Test(io, no_poll_outlives_its_wait)
+{
+    run_io(WEFT_CLOCK_MONOTONIC, root_no_poll_outlives_its_wait, NULL);
+}
+
+Test(io, no_poll_outlives_its_wait_on_io_uring)
+{
+    skip_uring_under_valgrind();
+    setenv("WEFT_IO", "uring", 1);
+    run_io(WEFT_CLOCK_MONOTONIC, root_no_poll_outlives_its_wait, NULL);
+}
+
+/* A sandbox that refuses io_uring (a seccomp filter answering EPERM to
+ * io_uring_setup, as Docker's default profile does since 2023): WEFT_IO=
+ * uring falls back to epoll with one note, and I/O works. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#else
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+static void deny_io_uring_child(void *arg)
+{
+    (void)arg;
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K,
+                 SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0],
+                              .filter = code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        _exit(10);
+    if (syscall(__NR_io_uring_setup, 4, NULL) != -1 || errno != EPERM)
+        _exit(11);
+    setenv("WEFT_IO", "uring", 1);
+    for (int i = 0; i < 2; i++) { /* the second runtime: no second note */
+        backend_run r = {0};
+        weft_config cfg = {0};
+        void *res = NULL;
+        if (weft_run_with(&cfg, root_backend, &r, &res) != 0)
+            _exit(12);
+        if (strcmp(r.name, "epoll") != 0 || r.echoed != 4 ||
+            r.timed_out != -ETIMEDOUT)
+            _exit(13);
+    }
+}
+
+Test(io, io_uring_denied_by_seccomp_falls_back_to_epoll)
+{
+    child_proc c;
+    child_start(&c, deny_io_uring_child, NULL);
+    int status = 0;
+    cr_assert(
+        child_wait(&c, (unsigned)(slow_ns(WEFT_SEC(30)) / 1000000), &status),
+        "the child did not end");
+    char *err = child_stderr(&c);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 10 &&
+        getenv("WEFT_TEST_EMULATED")) {
+        free(err);
+        cr_skip_test("qemu-user does not install seccomp filters");
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "status %#x, stderr: %s", status, err);
+#ifdef WEFT_TEST_IO_URING
+    cr_assert_str_eq(err, "weft: WEFT_IO=uring: io_uring could not be set up "
+                          "(Operation not permitted); using epoll\n");
+#else
+    cr_assert_str_eq(err, "weft: WEFT_IO=uring: this build has no io_uring "
+                          "backend (built without liburing); using epoll\n");
+#endif
+    free(err);
+}
+#endif

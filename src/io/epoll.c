@@ -84,7 +84,8 @@ static int wait_events(int epfd, struct epoll_event *evs, uint64_t deadline)
 }
 
 static int ep_wait(weft__io *io, uint64_t deadline,
-                   void (*ready)(weft__io *io, uint64_t token, unsigned bits))
+                   void (*ready)(weft__io *io, uint64_t token, unsigned bits,
+                                 unsigned done))
 {
     struct epoll_event evs[BATCH];
     int n = wait_events(io->epfd, evs, deadline);
@@ -97,7 +98,7 @@ static int ep_wait(weft__io *io, uint64_t deadline,
             bits |= WEFT__R;
         if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             bits |= WEFT__W;
-        ready(io, evs[i].data.u64, bits);
+        ready(io, evs[i].data.u64, bits, 0);
     }
     return n;
 }

@@ -6,18 +6,20 @@
  *
  * The reactor (struct weft__io) is created on a runtime's first I/O call,
  * so a program that never does I/O pays nothing.  It owns one epoll
- * instance (through the backend table below), in which the runtime's
- * eventfd (the cross-thread inbox and the signal handler's wake fd) is
- * registered too: the scheduler has a single blocking point.
+ * instance or one io_uring ring (through the backend table below, chosen by
+ * WEFT_IO), in which the runtime's eventfd (the cross-thread inbox and the
+ * signal handler's wake fd) is registered too: the scheduler has a single
+ * blocking point.
  *
  * Per-fd records (weft__iofd) are indexed by fd number, in chunks that are
  * never freed before the runtime ends (type-stable: a late event can never
  * reach freed memory).  A record is registered at most once per open file,
  * edge-triggered, for both directions (EPOLLIN|EPOLLOUT|EPOLLRDHUP|
- * EPOLLET).  The epoll token is the fd number and the record's generation:
- * weft_close bumps the generation (and deletes the registration before
- * close(2)), so an event or a waiter of a closed fd can never reach a new
- * fd that got the same number.
+ * EPOLLET).  The backend's token is the fd number and the record's
+ * generation (its low 30 bits: io_uring keeps the direction in the top two
+ * bits of its user_data): weft_close bumps the generation (and deletes the
+ * registration before close(2)), so an event or a waiter of a closed fd can
+ * never reach a new fd that got the same number.
  *
  * Readiness bits (rec->ready) are set by events and cleared by an
  * operation that met EAGAIN; an operation tries its system call first and
@@ -55,21 +57,27 @@ typedef struct weft__iofd {
     uint32_t gen;       /* bumped by weft_close and when forgotten */
     uint8_t kind;       /* WEFT__FD_* */
     uint8_t ready;      /* WEFT__R | WEFT__W, cleared on EAGAIN */
-    uint8_t registered; /* in the epoll set */
+    uint8_t registered; /* in the epoll set (io_uring: known pollable) */
     uint8_t owned;      /* created by weft (flags known) */
+    uint8_t armed;      /* io_uring: one-shot polls outstanding, R | W */
 } weft__iofd;
+
+/* The generation bits a token carries. */
+#define WEFT__IO_GEN_MASK 0x3fffffffu
 
 struct weft__io;
 
 /*
  * A backend of the reactor: how fds are registered and readiness harvested.
- * epoll (epoll.c) is the only one so far; the table leaves room for an
- * io_uring backend (its poll and direct operations), chosen at start-up
- * (WEFT_IO=epoll|uring; see weft__io_get).  Every rule of weft.h's I/O
- * section must hold whichever backend runs.
+ * epoll (epoll.c): each fd registered once, edge-triggered.  io_uring
+ * (uring.c): a one-shot IORING_OP_POLL_ADD per fd and direction while a
+ * task waits in that direction (arm/disarm below), a multishot poll on the
+ * wake fd.  Chosen when the reactor is created (WEFT_IO=epoll|uring; see
+ * weft__io_get).  Every rule of weft.h's I/O section must hold whichever
+ * backend runs.
  */
 typedef struct weft__io_backend {
-    const char *name;
+    const char *name; /* "epoll" or "uring", as WEFT_IO spells them */
     /* Sets the backend up with the runtime's wake fd (its eventfd, also
      * the signal handler's) reported as WEFT__IO_WAKE_TOKEN.  0 or -errno. */
     int (*init)(struct weft__io *io, int wake_fd);
@@ -79,23 +87,37 @@ typedef struct weft__io_backend {
     int (*add)(struct weft__io *io, int fd, uint64_t token);
     /* Deletes fd's registration (before it is closed). */
     void (*del)(struct weft__io *io, int fd);
+    /* NULL when add's registration covers every wait (epoll).  Else: a
+     * task parks on fd for dir (WEFT__R or WEFT__W) and no interest of the
+     * backend is outstanding in that direction (rec->armed): asks for one
+     * event, which ends the interest (ready()'s done bits).  0 or -errno. */
+    int (*arm)(struct weft__io *io, int fd, uint64_t token, unsigned dir);
+    /* With arm: withdraws the outstanding interest in dirs (the last
+     * waiter in those directions left, or the fd is forgotten) before the
+     * fd can be closed, so that none outlives its wait. */
+    void (*disarm)(struct weft__io *io, uint64_t token, unsigned dirs);
     /* Waits at most until deadline_ns (CLOCK_MONOTONIC; 0: not at all;
      * UINT64_MAX: no limit) and calls ready() for each event with its
-     * token and WEFT__R/WEFT__W bits (an error or hang-up: both).  Returns
-     * the number of events (0 on EINTR). */
+     * token, WEFT__R/WEFT__W bits (an error or hang-up: both) and the
+     * directions whose armed interest the event ended (0 for epoll).
+     * Returns the number of events (0 on EINTR). */
     int (*wait)(struct weft__io *io, uint64_t deadline_ns,
                 void (*ready)(struct weft__io *io, uint64_t token,
-                              unsigned bits));
+                              unsigned bits, unsigned done));
 } weft__io_backend;
 
 extern const weft__io_backend weft__io_epoll;
+/* uring.c, or NULL (uring_off.c: a build without liburing).  *why gets
+ * the reason it cannot be used, for the note on stderr. */
+const weft__io_backend *weft__io_uring_backend(const char **why);
 
 #define WEFT__IO_WAKE_TOKEN UINT64_MAX /* the runtime's eventfd */
 
 /* One runtime's reactor. */
 typedef struct weft__io {
     const weft__io_backend *be;
-    int epfd;            /* the backend's fd (the epoll instance) */
+    int epfd;            /* the epoll instance (epoll backend) */
+    void *ring;          /* the io_uring ring (uring backend) */
     int wake_fd;         /* the runtime's eventfd */
     weft__iofd **chunks; /* chunks[fd / WEFT__IO_CHUNK], NULL until used */
     size_t nchunks;

@@ -28,6 +28,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -90,7 +91,7 @@ static void op_closed(io_op *op)
 
 static uint64_t make_token(int fd, uint32_t gen)
 {
-    return (uint64_t)gen << 32 | (uint32_t)fd;
+    return (uint64_t)(gen & WEFT__IO_GEN_MASK) << 32 | (uint32_t)fd;
 }
 
 /* The record of fd, or NULL (create: allocate what is missing, errno
@@ -128,6 +129,45 @@ static weft__iofd *record(weft__io *io, int fd, int create)
     return &io->chunks[c][(size_t)fd % WEFT__IO_CHUNK];
 }
 
+/* ---- the backend: WEFT_IO ----------------------------------------------- */
+
+static int noted;        /* the note on stderr was written (once a process) */
+static int uring_denied; /* io_uring_setup met EPERM/EACCES/ENOSYS: skip it */
+
+/* Writes "weft: WEFT_IO=<value><rest>; using epoll" (once a process). */
+static void note(const char *value, const char *rest)
+{
+    if (__atomic_exchange_n(&noted, 1, __ATOMIC_RELAXED))
+        return;
+    fprintf(stderr, "weft: WEFT_IO=%s%s; using epoll\n", value, rest);
+}
+
+/* The backend WEFT_IO asks for, if this build has it; else epoll, with a
+ * note.  *asked gets the value when it names io_uring. */
+static const weft__io_backend *choose(const char **asked)
+{
+    const char *v = getenv("WEFT_IO");
+    *asked = NULL;
+    if (!v || !*v || strcmp(v, "epoll") == 0)
+        return &weft__io_epoll;
+    if (strcmp(v, "uring") != 0 && strcmp(v, "io_uring") != 0) {
+        note(v, " not understood (epoll or uring)");
+        return &weft__io_epoll;
+    }
+    *asked = v;
+    const char *why = NULL;
+    const weft__io_backend *be = weft__io_uring_backend(&why);
+    if (!be) {
+        char rest[160];
+        snprintf(rest, sizeof rest, ": %s", why);
+        note(v, rest);
+        return &weft__io_epoll;
+    }
+    if (__atomic_load_n(&uring_denied, __ATOMIC_RELAXED))
+        return &weft__io_epoll; /* noted when it was denied */
+    return be;
+}
+
 weft__io *weft__io_get(weft__rt *rt)
 {
     if (rt->io)
@@ -137,12 +177,23 @@ weft__io *weft__io_get(weft__rt *rt)
         errno = ENOMEM;
         return NULL;
     }
-    /* The backend table's only entry so far: an io_uring backend would be
-     * probed here (falling back to epoll on EPERM/ENOSYS), WEFT_IO=epoll
-     * forcing epoll. */
-    io->be = &weft__io_epoll;
+    const char *asked;
+    io->be = choose(&asked);
     io->wake_fd = rt->efd;
     int rc = io->be->init(io, rt->efd);
+    if (rc && io->be != &weft__io_epoll) {
+        /* io_uring refused (an old kernel, a seccomp filter, a container
+         * policy, io_uring_disabled, RLIMIT_MEMLOCK): epoll does the same
+         * work, as monoio's and Seastar's fallbacks. */
+        if (rc == -EPERM || rc == -EACCES || rc == -ENOSYS)
+            __atomic_store_n(&uring_denied, 1, __ATOMIC_RELAXED);
+        char rest[160];
+        snprintf(rest, sizeof rest, ": io_uring could not be set up (%s)",
+                 strerror(-rc));
+        note(asked, rest);
+        io->be = &weft__io_epoll;
+        rc = io->be->init(io, rt->efd);
+    }
     if (rc) {
         weft__free(io);
         errno = -rc;
@@ -164,6 +215,9 @@ static void reset(weft__io *io, int fd, weft__iofd *rec)
         io->waiting--;
         op_closed(weft__container(l, io_op, link));
     }
+    if (rec->armed && io->be->disarm)
+        io->be->disarm(io, make_token(fd, rec->gen), rec->armed);
+    rec->armed = 0;
     if (rec->registered)
         io->be->del(io, fd);
     rec->gen++;
@@ -250,8 +304,9 @@ static int ensure_registered(weft__io *io, int fd, weft__iofd *rec)
 
 static void fd_event(weft__iofd *rec, unsigned bits);
 
-/* A backend's event: the wake fd, or an fd's readiness. */
-static void on_event(weft__io *io, uint64_t tok, unsigned bits)
+/* A backend's event: the wake fd, or an fd's readiness (done: the
+ * one-shot interests it ended). */
+static void on_event(weft__io *io, uint64_t tok, unsigned bits, unsigned done)
 {
     if (tok == WEFT__IO_WAKE_TOKEN) {
         uint64_t v;
@@ -262,7 +317,10 @@ static void on_event(weft__io *io, uint64_t tok, unsigned bits)
     int fd = (int)(uint32_t)tok;
     weft__iofd *rec = record(io, fd, 0);
     /* Events of an fd closed (or forgotten) since are dropped. */
-    if (rec && rec->registered && rec->gen == (uint32_t)(tok >> 32))
+    if (!rec || (rec->gen & WEFT__IO_GEN_MASK) != (uint32_t)(tok >> 32))
+        return;
+    rec->armed &= (uint8_t)~done;
+    if (rec->registered)
         fd_event(rec, bits);
 }
 
@@ -337,12 +395,48 @@ static void fd_event(weft__iofd *rec, unsigned bits)
     }
 }
 
+/* Backends with one-shot interest (io_uring): one outstanding for each
+ * direction of dirs.  0 or -errno. */
+static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs)
+{
+    if (!io->be->arm)
+        return 0;
+    for (unsigned d = WEFT__R; d <= WEFT__W; d <<= 1) {
+        if (!(dirs & d) || (rec->armed & d))
+            continue;
+        int rc = io->be->arm(io, fd, make_token(fd, rec->gen), d);
+        if (rc)
+            return rc;
+        rec->armed |= (uint8_t)d;
+    }
+    return 0;
+}
+
+/* op left rec's waiters: withdraws the interest in the directions no
+ * other waiter wants, so that none outlives its wait. */
+static void disarm_unwanted(weft__io *io, const io_op *op)
+{
+    weft__iofd *rec = record(io, op->fd, 0);
+    if (!rec || rec->gen != op->gen || !(rec->armed & op->dir))
+        return; /* reset (weft_close) withdrew it, or an event ended it */
+    unsigned want = 0;
+    for (weft__link *l = rec->waiters.next; l != &rec->waiters; l = l->next)
+        want |= weft__container(l, io_op, link)->dir;
+    unsigned drop = rec->armed & op->dir & ~want;
+    if (drop) {
+        io->be->disarm(io, make_token(op->fd, rec->gen), drop);
+        rec->armed &= (uint8_t)~drop;
+    }
+}
+
 static void op_unpark(weft__rt *rt, io_op *op)
 {
     if (op->parked) {
         weft__list_remove(&op->link);
         op->parked = 0;
         rt->io->waiting--;
+        if (rt->io->be->disarm)
+            disarm_unwanted(rt->io, op);
     }
     if (op->has_to)
         weft__timer_cancel(rt, &op->timer);
@@ -559,6 +653,9 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
             /* A spurious wake, or another waiter took the readiness. */
             if (op->has_to && op->timer.fired)
                 return op_finish(rt, op, -ETIMEDOUT);
+            int rc = arm_dirs(io, op->fd, rec, op->dir);
+            if (rc)
+                return op_finish(rt, op, rc);
             op->waker = w;
             if (op->has_to)
                 op->timer.waker = w;
@@ -591,6 +688,9 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         op->parked = 1;
         io->waiting++;
     }
+    rc = arm_dirs(io, op->fd, rec, op->dir);
+    if (rc)
+        return op_finish(rt, op, rc);
     op->waker = w;
     if (op->has_to) {
         if (op->timer.index == SIZE_MAX) {
@@ -894,6 +994,17 @@ weft_future *weft_write_future(int fd, const void *buf, size_t len)
         op->len = len;
     }
     return op ? &op->base : NULL;
+}
+
+const char *weft_io_backend(void)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt) {
+        errno = EPERM;
+        return NULL;
+    }
+    weft__io *io = weft__io_get(rt);
+    return io ? io->be->name : NULL;
 }
 
 int weft_close(int fd)

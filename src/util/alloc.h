@@ -6,7 +6,7 @@
  * Normal builds: the names are the libc functions themselves.
  * WEFT_FAULT_INJECTION builds: each call first counts itself and fails
  * (NULL / -1 with errno ENOMEM, or EAGAIN for pthread_create, EMFILE for
- * eventfd, epoll_create1, socket and accept4) when the
+ * eventfd, epoll_create1, socket, accept4 and the io_uring ring) when the
  * countdown set by weft_fault_fail_at() reaches it; allocations are counted
  * so a test can check that nothing is left once weft_run has returned.
  * Memory handed to the user (weft_read_to_string's buffer) is released from
@@ -44,6 +44,9 @@ int weft__epoll_create1(int flags);
 int weft__epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int weft__socket(int domain, int type, int protocol);
 int weft__accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+/* Counted before the io_uring ring is set up (uring.c): -1 with errno
+ * EMFILE when the failure is injected there, else 0. */
+int weft__uring_setup_fault(void);
 
 /* Test hooks (fault-injection builds only).  [any thread] */
 /* Fail the k-th injectable call from now (k >= 1); 0 disarms. */
@@ -62,20 +65,21 @@ WEFT_API long weft_fault_live_allocations(void);
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
-#define weft__malloc           malloc
-#define weft__calloc           calloc
-#define weft__realloc          realloc
-#define weft__strdup           strdup
-#define weft__free             free
-#define weft__alloc_handoff(p) ((void)(p))
-#define weft__mmap             mmap
-#define weft__mprotect         mprotect
-#define weft__eventfd          eventfd
-#define weft__pthread_create   pthread_create
-#define weft__epoll_create1    epoll_create1
-#define weft__epoll_ctl        epoll_ctl
-#define weft__socket           socket
-#define weft__accept4          accept4
+#define weft__malloc              malloc
+#define weft__calloc              calloc
+#define weft__realloc             realloc
+#define weft__strdup              strdup
+#define weft__free                free
+#define weft__alloc_handoff(p)    ((void)(p))
+#define weft__mmap                mmap
+#define weft__mprotect            mprotect
+#define weft__eventfd             eventfd
+#define weft__pthread_create      pthread_create
+#define weft__epoll_create1       epoll_create1
+#define weft__epoll_ctl           epoll_ctl
+#define weft__socket              socket
+#define weft__accept4             accept4
+#define weft__uring_setup_fault() 0
 
 #endif
 #endif

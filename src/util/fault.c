@@ -140,6 +140,15 @@ int weft__epoll_create1(int flags)
     return epoll_create1(flags);
 }
 
+int weft__uring_setup_fault(void)
+{
+    if (fail_now()) {
+        errno = EMFILE;
+        return -1;
+    }
+    return 0;
+}
+
 int weft__epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     if (fail_now()) {

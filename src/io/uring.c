@@ -1,0 +1,233 @@
+/*
+ * uring.c - the io_uring backend of the reactor (see io.h,
+ * weft__io_backend), on liburing.  Chosen with WEFT_IO=uring; epoll stays
+ * the default.
+ *
+ * Readiness, not completion: the reactor's operations still try their
+ * system call first and wait only after EAGAIN (weft.h's I/O rules are the
+ * same for both backends).  While a task waits on an fd in a direction, one
+ * one-shot IORING_OP_POLL_ADD (level: it completes at once if the fd is
+ * ready) is outstanding for that fd and direction; its completion ends it
+ * and the next wait arms a new one.  When the last waiter in a direction
+ * leaves without its event (a timeout, a cancel, weft_close), an
+ * IORING_OP_POLL_REMOVE withdraws the poll, submitted at once: a pending
+ * poll holds a reference to the file, so a socket closed with weft_close
+ * must not stay open in the kernel behind it.  The runtime's wake fd has a
+ * multishot poll (IORING_POLL_ADD_MULTI), re-armed if the kernel ends it.
+ *
+ * Polls are queued in the submission ring and go to the kernel with the
+ * next wait: one io_uring_enter both submits and waits (with a timeout for
+ * the deadline, in ns), as Seastar's and Photon's io_uring engines do.
+ *
+ * user_data: the reactor's token (fd, 30 bits of generation) with the
+ * direction of the poll in its top two bits; direction 0 tags a
+ * poll-remove's own completion (ignored); UINT64_MAX is the wake fd.
+ *
+ * The ring is set up with IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN (only
+ * the runtime's thread submits, and completions are worked at its waits;
+ * Linux 6.1), else COOP_TASKRUN (5.19), else no flags; if none works the
+ * reactor falls back to epoll (reactor.c).
+ */
+#include "io/io.h"
+#include "util/alloc.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define ENTRIES 256 /* submission ring; the completion ring is twice this */
+
+#define DIR_SHIFT 62
+#define DIR_MASK  ((uint64_t)3 << DIR_SHIFT)
+
+static uint64_t user_data(uint64_t token, unsigned dir)
+{
+    return token | (uint64_t)dir << DIR_SHIFT;
+}
+
+/* A free submission entry, flushing the ring to the kernel when full;
+ * NULL when even that fails. */
+static struct io_uring_sqe *sqe_get(struct io_uring *ring)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (!sqe && io_uring_submit(ring) >= 0)
+        sqe = io_uring_get_sqe(ring);
+    return sqe;
+}
+
+static int arm_wake(struct io_uring *ring, int wake_fd)
+{
+    struct io_uring_sqe *sqe = sqe_get(ring);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_poll_multishot(sqe, wake_fd, POLLIN);
+    io_uring_sqe_set_data64(sqe, WEFT__IO_WAKE_TOKEN);
+    return 0;
+}
+
+static int ur_init(weft__io *io, int wake_fd)
+{
+    if (weft__uring_setup_fault() != 0)
+        return -errno;
+    struct io_uring *ring = weft__calloc(1, sizeof *ring);
+    if (!ring)
+        return -ENOMEM;
+    int rc = io_uring_queue_init(
+        ENTRIES, ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+    if (rc == -EINVAL) /* a kernel before 6.1 */
+        rc = io_uring_queue_init(ENTRIES, ring, IORING_SETUP_COOP_TASKRUN);
+    if (rc == -EINVAL) /* before 5.19 */
+        rc = io_uring_queue_init(ENTRIES, ring, 0);
+    if (rc < 0) {
+        weft__free(ring);
+        return rc;
+    }
+    rc = arm_wake(ring, wake_fd);
+    if (rc == 0)
+        rc = io_uring_submit(ring) < 0 ? -EBUSY : 0;
+    if (rc) {
+        io_uring_queue_exit(ring);
+        weft__free(ring);
+        return rc;
+    }
+    io->ring = ring;
+    return 0;
+}
+
+static void ur_fini(weft__io *io)
+{
+    /* Polls still outstanding end with the ring. */
+    io_uring_queue_exit(io->ring);
+    weft__free(io->ring);
+    io->ring = NULL;
+}
+
+/* epoll refuses files that have no poll (EPERM); a poll of io_uring would
+ * complete at once as ready.  Answer as epoll does, so that weft_fd_wait
+ * behaves the same on both backends. */
+static int ur_add(weft__io *io, int fd, uint64_t token)
+{
+    (void)io;
+    (void)token;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+        return -EPERM;
+    return 0;
+}
+
+/* The polls are the registration: disarm (called first) withdrew them. */
+static void ur_del(weft__io *io, int fd)
+{
+    (void)io;
+    (void)fd;
+}
+
+static int ur_arm(weft__io *io, int fd, uint64_t token, unsigned dir)
+{
+    struct io_uring_sqe *sqe = sqe_get(io->ring);
+    if (!sqe)
+        return -ENOMEM;
+    io_uring_prep_poll_add(sqe, fd,
+                           dir == WEFT__R ? POLLIN | POLLRDHUP : POLLOUT);
+    io_uring_sqe_set_data64(sqe, user_data(token, dir));
+    return 0;
+}
+
+static void ur_disarm(weft__io *io, uint64_t token, unsigned dirs)
+{
+    struct io_uring *ring = io->ring;
+    for (unsigned d = WEFT__R; d <= WEFT__W; d <<= 1) {
+        if (!(dirs & d))
+            continue;
+        struct io_uring_sqe *sqe = sqe_get(ring);
+        if (!sqe)
+            return; /* the poll completes on its own, its event is harmless */
+        io_uring_prep_poll_remove(sqe, user_data(token, d));
+        io_uring_sqe_set_data64(sqe, user_data(token, 0));
+    }
+    /* Now, with the deferred completions run: the cancelled poll lets go
+     * of the file before the caller may close it. */
+    (void)io_uring_submit_and_get_events(ring);
+}
+
+static int submit_wait(struct io_uring *ring, uint64_t deadline)
+{
+    if (deadline == 0)
+        return io_uring_submit_and_get_events(ring);
+    if (deadline == UINT64_MAX)
+        return io_uring_submit_and_wait(ring, 1);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t n = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    uint64_t d = deadline > n ? deadline - n : 0;
+    struct __kernel_timespec ts = {.tv_sec = (long long)(d / 1000000000u),
+                                   .tv_nsec = (long long)(d % 1000000000u)};
+    struct io_uring_cqe *cqe;
+    return io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+}
+
+static int ur_wait(weft__io *io, uint64_t deadline,
+                   void (*ready)(weft__io *io, uint64_t token, unsigned bits,
+                                 unsigned done))
+{
+    struct io_uring *ring = io->ring;
+    /* -ETIME (the deadline), -EINTR (a signal, whose handler wrote the
+     * wake fd): harvest what is there. */
+    (void)submit_wait(ring, deadline);
+    int n = 0, rewake = 0;
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_peek_cqe(ring, &cqe) != 0)
+            break;
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        int res = cqe->res;
+        unsigned flags = cqe->flags;
+        io_uring_cqe_seen(ring, cqe);
+        if (ud == WEFT__IO_WAKE_TOKEN) {
+            if (!(flags & IORING_CQE_F_MORE))
+                rewake = 1; /* the kernel ended the multishot poll */
+            if (res >= 0) {
+                ready(io, WEFT__IO_WAKE_TOKEN, WEFT__R, 0);
+                n++;
+            }
+            continue;
+        }
+        unsigned dir = (unsigned)(ud >> DIR_SHIFT);
+        if (dir == 0 || res == -ECANCELED)
+            continue; /* a poll-remove, or the poll it withdrew */
+        unsigned bits = WEFT__R | WEFT__W; /* an error: let the call tell */
+        if (res >= 0) {
+            bits = 0;
+            if (res & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))
+                bits |= WEFT__R;
+            if (res & (POLLOUT | POLLHUP | POLLERR))
+                bits |= WEFT__W;
+        }
+        ready(io, ud & ~DIR_MASK, bits, dir);
+        n++;
+    }
+    if (rewake && arm_wake(ring, io->wake_fd) == 0)
+        (void)io_uring_submit(ring);
+    return n;
+}
+
+static const weft__io_backend uring_backend = {
+    .name = "uring",
+    .init = ur_init,
+    .fini = ur_fini,
+    .add = ur_add,
+    .del = ur_del,
+    .arm = ur_arm,
+    .disarm = ur_disarm,
+    .wait = ur_wait,
+};
+
+const weft__io_backend *weft__io_uring_backend(const char **why)
+{
+    (void)why;
+    return &uring_backend;
+}
