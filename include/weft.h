@@ -708,8 +708,9 @@ WEFT_API void weft_receiver_close(weft_receiver *rx);
  * consumers (Go's channels, async-channel's Receiver::clone): each item goes
  * to exactly one receive; receives waiting at once (on any handles, tasks,
  * runtimes) are served in the order they began to wait, one wake per item.
- * A receive that was woken but found the item taken by a receive that did
- * not wait (try_recv, a receive just starting) waits again at the back.
+ * A woken receive keeps its item: an item kept for a receive that was woken
+ * is not taken by one that did not wait (weft_try_recv returns -EAGAIN,
+ * a receive just starting waits behind it).
  * The channel stays open for senders until its last receiver is dropped or
  * weft_receiver_close is called on any of them.  With several receivers,
  * items are not handed straight to a parked receive (the single-consumer
