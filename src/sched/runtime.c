@@ -11,7 +11,6 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
-#include "obs/obs.h"
 #include "sanitize.h"
 
 #include <errno.h>
@@ -66,12 +65,13 @@ switch_plain(weft__rt *rt, weft__co *from, weft__co *to, int final)
     errno = from->saved_errno;
 }
 
-/* A switch in a runtime with a timeline or the slow-poll warning: its own
- * function, so that the common switch carries no call but the switch. */
+/* A switch in a runtime whose switches are watched (a timeline or the
+ * slow-poll warning: rt->hooks.on_switch): its own function, so that the
+ * common switch carries no call but the switch. */
 static __attribute__((noinline, cold)) void
 switch_traced(weft__rt *rt, weft__co *from, weft__co *to, int final)
 {
-    weft__obs_switch(rt, from, to);
+    rt->hooks.on_switch(rt, from, to);
     switch_plain(rt, from, to, final);
 }
 
@@ -79,7 +79,7 @@ static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
 {
     if (from->stack && weft__stack_smashed(from->stack))
         weft__report_overflow(from, NULL); /* unguarded stack: late check */
-    if (__builtin_expect(rt->obs != NULL, 0)) {
+    if (__builtin_expect(rt->hooks.on_switch != NULL, 0)) {
         switch_traced(rt, from, to, final);
         return;
     }
@@ -189,8 +189,8 @@ void weft__co_suspend(weft__rt *rt)
     if (to == &rt->main_co) { /* a task: hand over to the next one */
         /* A dump was asked for (WEFT_DUMP_SIGNAL): end the batch, so that
          * the scheduler writes it now, naming this task if it ran long. */
-        if (__builtin_expect(rt->dump_signal != 0, 0) &&
-            weft__obs_dump_pending(rt))
+        if (__builtin_expect(rt->hooks.dump_pending != NULL, 0) &&
+            rt->hooks.dump_pending(rt))
             rt->batch_left = 0;
         weft__co *next = take_next(rt);
         if (next == self)
