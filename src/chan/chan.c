@@ -73,11 +73,11 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
-#include "obs/obs.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -20,7 +20,6 @@
  * sources.  Only the runtime's thread touches any of it.
  */
 #include "io/io.h"
-#include "obs/obs.h"
 #include "util/alloc.h"
 
 #include <errno.h>
