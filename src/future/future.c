@@ -124,7 +124,7 @@ weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
         goto fail;
     }
     size_t stack_size = opts ? opts->stack_size : 0;
-    if (stack_size > ((size_t)1 << 40)) {
+    if (stack_size > WEFT__SIZE_LIMIT) {
         errno = EINVAL;
         goto fail;
     }

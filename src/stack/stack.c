@@ -98,7 +98,7 @@ size_t weft__stack_round(const weft__stack_pool *p, size_t size)
         size = WEFT_STACK_DEFAULT;
     if (size < WEFT_STACK_MIN)
         size = WEFT_STACK_MIN;
-    if (size > ((size_t)1 << 40))
+    if (size > WEFT__SIZE_LIMIT)
         return 0;
     return (size + p->page - 1) & ~(p->page - 1);
 }
