@@ -10,6 +10,7 @@
  * grow (amortised; it never shrinks below its peak while the runtime runs).
  */
 #include "util/alloc.h"
+#include "util/num.h"
 #include "rt.h"
 #include "util/fmt.h"
 
@@ -136,11 +137,6 @@ void weft__timers_free(weft__rt *rt)
 
 /* ---- the sleep future --------------------------------------------------- */
 
-static uint64_t add_sat(uint64_t a, uint64_t b)
-{
-    return a + b < a ? UINT64_MAX : a + b;
-}
-
 /* Ready once the clock has reached the deadline (at once when it already
  * has, as tokio's Sleep); otherwise the timer is (re)armed for waker w. */
 static int sleep_poll(weft_future *f, weft__rt *rt, weft__waker *w)
@@ -148,7 +144,7 @@ static int sleep_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     weft__sleep_future *s = (weft__sleep_future *)f;
     uint64_t now = weft__clock_now(rt);
     if (s->relative) {
-        s->deadline = add_sat(now, s->deadline);
+        s->deadline = weft__add_sat(now, s->deadline);
         s->relative = 0;
     }
     if (s->timer.fired || now >= s->deadline) {
