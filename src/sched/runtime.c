@@ -1,6 +1,6 @@
 /*
  * runtime.c - the core of the scheduler of one thread: coroutine switching,
- * the hand-over between queued tasks, the await of a leaf future, the
+ * the hand-over between queued tasks, the await of a leaf future, yield, the
  * clock, the cross-thread inbox and the cancellation of every task.  The
  * loop that drives it (weft_run) is loop/loop.c.
  *
@@ -238,6 +238,28 @@ int weft__await_leaf(weft__rt *rt, weft_future *f)
         }
         weft__park(rt, co, f->ops->what, WEFT__WAIT_LEAF, f);
     }
+}
+
+/* ---- yield -------------------------------------------------------------- */
+
+/* Queues the caller behind every runnable task: its waker is called at once
+ * (for an async block: its slot is marked and the owner woken), and the
+ * task is queued after the runtime next services timers and the inbox,
+ * then it suspends, as tokio's yield_now (which defers its wake until the
+ * driver has been polled). */
+int weft_yield(void)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    weft__co *co = rt->current;
+    if (weft__cancel_point(co))
+        return -ECANCELED;
+    rt->defer_wakes = 1; /* the task lands in rt->yielded */
+    weft__wake(co->waker);
+    rt->defer_wakes = 0;
+    weft__park(rt, co, "yield", WEFT__WAIT_LEAF, NULL);
+    return weft__cancel_point(co) ? -ECANCELED : 0;
 }
 
 /* ---- clock -------------------------------------------------------------- */

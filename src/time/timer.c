@@ -261,23 +261,3 @@ int weft_sleep_until(uint64_t deadline_ns)
         return weft_yield();
     return sleep_common(deadline_ns, 0);
 }
-
-/* Queues the caller behind every runnable task: its waker is called at once
- * (for an async block: its slot is marked and the owner woken), and the
- * task is queued after the runtime next services timers and the inbox,
- * then it suspends, as tokio's yield_now (which defers its wake until the
- * driver has been polled). */
-int weft_yield(void)
-{
-    weft__rt *rt = weft__rt_here();
-    if (!rt)
-        return -EPERM;
-    weft__co *co = rt->current;
-    if (weft__cancel_point(co))
-        return -ECANCELED;
-    rt->defer_wakes = 1; /* the task lands in rt->yielded */
-    weft__wake(co->waker);
-    rt->defer_wakes = 0;
-    weft__park(rt, co, "yield", WEFT__WAIT_LEAF, NULL);
-    return weft__cancel_point(co) ? -ECANCELED : 0;
-}
