@@ -401,7 +401,9 @@ WEFT_API int weft_is_cancelled(void);
  */
 WEFT_API weft_future *weft_async(weft_fn *fn, void *arg);
 
-/* weft_async with options (name, stack size, drop_arg; opts may be NULL). */
+/* weft_async with options (name, stack size, drop_arg; opts may be NULL).
+ * Returns as weft_async; NULL with errno EINVAL also for a stack size over
+ * 1 TiB. */
 WEFT_API weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
                                       void *arg);
 

@@ -98,6 +98,38 @@ typedef struct weft__exit_hook {
     void (*run)(weft__rt *rt, struct weft__exit_hook *h);
 } weft__exit_hook;
 
+/* ---- the core's hooks: how the layers above watch it -------------------- */
+
+/*
+ * Calls the core (sched/) makes into whoever watches it, without naming it:
+ * obs/ fills rt->hooks at the start of weft_run when a timeline, the
+ * slow-poll warning or the dump signal is asked for, and empties it at the
+ * end (weft__obs_start, weft__obs_stop).  As tokio's runtime hooks and Go's
+ * trace hooks are called from the scheduler without it knowing the tracer,
+ * and as the Rules of docs/DESIGN.md ask: a lower layer takes what it needs
+ * from above as a callback in a table it owns.
+ *
+ * Each pointer is NULL while off, and the core tests it before the call:
+ * one predictable branch on the switch and on a task's wake (the waker is
+ * chosen at spawn), nothing more.  Set and cleared only on rt's thread
+ * while no blocking job runs (the pool starts after weft__obs_start and has
+ * stopped before weft__obs_stop), so pool threads read them unlocked.
+ */
+typedef struct weft__hooks {
+    /* A switch from `from` to `to` on rt's thread, before it happens
+     * (timeline slices, the slow-poll warning, the longest run). */
+    void (*on_switch)(weft__rt *rt, const weft__co *from, const weft__co *to);
+    /* Task t of rt was queued by its waker (the timeline's flow arrow). */
+    void (*on_wake)(weft__rt *rt, weft_task *t);
+    /* Blocking job t ran on a pool thread from start_ns to end_ns
+     * (CLOCK_MONOTONIC, weft__clock_mono).  [any thread] */
+    void (*on_job)(weft__rt *rt, const weft_task *t, uint64_t start_ns,
+                   uint64_t end_ns);
+    /* 1 if a dump was asked for since the last one: a handing-over task
+     * then ends its batch, so that the loop writes the dump now. */
+    int (*dump_pending)(const weft__rt *rt);
+} weft__hooks;
+
 /* ---- wakers ------------------------------------------------------------- */
 
 struct weft__waker {
@@ -244,11 +276,14 @@ struct weft__rt {
     struct weft__io *io; /* the I/O reactor (io/), NULL until first used */
     weft__exit_hook *exit_hooks; /* run by rt_destroy (weft__rt_on_exit) */
 
-    /* observability (obs/): the clock read once per scheduling round, for
-     * wait durations; the counters of weft_runtime_stats; the dump signal
-     * and the trace/slow-poll state (NULL unless enabled) */
+    /* observability: the clock read once per scheduling round, for wait
+     * durations; the counters of weft_runtime_stats; the hooks the core
+     * calls (obs/ fills them); obs/'s own state, which the core never
+     * reads: the dump signal and the trace/slow-poll state (NULL unless
+     * enabled) */
     uint64_t now_cached;
     weft__counters stats;
+    weft__hooks hooks;
     int dump_signal;    /* WEFT_DUMP_SIGNAL's number, or 0 */
     uint64_t dump_seen; /* its deliveries already answered */
     struct weft__obs *obs;

@@ -89,8 +89,16 @@ void weft__stack_put(weft__stack_pool *p, weft__stack *s);
  * now instead of when a batch is full: for when the runtime goes idle.
  * Cheap when there is nothing to trim. */
 void weft__stack_trim(weft__stack_pool *p);
-/* Rounds a requested stack size to whole pages, at least WEFT_STACK_MIN. */
-size_t weft__stack_round(const weft__stack_pool *p, size_t size);
+/* Rounds a requested stack size (bytes; 0: WEFT_STACK_DEFAULT) up to whole
+ * pages of page bytes (a power of two: the system's page), at least
+ * WEFT_STACK_MIN.  0 when size is over WEFT__SIZE_LIMIT.  Needs no pool, so
+ * that a future made outside a runtime can round its size. */
+size_t weft__stack_round_page(size_t page, size_t size);
+/* weft__stack_round_page with p's page. */
+static inline size_t weft__stack_round(const weft__stack_pool *p, size_t size)
+{
+    return weft__stack_round_page(p->page, size);
+}
 /* 1 if the canary of an unguarded stack was overwritten. */
 int weft__stack_smashed(const weft__stack *s);
 

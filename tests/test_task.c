@@ -674,3 +674,58 @@ Test(task, hundred_thousand_parked_on_sleeps)
     parked_now = 0;
     run_virtual(parked_sleep_root, NULL);
 }
+
+/* ---- the size limit: stacks of at most 1 TiB (WEFT__SIZE_LIMIT) --------- */
+
+#define TIB ((size_t)1 << 40)
+
+static int dropped;
+static void count_drop(void *arg)
+{
+    (void)arg;
+    dropped++;
+}
+
+static void *never_runs(void *arg)
+{
+    (void)arg;
+    cr_assert_fail("a task or block that was never awaited ran");
+    return NULL;
+}
+
+static void *stack_limit_root(void *arg)
+{
+    (void)arg;
+    /* Just above the limit: EINVAL, nothing made, drop_arg called. */
+    weft_spawn_opts over = {.stack_size = TIB + 1, .drop_arg = count_drop};
+    errno = 0;
+    cr_assert_null(weft_spawn_with(&over, never_runs, NULL));
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(dropped, 1);
+    errno = 0;
+    cr_assert_null(weft_async_with(&over, never_runs, NULL));
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(dropped, 2);
+    /* At the limit: accepted.  Neither is started, so no stack of that
+     * size is ever mapped: the task is aborted before it runs (it dies
+     * unrun, as in tokio) and the block is dropped unpolled. */
+    weft_spawn_opts at = {.stack_size = TIB, .drop_arg = count_drop};
+    weft_task *t = weft_spawn_with(&at, never_runs, NULL);
+    cr_assert_not_null(t, "errno %d", errno);
+    weft_task_abort(t);
+    cr_assert_eq(weft_task_join(t, NULL), -ECANCELED);
+    weft_future *f = weft_async_with(&at, never_runs, NULL);
+    cr_assert_not_null(f, "errno %d", errno);
+    weft_future_drop(f);
+    cr_assert_eq(dropped, 4);
+    return NULL;
+}
+
+Test(task, stack_sizes_over_1_tib_are_einval)
+{
+    dropped = 0;
+    weft_config over = {.stack_size = TIB + 1, .clock = WEFT_CLOCK_VIRTUAL};
+    cr_assert_eq(weft_run_with(&over, never_runs, NULL, NULL), -EINVAL);
+    run_virtual(stack_limit_root, NULL);
+    cr_assert_eq(dropped, 4);
+}

@@ -73,11 +73,11 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
-#include "obs/obs.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -697,7 +697,7 @@ int weft_channel_with(size_t item_size, const weft_channel_opts *opts,
     if (!item_size || !tx || !rx || item_size > ((size_t)1 << 30))
         return -EINVAL;
     size_t bound = opts ? opts->capacity : 0;
-    if (bound && bound > ((size_t)1 << 40) / item_size)
+    if (bound && bound > WEFT__SIZE_LIMIT / item_size)
         return -EINVAL;
     size_t hslot = item_size <= HANDOFF_MAX ? item_size : 0;
     weft__chan *ch = weft__calloc(1, sizeof *ch + hslot);

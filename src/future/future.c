@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- generic ------------------------------------------------------------ */
 
@@ -124,7 +125,7 @@ weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
         goto fail;
     }
     size_t stack_size = opts ? opts->stack_size : 0;
-    if (stack_size > ((size_t)1 << 40)) {
+    if (stack_size > WEFT__SIZE_LIMIT) {
         errno = EINVAL;
         goto fail;
     }
@@ -140,9 +141,10 @@ weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
     a->co.drop_arg = drop_arg;
     a->co.state = WEFT__FRESH;
     if (stack_size) {
+        /* Made outside a runtime too: the system's page then. */
         weft__rt *rt = weft__tls_rt;
-        weft__stack_pool p = {.page = rt ? rt->pool.page : 4096};
-        a->co.stack_size = weft__stack_round(rt ? &rt->pool : &p, stack_size);
+        size_t page = rt ? rt->pool.page : (size_t)sysconf(_SC_PAGESIZE);
+        a->co.stack_size = weft__stack_round_page(page, stack_size);
     }
     return &a->base;
 fail_nomem:

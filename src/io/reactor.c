@@ -20,7 +20,7 @@
  * sources.  Only the runtime's thread touches any of it.
  */
 #include "io/io.h"
-#include "obs/obs.h"
+#include "util/num.h"
 #include "util/alloc.h"
 
 #include <errno.h>
@@ -608,11 +608,6 @@ static int op_attempt(weft__io *io, io_op *op, const weft__iofd *rec)
 
 /* ---- the op future: poll protocol --------------------------------------- */
 
-static uint64_t add_sat(uint64_t a, uint64_t b)
-{
-    return a + b < a ? UINT64_MAX : a + b;
-}
-
 /* A connection was accepted: its fd gets a fresh record. */
 static int accepted(weft__io *io, io_op *op)
 {
@@ -642,7 +637,7 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         op->began = 1;
         op->gen = rec->gen;
         if (op->relative) {
-            op->deadline = add_sat(weft__clock_now(rt), op->deadline);
+            op->deadline = weft__add_sat(weft__clock_now(rt), op->deadline);
             op->relative = 0;
         }
     } else if (rec->gen != op->gen) {

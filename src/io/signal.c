@@ -20,13 +20,13 @@
  * has moved completes at once: deliveries are kept, merged into one.
  */
 #include "io/io.h"
-#include "obs/obs.h"
 #include "util/alloc.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>

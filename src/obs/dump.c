@@ -208,6 +208,7 @@ static int dump_signal_start(weft__rt *rt)
         return 0;
     }
     rt->dump_signal = sig;
+    rt->hooks.dump_pending = weft__obs_dump_pending; /* rt.h */
     return 0;
 }
 
@@ -232,7 +233,7 @@ static void dump_signal_round(weft__rt *rt)
     /* The scheduler answers between rounds, and a pending dump ends the
      * round at the next suspension: a dump that comes late was held up by
      * the task that suspended last. */
-    uint64_t now = weft__obs_mono();
+    uint64_t now = weft__clock_mono();
     const weft__co *last = rt->back_from;
     if (now > when && now - when >= 1000000u && last && last->task) {
         char d[32];

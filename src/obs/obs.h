@@ -7,9 +7,12 @@
  * through weft__future_ops.describe; combinators are walked through the
  * weft__group_* accessors of future.c.
  *
- * Timing (trace slices, the slow-poll warning, the longest run of
- * weft_runtime_stats) exists only while rt->obs is set: with it off, the
- * scheduler pays one predictable branch per switch.
+ * The core (sched/) does not call obs/ by name: obs/ installs the hooks of
+ * rt->hooks (rt.h) that record switches, wakes, blocking jobs and ask for
+ * a pending dump.  Timing (trace slices, the slow-poll warning, the longest
+ * run of weft_runtime_stats) exists only while rt->obs is set and
+ * rt->hooks.on_switch with it: with it off, the scheduler pays one
+ * predictable branch per switch.
  */
 #ifndef WEFT_OBS_OBS_H
 #define WEFT_OBS_OBS_H
@@ -29,13 +32,17 @@ void weft__describe_co(FILE *out, weft__rt *rt, const weft__co *co, int depth,
                        int inline_);
 
 /* Reads WEFT_DUMP_SIGNAL, WEFT_TRACE, WEFT_WARN_SLOW_MS and cfg->trace_path
- * at the start of weft_run.  0, or -ENOMEM/-EMFILE when what they need
- * could not be had (as any start-up allocation); a variable naming nothing
- * usable is reported on stderr and ignored. */
+ * at the start of weft_run, and installs the core's hooks (rt->hooks, see
+ * rt.h) for what they enable: the core calls obs/ only through them.  0, or
+ * -ENOMEM/-EMFILE when what they need could not be had (as any start-up
+ * allocation); a variable naming nothing usable is reported on stderr and
+ * ignored. */
 int weft__obs_start(weft__rt *rt);
-/* At the end of weft_run: completes and closes the trace. */
+/* At the end of weft_run, once the blocking pool has stopped: empties the
+ * core's hooks, completes and closes the trace. */
 void weft__obs_stop(weft__rt *rt);
-/* 1 if the dump signal arrived since the last dump (rt->dump_signal set). */
+/* 1 if the dump signal arrived since the last dump (rt->dump_signal set);
+ * also the core's rt->hooks.dump_pending while the dump signal is on. */
 int weft__obs_dump_pending(const weft__rt *rt);
 /* Once per scheduling round: the dump signal's deliveries, the counters of
  * the trace.  Cheap when nothing is enabled (the caller tests the fields). */
@@ -66,21 +73,11 @@ struct weft__obs {
     pthread_mutex_t lock; /* blocking-pool threads write events too */
 };
 
-/* A switch from `from` to `to` on rt's thread (runtime.c's switch_to calls
- * it only while rt->obs is set): closes the slice of the task that stops
- * running, opens the next, warns of a slow poll. */
-__attribute__((cold)) void weft__obs_switch(weft__rt *rt, const weft__co *from,
-                                            const weft__co *to);
-/* A task was woken by the running coroutine (flow arrow source). */
-__attribute__((cold)) void weft__obs_wake(weft__rt *rt, weft_task *t);
 /* An instant event ("timer fired", "fd 7 ready"). */
 void weft__obs_instant(weft__rt *rt, const char *name, long arg);
-/* A blocking job ran on a pool thread from start_ns to end_ns
- * (CLOCK_MONOTONIC): a slice on that thread's track.  [any thread] */
-void weft__obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
-                   uint64_t end_ns);
-uint64_t weft__obs_mono(void);
-/* Opens the trace / arms the slow-poll warning (from weft__obs_start). */
+/* Opens the trace / arms the slow-poll warning (from weft__obs_start), and
+ * fills the core's hooks that record them (rt->hooks: on_switch always,
+ * on_wake and on_job for a timeline); weft__obs_stop empties them. */
 int weft__trace_start(weft__rt *rt);
 /* The counters event (from weft__obs_round, while rt->obs is set). */
 void weft__trace_round(weft__rt *rt);

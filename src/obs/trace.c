@@ -42,13 +42,6 @@
 
 static unsigned traces_open; /* atomic: runtimes writing a trace now */
 
-uint64_t weft__obs_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- formatting --------------------------------------------------------- */
 
 typedef struct out {
@@ -241,6 +234,11 @@ static int open_trace(struct weft__obs *ob, const char *base)
     return 0;
 }
 
+static void obs_switch(weft__rt *rt, const weft__co *from, const weft__co *to);
+static void obs_wake(weft__rt *rt, weft_task *t);
+static void obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
+                    uint64_t end_ns);
+
 int weft__trace_start(weft__rt *rt)
 {
     const char *path = rt->cfg.trace_path;
@@ -269,7 +267,7 @@ int weft__trace_start(weft__rt *rt)
     if (!ob)
         return -ENOMEM;
     pthread_mutex_init(&ob->lock, NULL);
-    ob->t0 = weft__obs_mono();
+    ob->t0 = weft__clock_mono();
     ob->tid = (int)syscall(SYS_gettid);
     ob->pid = (uint64_t)getpid();
     ob->slow_ns = slow_ns;
@@ -286,6 +284,13 @@ int weft__trace_start(weft__rt *rt)
         }
     }
     rt->obs = ob;
+    /* The core's hooks (rt.h): every switch, for slices and the slow-poll
+     * warning; wakes and blocking jobs only for a timeline. */
+    rt->hooks.on_switch = obs_switch;
+    if (ob->trace) {
+        rt->hooks.on_wake = obs_wake;
+        rt->hooks.on_job = obs_job;
+    }
     return 0;
 }
 
@@ -318,13 +323,17 @@ static void close_slice(weft__rt *rt, struct weft__obs *ob, uint64_t now)
     PUTS(o, "}}");
 }
 
-void weft__obs_switch(weft__rt *rt, const weft__co *from, const weft__co *to)
+/* rt->hooks.on_switch: a switch from `from` to `to` on rt's thread, while
+ * rt->obs is set.  Closes the slice of the task that stops running, opens
+ * the next, warns of a slow poll. */
+static __attribute__((cold)) void obs_switch(weft__rt *rt, const weft__co *from,
+                                             const weft__co *to)
 {
     struct weft__obs *ob = rt->obs;
     weft_task *next = to->task;
     if (from->task == next && ob->running == next)
         return; /* into or out of an async block of the same task */
-    uint64_t now = weft__obs_mono();
+    uint64_t now = weft__clock_mono();
     if (ob->running)
         close_slice(rt, ob, now);
     if (!next)
@@ -340,13 +349,15 @@ void weft__obs_switch(weft__rt *rt, const weft__co *from, const weft__co *to)
     }
 }
 
-void weft__obs_wake(weft__rt *rt, weft_task *t)
+/* rt->hooks.on_wake: task t was woken (flow arrow source, when the
+ * running task woke it). */
+static __attribute__((cold)) void obs_wake(weft__rt *rt, weft_task *t)
 {
     struct weft__obs *ob = rt->obs;
     if (!ob->trace || !ob->running || ob->running == t)
         return; /* woken by the scheduler (timers, I/O), or by itself */
     t->flow_pending = 1;
-    out o = begin(ob, 's', weft__obs_mono());
+    out o = begin(ob, 's', weft__clock_mono());
     PUTS(o, ",\"cat\":\"wake\",\"name\":\"wake\",\"id\":");
     put_u64(o, t->id);
     PUTS(o, "}");
@@ -357,7 +368,7 @@ void weft__obs_instant(weft__rt *rt, const char *name, long arg)
     struct weft__obs *ob = rt->obs;
     if (!ob->trace)
         return;
-    out o = begin(ob, 'i', weft__obs_mono());
+    out o = begin(ob, 'i', weft__clock_mono());
     PUTS(o, ",\"s\":\"t\",\"name\":\"");
     put(o, name, strlen(name));
     PUTS(o, "\",\"args\":{\"count\":");
@@ -365,8 +376,11 @@ void weft__obs_instant(weft__rt *rt, const char *name, long arg)
     PUTS(o, "}}");
 }
 
-void weft__obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
-                   uint64_t end_ns)
+/* rt->hooks.on_job: blocking job t ran on this pool thread from start_ns
+ * to end_ns (CLOCK_MONOTONIC): a slice on that thread's track.  [any
+ * thread] */
+static void obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
+                    uint64_t end_ns)
 {
     struct weft__obs *ob = rt->obs;
     if (!ob || !ob->trace)
@@ -413,7 +427,7 @@ void weft__trace_round(weft__rt *rt)
     struct weft__obs *ob = rt->obs;
     if (!ob->trace)
         return;
-    uint64_t now = weft__obs_mono();
+    uint64_t now = weft__clock_mono();
     if (now - ob->last_counts < COUNTER_EVERY_NS)
         return;
     ob->last_counts = now;
@@ -431,6 +445,7 @@ void weft__trace_round(weft__rt *rt)
 void weft__obs_stop(weft__rt *rt)
 {
     struct weft__obs *ob = rt->obs;
+    rt->hooks = (weft__hooks){0}; /* the core calls obs/ no more */
     if (!ob)
         return;
     rt->obs = NULL;

@@ -19,7 +19,6 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
-#include "obs/obs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,12 +77,14 @@ static void *pool_thread(void *p)
         t->job_taken = 1; /* co.state is the runtime thread's */
         pthread_mutex_unlock(&pool->lock);
         weft__rt *rt = pool->rt;
-        /* rt->obs is set before the first job and cleared after the pool
-         * has stopped: stable while this thread runs. */
-        uint64_t start = rt->obs ? weft__obs_mono() : 0;
+        /* rt->hooks is filled before the first job and emptied after the
+         * pool has stopped: stable while this thread runs. */
+        void (*on_job)(weft__rt *, const weft_task *, uint64_t, uint64_t) =
+            rt->hooks.on_job;
+        uint64_t start = on_job ? weft__clock_mono() : 0;
         t->co.result = t->co.fn(t->co.arg);
-        if (rt->obs)
-            weft__obs_job(rt, t, start, weft__obs_mono());
+        if (on_job)
+            on_job(rt, t, start, weft__clock_mono());
         t->done.run = job_done; /* shares memory with t->runq, now unused */
         weft__post(pool->rt, &t->done);
         pthread_mutex_lock(&pool->lock);

@@ -12,7 +12,6 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
-#include "obs/obs.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
  * runtime.c - the core of the scheduler of one thread: coroutine switching,
- * the hand-over between queued tasks, the await of a leaf future, the
+ * the hand-over between queued tasks, the await of a leaf future, yield, the
  * clock, the cross-thread inbox and the cancellation of every task.  The
  * loop that drives it (weft_run) is loop/loop.c.
  *
@@ -11,7 +11,6 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
-#include "obs/obs.h"
 #include "sanitize.h"
 
 #include <errno.h>
@@ -66,12 +65,13 @@ switch_plain(weft__rt *rt, weft__co *from, weft__co *to, int final)
     errno = from->saved_errno;
 }
 
-/* A switch in a runtime with a timeline or the slow-poll warning: its own
- * function, so that the common switch carries no call but the switch. */
+/* A switch in a runtime whose switches are watched (a timeline or the
+ * slow-poll warning: rt->hooks.on_switch): its own function, so that the
+ * common switch carries no call but the switch. */
 static __attribute__((noinline, cold)) void
 switch_traced(weft__rt *rt, weft__co *from, weft__co *to, int final)
 {
-    weft__obs_switch(rt, from, to);
+    rt->hooks.on_switch(rt, from, to);
     switch_plain(rt, from, to, final);
 }
 
@@ -79,7 +79,7 @@ static void switch_to(weft__rt *rt, weft__co *from, weft__co *to, int final)
 {
     if (from->stack && weft__stack_smashed(from->stack))
         weft__report_overflow(from, NULL); /* unguarded stack: late check */
-    if (__builtin_expect(rt->obs != NULL, 0)) {
+    if (__builtin_expect(rt->hooks.on_switch != NULL, 0)) {
         switch_traced(rt, from, to, final);
         return;
     }
@@ -189,8 +189,8 @@ void weft__co_suspend(weft__rt *rt)
     if (to == &rt->main_co) { /* a task: hand over to the next one */
         /* A dump was asked for (WEFT_DUMP_SIGNAL): end the batch, so that
          * the scheduler writes it now, naming this task if it ran long. */
-        if (__builtin_expect(rt->dump_signal != 0, 0) &&
-            weft__obs_dump_pending(rt))
+        if (__builtin_expect(rt->hooks.dump_pending != NULL, 0) &&
+            rt->hooks.dump_pending(rt))
             rt->batch_left = 0;
         weft__co *next = take_next(rt);
         if (next == self)
@@ -238,6 +238,28 @@ int weft__await_leaf(weft__rt *rt, weft_future *f)
         }
         weft__park(rt, co, f->ops->what, WEFT__WAIT_LEAF, f);
     }
+}
+
+/* ---- yield -------------------------------------------------------------- */
+
+/* Queues the caller behind every runnable task: its waker is called at once
+ * (for an async block: its slot is marked and the owner woken), and the
+ * task is queued after the runtime next services timers and the inbox,
+ * then it suspends, as tokio's yield_now (which defers its wake until the
+ * driver has been polled). */
+int weft_yield(void)
+{
+    weft__rt *rt = weft__rt_here();
+    if (!rt)
+        return -EPERM;
+    weft__co *co = rt->current;
+    if (weft__cancel_point(co))
+        return -ECANCELED;
+    rt->defer_wakes = 1; /* the task lands in rt->yielded */
+    weft__wake(co->waker);
+    rt->defer_wakes = 0;
+    weft__park(rt, co, "yield", WEFT__WAIT_LEAF, NULL);
+    return weft__cancel_point(co) ? -ECANCELED : 0;
 }
 
 /* ---- clock -------------------------------------------------------------- */

@@ -15,9 +15,9 @@
  */
 #include "util/alloc.h"
 #include "rt.h"
-#include "obs/obs.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -67,8 +67,11 @@ static void task_wake(weft__waker *w)
 static void task_wake_traced(weft__waker *w)
 {
     weft_task *t = weft__container(w, weft_task, waker);
-    if (task_queue(t))
-        weft__obs_wake(t->rt, t);
+    /* Read first: emptied at the end of the run, when wakes of dead tasks
+     * (task_queue: 0) may still come from the inbox. */
+    void (*on_wake)(weft__rt *, weft_task *) = t->rt->hooks.on_wake;
+    if (task_queue(t) && on_wake)
+        on_wake(t->rt, t);
 }
 
 /* Takes t off the task list and releases what it owns but the struct. */
@@ -182,7 +185,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     t->result_taken = 0;
     t->rt = rt;
     t->id = rt->next_id++;
-    t->waker.wake = rt->obs ? task_wake_traced : task_wake;
+    t->waker.wake = rt->hooks.on_wake ? task_wake_traced : task_wake;
     t->join_waker = NULL;
     t->drop_result = NULL;
     weft__list_init(&t->runq);

@@ -92,15 +92,15 @@ void weft__stack_pool_init(weft__stack_pool *p)
     p->page = (size_t)sysconf(_SC_PAGESIZE);
 }
 
-size_t weft__stack_round(const weft__stack_pool *p, size_t size)
+size_t weft__stack_round_page(size_t page, size_t size)
 {
     if (size == 0)
         size = WEFT_STACK_DEFAULT;
     if (size < WEFT_STACK_MIN)
         size = WEFT_STACK_MIN;
-    if (size > ((size_t)1 << 40))
+    if (size > WEFT__SIZE_LIMIT)
         return 0;
-    return (size + p->page - 1) & ~(p->page - 1);
+    return (size + page - 1) & ~(page - 1);
 }
 
 /* Some emulators (qemu-user) answer 0 to every madvise without doing

@@ -13,6 +13,7 @@
  * dropped or its caller is cancelled.
  */
 #include "util/alloc.h"
+#include "util/num.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -103,11 +104,6 @@ static weft_stream *fail_drop(weft_stream *a, weft_stream *b, int err)
     weft_stream_drop(b);
     errno = err;
     return NULL;
-}
-
-static uint64_t add_sat(uint64_t a, uint64_t b)
-{
-    return a + b < a ? UINT64_MAX : a + b;
 }
 
 /* Arms t for deadline with waker w unless already armed for it. */
@@ -256,18 +252,19 @@ static int interval_poll(weft_stream *s, weft__rt *rt, weft__waker *w,
     memcpy(item, &tick, sizeof tick);
     /* As tokio: a tick taken within 5 ms of its instant is on time. */
     int missed =
-        now > add_sat(tick, WEFT_MS(5)) ? iv->missed : WEFT_MISSED_BURST;
+        now > weft__add_sat(tick, WEFT_MS(5)) ? iv->missed : WEFT_MISSED_BURST;
     switch (missed) {
     case WEFT_MISSED_DELAY: /* the next tick a period from now */
-        iv->next = add_sat(now, iv->period);
+        iv->next = weft__add_sat(now, iv->period);
         break;
     case WEFT_MISSED_SKIP: /* the next multiple of the period after now */
-        iv->next = add_sat(tick, iv->period);
+        iv->next = weft__add_sat(tick, iv->period);
         if (iv->next <= now)
-            iv->next = add_sat(now, iv->period - (now - tick) % iv->period);
+            iv->next =
+                weft__add_sat(now, iv->period - (now - tick) % iv->period);
         break;
     default: /* burst: every missed tick, at once */
-        iv->next = add_sat(tick, iv->period);
+        iv->next = weft__add_sat(tick, iv->period);
         break;
     }
     *status = 1;
@@ -517,7 +514,7 @@ static int throttle_poll(weft_stream *s, weft__rt *rt, weft__waker *w,
     if (!t->in->ops->poll_next(t->in, rt, w, item, status))
         return 0;
     if (*status != 0)
-        t->until = add_sat(now, t->period);
+        t->until = weft__add_sat(now, t->period);
     return 1;
 }
 
@@ -562,7 +559,7 @@ static int timeout_poll(weft_stream *s, weft__rt *rt, weft__waker *w,
     timeout_stream *t = (timeout_stream *)s;
     if (t->in->ops->poll_next(t->in, rt, w, item, status)) {
         if (*status != 0) { /* an element: the next one is due in time */
-            t->deadline = add_sat(weft__clock_now(rt), t->timeout);
+            t->deadline = weft__add_sat(weft__clock_now(rt), t->timeout);
             t->armed = 1;
         }
         weft__timer_cancel(rt, &t->timer);
@@ -606,7 +603,7 @@ weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns)
         return fail_drop(s, NULL, ENOMEM);
     t->in = s;
     t->timeout = timeout_ns;
-    t->deadline = add_sat(weft__clock_now(rt), timeout_ns); /* from now */
+    t->deadline = weft__add_sat(weft__clock_now(rt), timeout_ns); /* from now */
     t->armed = 1;
     weft__timer_init(&t->timer);
     return &t->base;

@@ -10,6 +10,7 @@
  * grow (amortised; it never shrinks below its peak while the runtime runs).
  */
 #include "util/alloc.h"
+#include "util/num.h"
 #include "rt.h"
 #include "util/fmt.h"
 
@@ -136,11 +137,6 @@ void weft__timers_free(weft__rt *rt)
 
 /* ---- the sleep future --------------------------------------------------- */
 
-static uint64_t add_sat(uint64_t a, uint64_t b)
-{
-    return a + b < a ? UINT64_MAX : a + b;
-}
-
 /* Ready once the clock has reached the deadline (at once when it already
  * has, as tokio's Sleep); otherwise the timer is (re)armed for waker w. */
 static int sleep_poll(weft_future *f, weft__rt *rt, weft__waker *w)
@@ -148,7 +144,7 @@ static int sleep_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     weft__sleep_future *s = (weft__sleep_future *)f;
     uint64_t now = weft__clock_now(rt);
     if (s->relative) {
-        s->deadline = add_sat(now, s->deadline);
+        s->deadline = weft__add_sat(now, s->deadline);
         s->relative = 0;
     }
     if (s->timer.fired || now >= s->deadline) {
@@ -264,24 +260,4 @@ int weft_sleep_until(uint64_t deadline_ns)
     if (rt && deadline_ns <= weft__clock_now(rt))
         return weft_yield();
     return sleep_common(deadline_ns, 0);
-}
-
-/* Queues the caller behind every runnable task: its waker is called at once
- * (for an async block: its slot is marked and the owner woken), and the
- * task is queued after the runtime next services timers and the inbox,
- * then it suspends, as tokio's yield_now (which defers its wake until the
- * driver has been polled). */
-int weft_yield(void)
-{
-    weft__rt *rt = weft__rt_here();
-    if (!rt)
-        return -EPERM;
-    weft__co *co = rt->current;
-    if (weft__cancel_point(co))
-        return -ECANCELED;
-    rt->defer_wakes = 1; /* the task lands in rt->yielded */
-    weft__wake(co->waker);
-    rt->defer_wakes = 0;
-    weft__park(rt, co, "yield", WEFT__WAIT_LEAF, NULL);
-    return weft__cancel_point(co) ? -ECANCELED : 0;
 }

@@ -20,6 +20,13 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* The largest stack, and the largest channel buffer (capacity times item
+ * size), weft accepts, in bytes: 1 TiB, as include/weft.h documents for
+ * weft_run_with, weft_spawn_with, weft_async_with and weft_channel_with.
+ * Beyond it a size is taken for a mistake (a negative number converted to
+ * size_t, an overflowed product), not a request: -EINVAL. */
+#define WEFT__SIZE_LIMIT ((size_t)1 << 40)
+
 #ifdef WEFT_FAULT_INJECTION
 
 #include "weft.h"
