@@ -4,7 +4,9 @@
 #   bench/run.sh               every benchmark, one line each
 #   bench/run.sh REGEX         only those whose id matches REGEX (grep -E);
 #                              ids are <bench>[/<variant>], e.g. pingpong,
-#                              chan_throughput/4p, micro ('^micro' for it alone)
+#                              chan_throughput/4p, micro ('^micro' for it alone),
+#                              pages (what a fresh 4 KiB page costs here: its
+#                              N is pages per mapping; see bench/pages.c)
 #
 # Environment:
 #   QUICK=1        every N divided by 10 (smoke test)
@@ -60,6 +62,7 @@ configs=(
     "trace                   trace            1000000"
     "worker_pool             worker_pool      10000     clone"
     "worker_pool/mutex       worker_pool      10000     mutex"
+    "pages                   pages            16384"
 )
 
 reps=${REPS:-1}
