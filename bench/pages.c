@@ -11,7 +11,9 @@
  *
  * Every figure is measured over a fresh private anonymous mapping of N pages
  * of 4 KiB (default 16,384 = 64 MiB), REPEATS times, and printed as the
- * median (min_ns / max_ns: the extremes of the repeats), one line each:
+ * median (min_ns / max_ns: the extremes of the repeats; minflt_per_op: the
+ * minor page faults the process counted, per page or call, mean of the
+ * repeats), one line each:
  *
  *   name=pages_machine      cpu_model, hypervisor (the cpuinfo flag: 1 when
  *                           running under a hypervisor), kernel, THP mode
@@ -63,6 +65,7 @@
 typedef struct {
     uint64_t ns[REPEATS];
     int count;
+    uint64_t minflt; /* minor faults over every repeat */
 } samples;
 
 static int cmp_u64(const void *a, const void *b)
@@ -77,9 +80,10 @@ static void report(const char *name, samples *s, uint64_t ops)
     qsort(s->ns, (size_t)s->count, sizeof s->ns[0], cmp_u64);
     uint64_t med = s->ns[(s->count - 1) / 2];
     bench_report(name, ops, (double)med / 1e9, (double)ops,
-                 " min_ns=%.1f max_ns=%.1f repeats=%d",
+                 " min_ns=%.1f max_ns=%.1f minflt_per_op=%.3f repeats=%d",
                  (double)s->ns[0] / (double)ops,
-                 (double)s->ns[s->count - 1] / (double)ops, s->count);
+                 (double)s->ns[s->count - 1] / (double)ops,
+                 (double)s->minflt / (double)ops / s->count, s->count);
 }
 
 static void report_unsupported(const char *name, uint64_t ops, int err)
@@ -90,8 +94,11 @@ static void report_unsupported(const char *name, uint64_t ops, int err)
     fflush(stdout);
 }
 
-static void add(samples *s, uint64_t t0, uint64_t t1)
+/* Adds a repeat that started at t0 with f0 minor faults so far. */
+static void add(samples *s, uint64_t t0, uint64_t f0)
 {
+    uint64_t t1 = bench_now();
+    s->minflt += bench_minflt() - f0;
     s->ns[s->count++] = t1 - t0;
 }
 
@@ -110,14 +117,15 @@ static void unmap(char *p, size_t bytes)
         bench_die("pages: munmap: %s", strerror(errno));
 }
 
-/* One write per page; returns the elapsed ns. */
-static uint64_t touch(char *p, uint64_t pages, char v)
+/* One write per page, a repeat of s (s may be NULL: untimed). */
+static void touch(samples *s, char *p, uint64_t pages, char v)
 {
     volatile char *q = p;
-    uint64_t t0 = bench_now();
+    uint64_t f0 = bench_minflt(), t0 = bench_now();
     for (uint64_t i = 0; i < pages; i++)
         q[i * PAGE] = v;
-    return bench_now() - t0;
+    if (s)
+        add(s, t0, f0);
 }
 
 /* The first "model name" (x86) or "Hardware"/"CPU part" line, spaces as '_';
@@ -190,16 +198,17 @@ static void touches(uint64_t pages)
     samples first = {0}, second = {0}, dontneed = {0}, unmapping = {0};
     for (int r = 0; r < REPEATS; r++) {
         char *p = map(bytes, 0);
-        first.ns[first.count++] = touch(p, pages, 1);
-        second.ns[second.count++] = touch(p, pages, 2);
-        uint64_t t0 = bench_now();
+        touch(&first, p, pages, 1);
+        touch(&second, p, pages, 2);
+        uint64_t f0 = bench_minflt(), t0 = bench_now();
         if (madvise(p, bytes, MADV_DONTNEED) != 0)
             bench_die("pages: MADV_DONTNEED: %s", strerror(errno));
-        add(&dontneed, t0, bench_now());
-        touch(p, pages, 3); /* refault, so munmap has pages to free */
+        add(&dontneed, t0, f0);
+        touch(NULL, p, pages, 3); /* refault, so munmap has pages to free */
+        f0 = bench_minflt();
         t0 = bench_now();
         unmap(p, bytes);
-        add(&unmapping, t0, bench_now());
+        add(&unmapping, t0, f0);
     }
     report("pages_first_touch", &first, pages);
     report("pages_second_touch", &second, pages);
@@ -212,10 +221,10 @@ static void populated(uint64_t pages)
     size_t bytes = (size_t)pages * PAGE;
     samples pop = {0}, after = {0};
     for (int r = 0; r < REPEATS; r++) {
-        uint64_t t0 = bench_now();
+        uint64_t f0 = bench_minflt(), t0 = bench_now();
         char *p = map(bytes, MAP_POPULATE);
-        add(&pop, t0, bench_now());
-        after.ns[after.count++] = touch(p, pages, 1);
+        add(&pop, t0, f0);
+        touch(&after, p, pages, 1);
         unmap(p, bytes);
     }
     report("pages_map_populate", &pop, pages);
@@ -228,7 +237,7 @@ static void madv_populated(uint64_t pages)
     samples pop = {0}, after = {0};
     for (int r = 0; r < REPEATS; r++) {
         char *p = map(bytes, 0);
-        uint64_t t0 = bench_now();
+        uint64_t f0 = bench_minflt(), t0 = bench_now();
         if (madvise(p, bytes, MADV_POPULATE_WRITE) != 0) {
             int err = errno;
             unmap(p, bytes);
@@ -236,8 +245,8 @@ static void madv_populated(uint64_t pages)
             report_unsupported("pages_touch_after_madv_populate", pages, err);
             return;
         }
-        add(&pop, t0, bench_now());
-        after.ns[after.count++] = touch(p, pages, 1);
+        add(&pop, t0, f0);
+        touch(&after, p, pages, 1);
         unmap(p, bytes);
     }
     report("pages_madv_populate_write", &pop, pages);
@@ -257,7 +266,7 @@ static int guards(const char *name, uint64_t pages, int use_madvise)
     samples s = {0};
     for (int r = 0; r < REPEATS; r++) {
         char *p = map(bytes, 0);
-        uint64_t t0 = bench_now();
+        uint64_t f0 = bench_minflt(), t0 = bench_now();
         for (uint64_t i = 0; i < calls; i++) {
             char *g = p + i * GUARD_STRIDE * PAGE;
             int rc = use_madvise ? madvise(g, PAGE, MADV_GUARD_INSTALL)
@@ -271,7 +280,7 @@ static int guards(const char *name, uint64_t pages, int use_madvise)
                           (unsigned long long)i, strerror(err));
             }
         }
-        add(&s, t0, bench_now());
+        add(&s, t0, f0);
         unmap(p, bytes);
     }
     report(name, &s, calls);
