@@ -34,8 +34,8 @@
 #   4. Prints the raw lines as they come, then the tables: the key metric of
 #      every row (median over the rounds), the best peer and
 #      weft / best peer (< 1: weft is better, whatever the metric's
-#      direction), then wall time (secs), peak RSS (vmhwm_kib) and the
-#      timers' lateness percentiles.
+#      direction), then wall time (secs), peak RSS (vmhwm_kib), minor page
+#      faults per task (the task rows) and the timers' lateness percentiles.
 #   A full default run takes about 2 minutes of runs plus the builds (about
 #   1 minute for the Tokio ports from scratch) on a 2-core machine.
 #
@@ -58,9 +58,22 @@
 #                        Arc<tokio::sync::Mutex<mpsc::Receiver>>; Go has no
 #                        such variant: its row shows the plain chan again
 #
-# Raw lines carry maxrss_kib (GNU time) too; for weft it is measured around
-# bench/run.sh, so a few MiB of bash can show in it: the tables use the
-# programs' own vmhwm_kib.
+# Raw lines carry maxrss_kib and minflt (GNU time's %M and %R: peak RSS and
+# minor page faults of the whole process) too; for weft both are measured
+# around bench/run.sh, so a few MiB of bash can show in maxrss_kib (the RSS
+# table uses the programs' own vmhwm_kib), and weft's minflt is GNU time's
+# count minus that of bench/run.sh matching no benchmark (measured once
+# before the runs, about 4,000 faults of bash, grep and mktemp; kept as
+# minflt_harness).
+#
+# Pages per task (issue 15): the spawn_join, skynet, timers and idle_tasks
+# programs of every runtime print minflt_per_task (idle_tasks:
+# minflt_per_parked), the minor page faults of their timed phase per task
+# (getrusage ru_minflt; a page that MAP_POPULATE or MADV_POPULATE_WRITE
+# makes present counts as a fault too).  The last table shows it beside
+# GNU time's whole-process count divided by the tasks (tasks= of the
+# result line, else n): what issue 15 calls distinct pages touched per task
+# started and per task parked.
 #
 # Exit status: 0 when every run succeeded, 1 when a build or a run failed
 # (2: bad arguments).
@@ -203,7 +216,8 @@ mkdir -p "$(dirname "$raw")"
 failed=0
 
 # run_one ROW-ID RUNTIME BENCH N WEFT-ID GO-VARIANT TOKIO-VARIANT
-# Appends "ROW-ID RUNTIME <result line> maxrss_kib=..." to the raw file.
+# Appends "ROW-ID RUNTIME <result line> maxrss_kib=... minflt=..." to the raw
+# file.
 run_one() {
     local id=$1 rt=$2 b=$3 n=$4 wid=$5 gv=$6 tv=$7 cmd out rc line
     [[ $gv == - ]] && gv=
@@ -222,7 +236,7 @@ run_one() {
     tokio-ct | tokio-mt)
         cmd=("$peers/tokio/target/release/$b" "${rt#tokio-}" "$n" ${tv:+"$tv"}) ;;
     esac
-    out=$(timeout "$run_timeout" /usr/bin/time -f %M -o "$tmp/rss" "${cmd[@]}" 2>"$tmp/err")
+    out=$(timeout "$run_timeout" /usr/bin/time -f '%M %R' -o "$tmp/rss" "${cmd[@]}" 2>"$tmp/err")
     rc=$?
     line=$(grep -m1 -E '^name=' <<<"$out")
     if [[ $rc -ne 0 || -z $line ]]; then
@@ -230,7 +244,12 @@ run_one() {
         echo "$id $rt failed" >>"$raw"
         failed=1
     else
-        line="$line maxrss_kib=$(tail -n 1 "$tmp/rss")"
+        read -r rss flt < <(tail -n 1 "$tmp/rss")
+        if [[ $rt == weft ]]; then
+            line="$line maxrss_kib=$rss minflt=$((flt - harness_flt)) minflt_harness=$harness_flt"
+        else
+            line="$line maxrss_kib=$rss minflt=$flt"
+        fi
         echo "$line"
         echo "$id $rt $line" >>"$raw"
     fi
@@ -241,6 +260,12 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 say "compare: rounds=$rounds quick=$quick filter='$filter' nproc=$(nproc) commit=$commit date=$(date -u +%Y-%m-%dT%H:%MZ)"
 say "raw lines: $raw"
 say "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
+# The minor faults of bench/run.sh itself, subtracted from weft's minflt.
+/usr/bin/time -f %R -o "$tmp/harness" env NOBUILD=1 "$root/bench/run.sh" \
+    '^no benchmark has this id$' >/dev/null 2>&1
+harness_flt=$(tail -n 1 "$tmp/harness")
+[[ $harness_flt =~ ^[0-9]+$ ]] || harness_flt=0
+say "minor faults of bench/run.sh alone (subtracted from weft's minflt): $harness_flt"
 t_start=$(date +%s)
 for r in "${selected[@]}"; do
     read -r id b n wid gv tv metric <<<"$r"
@@ -285,7 +310,15 @@ awk -v runtimes="${runtimes[*]}" '
             if (k == "secs") { c = ++cnt[id, r, "s"]; val[id, r, "s", c] = v + 0 }
             if (k == "vmhwm_kib") { c = ++cnt[id, r, "r"]; val[id, r, "r", c] = v + 0 }
             if (k ~ /^late_(p50|p99|max)_ms$/) { c = ++cnt[id, r, k]; val[id, r, k, c] = v + 0 }
+            if (k == "minflt_per_task" || k == "minflt_per_parked") { c = ++cnt[id, r, "p"]; val[id, r, "p", c] = v + 0 }
+            if (k == "n") n = v + 0
+            if (k == "tasks") tasks = v + 0
+            if (k == "minflt") flt = v + 0
         }
+        if (flt != "" && (tasks > 0 || n > 0)) {
+            c = ++cnt[id, r, "w"]; val[id, r, "w", c] = flt / (tasks > 0 ? tasks : n)
+        }
+        n = 0; tasks = 0; flt = ""
     }
     function median(id, rt, f,    c, a, j, k, t) {
         c = cnt[id, rt, f]
@@ -349,6 +382,30 @@ awk -v runtimes="${runtimes[*]}" '
             for (j = 1; j <= nrt; j++)
                 line = line " " (cnt[id, rt[j], "r"] ? sprintf("%.1f", median(id, rt[j], "r") / 1024) : "n/a") " |"
             print line
+        }
+        pages = 0
+        for (i = 1; i <= nrows; i++)
+            for (j = 1; j <= nrt; j++)
+                if (cnt[rows[i], rt[j], "p"]) pages = 1
+        if (pages) {
+            print ""
+            print "Minor page faults per task (medians): in the program over its timed phase"
+            print "(minflt_per_task; idle_tasks: minflt_per_parked, spawned and parked) /"
+            print "whole process (GNU time %R / tasks):"
+            print ""
+            hdr = "| row |"; sep = "|---|"
+            for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " |"; sep = sep "---:|" }
+            print hdr; print sep
+            for (i = 1; i <= nrows; i++) {
+                id = rows[i]; any = 0
+                for (j = 1; j <= nrt; j++) if (cnt[id, rt[j], "p"]) any = 1
+                if (!any) continue
+                line = "| " id " |"
+                for (j = 1; j <= nrt; j++)
+                    line = line " " (cnt[id, rt[j], "p"] ? sprintf("%.3f", median(id, rt[j], "p")) : "n/a") \
+                        " / " (cnt[id, rt[j], "w"] ? sprintf("%.3f", median(id, rt[j], "w")) : "n/a") " |"
+                print line
+            }
         }
         if (!cnt["timers", "weft", "late_p50_ms"] && !cnt["timers", "tokio-ct", "late_p50_ms"]) exit
         print ""
