@@ -18,6 +18,8 @@
 #   RAW=FILE       also keep every raw result line there (default
 #                  build/compare/raw-<UTC time>.txt)
 #   RUN_TIMEOUT=S  kill a single run after S seconds (default 300)
+#   SCALE=1        add the rows sleepers/1M and sleepers/2M (minutes per run
+#                  and up to ~9 GiB of memory; select one with the regex)
 #
 # What it does:
 #   1. Checks for Go, GNU time, Debian's tokio and async-channel crates,
@@ -53,6 +55,11 @@
 #                        per worker (weft_receiver_clone); Go: the one chan;
 #                        Tokio: async_channel::bounded (a Receiver clone per
 #                        worker; Debian's librust-async-channel-dev)
+#   sleepers/100k        100,000 tasks that each sleep 200 ms, joined in
+#                        order (Go: goroutines and a WaitGroup); the table
+#                        gives ns per task (secs / N) and, below, KiB of
+#                        peak RSS per task; sleepers/1M, sleepers/2M with
+#                        SCALE=1 (issue 15's scale targets)
 #   worker_pool/mutex    the same, the workers sharing one receiver behind a
 #                        mutex held while waiting: weft_mutex, Tokio's
 #                        Arc<tokio::sync::Mutex<mpsc::Receiver>>; Go has no
@@ -107,9 +114,18 @@ rows=(
     "idle_tasks               idle_tasks       100000   idle_tasks                -      -          kib_per_task"
     "worker_pool              worker_pool      10000    worker_pool               clone  clone      ns_per_op"
     "worker_pool/mutex        worker_pool      10000    worker_pool/mutex         clone  mutex      ns_per_op"
+    "sleepers/100k            sleepers         100000   sleepers                  -      -          ns_per_op"
 )
+# The scale rows (issue 15): minutes each and GiBs of memory, so only with
+# SCALE=1.
+if [[ ${SCALE:-0} == 1 ]]; then
+    rows+=(
+    "sleepers/1M              sleepers         1000000  sleepers/1M               -      -          ns_per_op"
+    "sleepers/2M              sleepers         2000000  sleepers/2M               -      -          ns_per_op"
+    )
+fi
 runtimes=(weft go1 go2 tokio-ct tokio-mt)
-benches="pingpong spawn_join chan_throughput timers skynet idle_tasks worker_pool"
+benches="pingpong spawn_join chan_throughput timers skynet idle_tasks worker_pool sleepers"
 
 selected=()
 for r in "${rows[@]}"; do
@@ -314,6 +330,7 @@ awk -v runtimes="${runtimes[*]}" '
             if (k == "n") n = v + 0
             if (k == "tasks") tasks = v + 0
             if (k == "minflt") flt = v + 0
+            if (k == "kib_per_task" && id ~ /^sleepers/) { c = ++cnt[id, r, "k"]; val[id, r, "k", c] = v + 0 }
         }
         if (flt != "" && (tasks > 0 || n > 0)) {
             c = ++cnt[id, r, "w"]; val[id, r, "w", c] = flt / (tasks > 0 ? tasks : n)
@@ -404,6 +421,27 @@ awk -v runtimes="${runtimes[*]}" '
                 for (j = 1; j <= nrt; j++)
                     line = line " " (cnt[id, rt[j], "p"] ? sprintf("%.3f", median(id, rt[j], "p")) : "n/a") \
                         " / " (cnt[id, rt[j], "w"] ? sprintf("%.3f", median(id, rt[j], "w")) : "n/a") " |"
+                print line
+            }
+        }
+        sl = 0
+        for (i = 1; i <= nrows; i++)
+            for (j = 1; j <= nrt; j++)
+                if (cnt[rows[i], rt[j], "k"]) sl = 1
+        if (sl) {
+            print ""
+            print "sleepers, medians: ns per task (secs / N) / KiB of peak RSS per task"
+            print ""
+            hdr = "| row |"; sep = "|---|"
+            for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " |"; sep = sep "---:|" }
+            print hdr; print sep
+            for (i = 1; i <= nrows; i++) {
+                id = rows[i]
+                if (id !~ /^sleepers/) continue
+                line = "| " id " |"
+                for (j = 1; j <= nrt; j++)
+                    line = line " " (cnt[id, rt[j], "m"] ? sprintf("%.1f", median(id, rt[j], "m")) : cell(id, rt[j], "m", "ns_per_op")) \
+                        " / " (cnt[id, rt[j], "k"] ? sprintf("%.3f", median(id, rt[j], "k")) : "n/a") " |"
                 print line
             }
         }
