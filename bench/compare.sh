@@ -33,7 +33,10 @@
 #      with NOBUILD=1), go1, go2, tokio-ct and tokio-mt one after the other,
 #      rotating the starting runtime every round, so that every runtime sees
 #      the same machine conditions.
-#   4. Prints the raw lines as they come, then the tables: the key metric of
+#   4. Before those runs, prints what a fresh page costs on this machine
+#      (bench/pages over 16 MiB: one '# name=pages_...' line per figure, the
+#      first with the CPU model and the hypervisor flag).
+#   5. Prints the raw lines as they come, then the tables: the key metric of
 #      every row (median over the rounds), the best peer and
 #      weft / best peer (< 1: weft is better, whatever the metric's
 #      direction), then wall time (secs), peak RSS (vmhwm_kib), minor page
@@ -282,6 +285,14 @@ say "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) (other work 
 harness_flt=$(tail -n 1 "$tmp/harness")
 [[ $harness_flt =~ ^[0-9]+$ ]] || harness_flt=0
 say "minor faults of bench/run.sh alone (subtracted from weft's minflt): $harness_flt"
+# What a fresh page costs here (bench/pages, 16 MiB, medians of 5): the
+# figure that decides the task rows on a VM (issue 15), kept beside the run.
+pages_bin=${BUILD_DIR:-$root/build/bench}/pages
+if [[ -x $pages_bin ]]; then
+    "$pages_bin" 4096 2>&1 | sed 's/^/# /'
+else
+    say "no $pages_bin: page costs not measured"
+fi
 t_start=$(date +%s)
 for r in "${selected[@]}"; do
     read -r id b n wid gv tv metric <<<"$r"
