@@ -11,7 +11,10 @@
  *
  * Every figure is measured over a fresh private anonymous mapping of N pages
  * of 4 KiB (default 16,384 = 64 MiB), REPEATS times, and printed as the
- * median (min_ns / max_ns: the extremes of the repeats; minflt_per_op: the
+ * median (min_ns / max_ns: the extremes of the repeats; cpu_ns_per_op: the
+ * median of the thread's CPU time, CLOCK_THREAD_CPUTIME_ID, which leaves
+ * out the time other processes ran on a busy machine but keeps time the
+ * hypervisor took while this vCPU ran this thread; minflt_per_op: the
  * minor page faults the process counted, per page or call, mean of the
  * repeats), one line each:
  *
@@ -63,7 +66,8 @@
 #define GUARD_STRIDE 16 /* pages per "stack" in the guard figures */
 
 typedef struct {
-    uint64_t ns[REPEATS];
+    uint64_t ns[REPEATS];     /* wall clock */
+    uint64_t cpu_ns[REPEATS]; /* this thread's CPU time */
     int count;
     uint64_t minflt; /* minor faults over every repeat */
 } samples;
@@ -78,9 +82,12 @@ static int cmp_u64(const void *a, const void *b)
 static void report(const char *name, samples *s, uint64_t ops)
 {
     qsort(s->ns, (size_t)s->count, sizeof s->ns[0], cmp_u64);
+    qsort(s->cpu_ns, (size_t)s->count, sizeof s->cpu_ns[0], cmp_u64);
     uint64_t med = s->ns[(s->count - 1) / 2];
     bench_report(name, ops, (double)med / 1e9, (double)ops,
-                 " min_ns=%.1f max_ns=%.1f minflt_per_op=%.3f repeats=%d",
+                 " cpu_ns_per_op=%.1f min_ns=%.1f max_ns=%.1f"
+                 " minflt_per_op=%.3f repeats=%d",
+                 (double)s->cpu_ns[(s->count - 1) / 2] / (double)ops,
                  (double)s->ns[0] / (double)ops,
                  (double)s->ns[s->count - 1] / (double)ops,
                  (double)s->minflt / (double)ops / s->count, s->count);
@@ -94,12 +101,32 @@ static void report_unsupported(const char *name, uint64_t ops, int err)
     fflush(stdout);
 }
 
-/* Adds a repeat that started at t0 with f0 minor faults so far. */
-static void add(samples *s, uint64_t t0, uint64_t f0)
+/* When a repeat started: wall clock, this thread's CPU time, faults. */
+typedef struct {
+    uint64_t wall, cpu, minflt;
+} stamp;
+
+static uint64_t thread_cpu_ns(void)
 {
-    uint64_t t1 = bench_now();
-    s->minflt += bench_minflt() - f0;
-    s->ns[s->count++] = t1 - t0;
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+static stamp stamp_now(void)
+{
+    stamp st = {.minflt = bench_minflt(), .cpu = thread_cpu_ns()};
+    st.wall = bench_now();
+    return st;
+}
+
+/* Adds a repeat that started at st. */
+static void add(samples *s, const stamp *st)
+{
+    uint64_t wall = bench_now(), cpu = thread_cpu_ns();
+    s->minflt += bench_minflt() - st->minflt;
+    s->cpu_ns[s->count] = cpu - st->cpu;
+    s->ns[s->count++] = wall - st->wall;
 }
 
 static char *map(size_t bytes, int extra_flags)
@@ -121,11 +148,11 @@ static void unmap(char *p, size_t bytes)
 static void touch(samples *s, char *p, uint64_t pages, char v)
 {
     volatile char *q = p;
-    uint64_t f0 = bench_minflt(), t0 = bench_now();
+    stamp st = stamp_now();
     for (uint64_t i = 0; i < pages; i++)
         q[i * PAGE] = v;
     if (s)
-        add(s, t0, f0);
+        add(s, &st);
 }
 
 /* The first "model name" (x86) or "Hardware"/"CPU part" line, spaces as '_';
@@ -200,15 +227,14 @@ static void touches(uint64_t pages)
         char *p = map(bytes, 0);
         touch(&first, p, pages, 1);
         touch(&second, p, pages, 2);
-        uint64_t f0 = bench_minflt(), t0 = bench_now();
+        stamp st = stamp_now();
         if (madvise(p, bytes, MADV_DONTNEED) != 0)
             bench_die("pages: MADV_DONTNEED: %s", strerror(errno));
-        add(&dontneed, t0, f0);
+        add(&dontneed, &st);
         touch(NULL, p, pages, 3); /* refault, so munmap has pages to free */
-        f0 = bench_minflt();
-        t0 = bench_now();
+        st = stamp_now();
         unmap(p, bytes);
-        add(&unmapping, t0, f0);
+        add(&unmapping, &st);
     }
     report("pages_first_touch", &first, pages);
     report("pages_second_touch", &second, pages);
@@ -221,9 +247,9 @@ static void populated(uint64_t pages)
     size_t bytes = (size_t)pages * PAGE;
     samples pop = {0}, after = {0};
     for (int r = 0; r < REPEATS; r++) {
-        uint64_t f0 = bench_minflt(), t0 = bench_now();
+        stamp st = stamp_now();
         char *p = map(bytes, MAP_POPULATE);
-        add(&pop, t0, f0);
+        add(&pop, &st);
         touch(&after, p, pages, 1);
         unmap(p, bytes);
     }
@@ -237,7 +263,7 @@ static void madv_populated(uint64_t pages)
     samples pop = {0}, after = {0};
     for (int r = 0; r < REPEATS; r++) {
         char *p = map(bytes, 0);
-        uint64_t f0 = bench_minflt(), t0 = bench_now();
+        stamp st = stamp_now();
         if (madvise(p, bytes, MADV_POPULATE_WRITE) != 0) {
             int err = errno;
             unmap(p, bytes);
@@ -245,7 +271,7 @@ static void madv_populated(uint64_t pages)
             report_unsupported("pages_touch_after_madv_populate", pages, err);
             return;
         }
-        add(&pop, t0, f0);
+        add(&pop, &st);
         touch(&after, p, pages, 1);
         unmap(p, bytes);
     }
@@ -266,7 +292,7 @@ static int guards(const char *name, uint64_t pages, int use_madvise)
     samples s = {0};
     for (int r = 0; r < REPEATS; r++) {
         char *p = map(bytes, 0);
-        uint64_t f0 = bench_minflt(), t0 = bench_now();
+        stamp st = stamp_now();
         for (uint64_t i = 0; i < calls; i++) {
             char *g = p + i * GUARD_STRIDE * PAGE;
             int rc = use_madvise ? madvise(g, PAGE, MADV_GUARD_INSTALL)
@@ -280,7 +306,7 @@ static int guards(const char *name, uint64_t pages, int use_madvise)
                           (unsigned long long)i, strerror(err));
             }
         }
-        add(&s, t0, f0);
+        add(&s, &st);
         unmap(p, bytes);
     }
     report(name, &s, calls);
