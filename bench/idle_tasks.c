@@ -67,7 +67,7 @@ static void *body(void *arg)
     }
     uint64_t sum = 0;
     for (uint64_t i = 0; i < d->n; i++) {
-        void *r;
+        void *r = NULL; /* set by a successful join */
         BENCH_OK(weft_task_join(h[i], &r));
         sum += (uintptr_t)r;
     }

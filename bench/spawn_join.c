@@ -31,7 +31,7 @@ static void *body(void *arg)
     uint64_t t1 = bench_now(), f1 = bench_minflt();
     uint64_t sum = 0;
     for (uint64_t i = 0; i < s->n; i++) {
-        void *r;
+        void *r = NULL; /* set by a successful join */
         BENCH_OK(weft_task_join(s->h[i], &r));
         sum += (uintptr_t)r;
     }
