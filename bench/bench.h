@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <weft.h>
@@ -90,6 +91,24 @@ static BENCH_UNUSED uint64_t bench_status_kib(const char *key)
     }
     fclose(f);
     return v;
+}
+
+/*
+ * Minor page faults of the whole process so far (getrusage(RUSAGE_SELF)
+ * ru_minflt, every thread's).  On Linux a fault that makes a new anonymous
+ * page present counts here, and so does a page that MAP_POPULATE or
+ * MADV_POPULATE_WRITE makes present (the kernel counts those faults as the
+ * caller's too): the delta around a phase is the number of fresh pages the
+ * phase made present (issue 15's "distinct pages touched"), give or take
+ * pages of a file mapping.  With multi-size THP one fault may map several
+ * pages; bench/pages disables THP, the other benchmarks keep the default.
+ */
+static BENCH_UNUSED uint64_t bench_minflt(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)ru.ru_minflt;
 }
 
 /* Prints the result line.  extra: " k=v k=v" (may be "" or NULL), printf

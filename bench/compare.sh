@@ -18,6 +18,8 @@
 #   RAW=FILE       also keep every raw result line there (default
 #                  build/compare/raw-<UTC time>.txt)
 #   RUN_TIMEOUT=S  kill a single run after S seconds (default 300)
+#   SCALE=1        add the rows sleepers/1M and sleepers/2M (minutes per run
+#                  and up to ~9 GiB of memory; select one with the regex)
 #
 # What it does:
 #   1. Checks for Go, GNU time, Debian's tokio and async-channel crates,
@@ -31,11 +33,14 @@
 #      with NOBUILD=1), go1, go2, tokio-ct and tokio-mt one after the other,
 #      rotating the starting runtime every round, so that every runtime sees
 #      the same machine conditions.
-#   4. Prints the raw lines as they come, then the tables: the key metric of
+#   4. Before those runs, prints what a fresh page costs on this machine
+#      (bench/pages over 16 MiB: one '# name=pages_...' line per figure, the
+#      first with the CPU model and the hypervisor flag).
+#   5. Prints the raw lines as they come, then the tables: the key metric of
 #      every row (median over the rounds), the best peer and
 #      weft / best peer (< 1: weft is better, whatever the metric's
-#      direction), then wall time (secs), peak RSS (vmhwm_kib) and the
-#      timers' lateness percentiles.
+#      direction), then wall time (secs), peak RSS (vmhwm_kib), minor page
+#      faults per task (the task rows) and the timers' lateness percentiles.
 #   A full default run takes about 2 minutes of runs plus the builds (about
 #   1 minute for the Tokio ports from scratch) on a 2-core machine.
 #
@@ -53,14 +58,32 @@
 #                        per worker (weft_receiver_clone); Go: the one chan;
 #                        Tokio: async_channel::bounded (a Receiver clone per
 #                        worker; Debian's librust-async-channel-dev)
+#   sleepers/100k        100,000 tasks that each sleep 200 ms, joined in
+#                        order (Go: goroutines and a WaitGroup); the table
+#                        gives ns per task (secs / N) and, below, KiB of
+#                        peak RSS per task; sleepers/1M, sleepers/2M with
+#                        SCALE=1 (issue 15's scale targets)
 #   worker_pool/mutex    the same, the workers sharing one receiver behind a
 #                        mutex held while waiting: weft_mutex, Tokio's
 #                        Arc<tokio::sync::Mutex<mpsc::Receiver>>; Go has no
 #                        such variant: its row shows the plain chan again
 #
-# Raw lines carry maxrss_kib (GNU time) too; for weft it is measured around
-# bench/run.sh, so a few MiB of bash can show in it: the tables use the
-# programs' own vmhwm_kib.
+# Raw lines carry maxrss_kib and minflt (GNU time's %M and %R: peak RSS and
+# minor page faults of the whole process) too; for weft both are measured
+# around bench/run.sh, so a few MiB of bash can show in maxrss_kib (the RSS
+# table uses the programs' own vmhwm_kib), and weft's minflt is GNU time's
+# count minus that of bench/run.sh matching no benchmark (measured once
+# before the runs, about 4,000 faults of bash, grep and mktemp; kept as
+# minflt_harness).
+#
+# Pages per task (issue 15): the spawn_join, skynet, timers and idle_tasks
+# programs of every runtime print minflt_per_task (idle_tasks:
+# minflt_per_parked), the minor page faults of their timed phase per task
+# (getrusage ru_minflt; a page that MAP_POPULATE or MADV_POPULATE_WRITE
+# makes present counts as a fault too).  The last table shows it beside
+# GNU time's whole-process count divided by the tasks (tasks= of the
+# result line, else n): what issue 15 calls distinct pages touched per task
+# started and per task parked.
 #
 # Exit status: 0 when every run succeeded, 1 when a build or a run failed
 # (2: bad arguments).
@@ -94,9 +117,18 @@ rows=(
     "idle_tasks               idle_tasks       100000   idle_tasks                -      -          kib_per_task"
     "worker_pool              worker_pool      10000    worker_pool               clone  clone      ns_per_op"
     "worker_pool/mutex        worker_pool      10000    worker_pool/mutex         clone  mutex      ns_per_op"
+    "sleepers/100k            sleepers         100000   sleepers                  -      -          ns_per_op"
 )
+# The scale rows (issue 15): minutes each and GiBs of memory, so only with
+# SCALE=1.
+if [[ ${SCALE:-0} == 1 ]]; then
+    rows+=(
+    "sleepers/1M              sleepers         1000000  sleepers/1M               -      -          ns_per_op"
+    "sleepers/2M              sleepers         2000000  sleepers/2M               -      -          ns_per_op"
+    )
+fi
 runtimes=(weft go1 go2 tokio-ct tokio-mt)
-benches="pingpong spawn_join chan_throughput timers skynet idle_tasks worker_pool"
+benches="pingpong spawn_join chan_throughput timers skynet idle_tasks worker_pool sleepers"
 
 selected=()
 for r in "${rows[@]}"; do
@@ -203,7 +235,8 @@ mkdir -p "$(dirname "$raw")"
 failed=0
 
 # run_one ROW-ID RUNTIME BENCH N WEFT-ID GO-VARIANT TOKIO-VARIANT
-# Appends "ROW-ID RUNTIME <result line> maxrss_kib=..." to the raw file.
+# Appends "ROW-ID RUNTIME <result line> maxrss_kib=... minflt=..." to the raw
+# file.
 run_one() {
     local id=$1 rt=$2 b=$3 n=$4 wid=$5 gv=$6 tv=$7 cmd out rc line
     [[ $gv == - ]] && gv=
@@ -222,7 +255,7 @@ run_one() {
     tokio-ct | tokio-mt)
         cmd=("$peers/tokio/target/release/$b" "${rt#tokio-}" "$n" ${tv:+"$tv"}) ;;
     esac
-    out=$(timeout "$run_timeout" /usr/bin/time -f %M -o "$tmp/rss" "${cmd[@]}" 2>"$tmp/err")
+    out=$(timeout "$run_timeout" /usr/bin/time -f '%M %R' -o "$tmp/rss" "${cmd[@]}" 2>"$tmp/err")
     rc=$?
     line=$(grep -m1 -E '^name=' <<<"$out")
     if [[ $rc -ne 0 || -z $line ]]; then
@@ -230,7 +263,12 @@ run_one() {
         echo "$id $rt failed" >>"$raw"
         failed=1
     else
-        line="$line maxrss_kib=$(tail -n 1 "$tmp/rss")"
+        read -r rss flt < <(tail -n 1 "$tmp/rss")
+        if [[ $rt == weft ]]; then
+            line="$line maxrss_kib=$rss minflt=$((flt - harness_flt)) minflt_harness=$harness_flt"
+        else
+            line="$line maxrss_kib=$rss minflt=$flt"
+        fi
         echo "$line"
         echo "$id $rt $line" >>"$raw"
     fi
@@ -241,6 +279,20 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 say "compare: rounds=$rounds quick=$quick filter='$filter' nproc=$(nproc) commit=$commit date=$(date -u +%Y-%m-%dT%H:%MZ)"
 say "raw lines: $raw"
 say "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
+# The minor faults of bench/run.sh itself, subtracted from weft's minflt.
+/usr/bin/time -f %R -o "$tmp/harness" env NOBUILD=1 "$root/bench/run.sh" \
+    '^no benchmark has this id$' >/dev/null 2>&1
+harness_flt=$(tail -n 1 "$tmp/harness")
+[[ $harness_flt =~ ^[0-9]+$ ]] || harness_flt=0
+say "minor faults of bench/run.sh alone (subtracted from weft's minflt): $harness_flt"
+# What a fresh page costs here (bench/pages, 16 MiB, medians of 5): the
+# figure that decides the task rows on a VM (issue 15), kept beside the run.
+pages_bin=${BUILD_DIR:-$root/build/bench}/pages
+if [[ -x $pages_bin ]]; then
+    "$pages_bin" 4096 2>&1 | sed 's/^/# /'
+else
+    say "no $pages_bin: page costs not measured"
+fi
 t_start=$(date +%s)
 for r in "${selected[@]}"; do
     read -r id b n wid gv tv metric <<<"$r"
@@ -285,7 +337,16 @@ awk -v runtimes="${runtimes[*]}" '
             if (k == "secs") { c = ++cnt[id, r, "s"]; val[id, r, "s", c] = v + 0 }
             if (k == "vmhwm_kib") { c = ++cnt[id, r, "r"]; val[id, r, "r", c] = v + 0 }
             if (k ~ /^late_(p50|p99|max)_ms$/) { c = ++cnt[id, r, k]; val[id, r, k, c] = v + 0 }
+            if (k == "minflt_per_task" || k == "minflt_per_parked") { c = ++cnt[id, r, "p"]; val[id, r, "p", c] = v + 0 }
+            if (k == "n") n = v + 0
+            if (k == "tasks") tasks = v + 0
+            if (k == "minflt") flt = v + 0
+            if (k == "kib_per_task" && id ~ /^sleepers/) { c = ++cnt[id, r, "k"]; val[id, r, "k", c] = v + 0 }
         }
+        if (flt != "" && (tasks > 0 || n > 0)) {
+            c = ++cnt[id, r, "w"]; val[id, r, "w", c] = flt / (tasks > 0 ? tasks : n)
+        }
+        n = 0; tasks = 0; flt = ""
     }
     function median(id, rt, f,    c, a, j, k, t) {
         c = cnt[id, rt, f]
@@ -349,6 +410,51 @@ awk -v runtimes="${runtimes[*]}" '
             for (j = 1; j <= nrt; j++)
                 line = line " " (cnt[id, rt[j], "r"] ? sprintf("%.1f", median(id, rt[j], "r") / 1024) : "n/a") " |"
             print line
+        }
+        pages = 0
+        for (i = 1; i <= nrows; i++)
+            for (j = 1; j <= nrt; j++)
+                if (cnt[rows[i], rt[j], "p"]) pages = 1
+        if (pages) {
+            print ""
+            print "Minor page faults per task (medians): in the program over its timed phase"
+            print "(minflt_per_task; idle_tasks: minflt_per_parked, spawned and parked) /"
+            print "whole process (GNU time %R / tasks):"
+            print ""
+            hdr = "| row |"; sep = "|---|"
+            for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " |"; sep = sep "---:|" }
+            print hdr; print sep
+            for (i = 1; i <= nrows; i++) {
+                id = rows[i]; any = 0
+                for (j = 1; j <= nrt; j++) if (cnt[id, rt[j], "p"]) any = 1
+                if (!any) continue
+                line = "| " id " |"
+                for (j = 1; j <= nrt; j++)
+                    line = line " " (cnt[id, rt[j], "p"] ? sprintf("%.3f", median(id, rt[j], "p")) : "n/a") \
+                        " / " (cnt[id, rt[j], "w"] ? sprintf("%.3f", median(id, rt[j], "w")) : "n/a") " |"
+                print line
+            }
+        }
+        sl = 0
+        for (i = 1; i <= nrows; i++)
+            for (j = 1; j <= nrt; j++)
+                if (cnt[rows[i], rt[j], "k"]) sl = 1
+        if (sl) {
+            print ""
+            print "sleepers, medians: ns per task (secs / N) / KiB of peak RSS per task"
+            print ""
+            hdr = "| row |"; sep = "|---|"
+            for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " |"; sep = sep "---:|" }
+            print hdr; print sep
+            for (i = 1; i <= nrows; i++) {
+                id = rows[i]
+                if (id !~ /^sleepers/) continue
+                line = "| " id " |"
+                for (j = 1; j <= nrt; j++)
+                    line = line " " (cnt[id, rt[j], "m"] ? sprintf("%.1f", median(id, rt[j], "m")) : cell(id, rt[j], "m", "ns_per_op")) \
+                        " / " (cnt[id, rt[j], "k"] ? sprintf("%.3f", median(id, rt[j], "k")) : "n/a") " |"
+                print line
+            }
         }
         if (!cnt["timers", "weft", "late_p50_ms"] && !cnt["timers", "tokio-ct", "late_p50_ms"]) exit
         print ""

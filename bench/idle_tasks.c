@@ -9,6 +9,9 @@
  *  5. t1; send i on channel i (and drop the sender: a oneshot), join all in
  *     order.  Check: sum == N(N-1)/2.
  * secs = spawn_secs + wake_secs; ops = N.
+ * minflt_per_parked: minor page faults (bench_minflt) from step 2 to step 4
+ * (spawned and parked), per task; minflt_per_wake: those of step 5, per
+ * task.
  *
  * usage: idle_tasks [N=100_000]
  */
@@ -17,6 +20,7 @@
 typedef struct {
     uint64_t n, parked, sum;
     uint64_t rss0, rss1;
+    uint64_t parked_minflt, wake_minflt;
     double spawn_secs, wake_secs;
 } idle;
 
@@ -37,7 +41,7 @@ static void *body(void *arg)
 {
     idle *d = arg;
     d->rss0 = bench_status_kib("VmRSS");
-    uint64_t t0 = bench_now();
+    uint64_t f0 = bench_minflt(), t0 = bench_now();
     weft_sender **tx;
     weft_task **h;
     BENCH_NONNULL(tx = malloc(d->n * sizeof *tx));
@@ -53,6 +57,8 @@ static void *body(void *arg)
         BENCH_OK(weft_sleep(WEFT_MS(1)));
     BENCH_OK(weft_sleep(WEFT_MS(50)));
     d->rss1 = bench_status_kib("VmRSS");
+    uint64_t f1 = bench_minflt();
+    d->parked_minflt = f1 - f0;
 
     uint64_t t1 = bench_now();
     for (uint64_t i = 0; i < d->n; i++) {
@@ -61,11 +67,12 @@ static void *body(void *arg)
     }
     uint64_t sum = 0;
     for (uint64_t i = 0; i < d->n; i++) {
-        void *r;
+        void *r = NULL; /* set by a successful join */
         BENCH_OK(weft_task_join(h[i], &r));
         sum += (uintptr_t)r;
     }
     d->wake_secs = bench_secs(t1, bench_now());
+    d->wake_minflt = bench_minflt() - f1;
     d->sum = sum;
     free(tx);
     free(h);
@@ -84,8 +91,11 @@ int main(int argc, char **argv)
     uint64_t delta = d.rss1 > d.rss0 ? d.rss1 - d.rss0 : 0;
     bench_report("idle_tasks", d.n, d.spawn_secs + d.wake_secs, (double)d.n,
                  " kib_per_task=%.3f rss_before_kib=%llu rss_parked_kib=%llu"
-                 " spawn_secs=%.6f wake_secs=%.6f",
+                 " spawn_secs=%.6f wake_secs=%.6f minflt_per_parked=%.3f"
+                 " minflt_per_wake=%.3f",
                  (double)delta / (double)d.n, (unsigned long long)d.rss0,
-                 (unsigned long long)d.rss1, d.spawn_secs, d.wake_secs);
+                 (unsigned long long)d.rss1, d.spawn_secs, d.wake_secs,
+                 (double)d.parked_minflt / (double)d.n,
+                 (double)d.wake_minflt / (double)d.n);
     return 0;
 }

@@ -135,7 +135,7 @@ static void bench_timer(uint64_t n, int timeout_form)
             weft_future *fs[2];
             BENCH_NONNULL(fs[0] = weft_sleep_future(WEFT_SEC(1)));
             fs[1] = recv;
-            void *res;
+            void *res = NULL; /* set when the race succeeds */
             int rc = weft_race(fs, 2, &res);
             BENCH_CHECK(rc == 1 && (intptr_t)res == 1);
         }

@@ -4,10 +4,14 @@
 #   bench/run.sh               every benchmark, one line each
 #   bench/run.sh REGEX         only those whose id matches REGEX (grep -E);
 #                              ids are <bench>[/<variant>], e.g. pingpong,
-#                              chan_throughput/4p, micro ('^micro' for it alone)
+#                              chan_throughput/4p, micro ('^micro' for it alone),
+#                              pages (what a fresh 4 KiB page costs here: its
+#                              N is pages per mapping; see bench/pages.c)
 #
 # Environment:
 #   QUICK=1        every N divided by 10 (smoke test)
+#   SCALE=1        also sleepers/1M and sleepers/2M (1M and 2M tasks that
+#                  each sleep 200 ms: minutes and up to ~9 GiB each)
 #   REPS=R         run each configuration R times (default 1); with R > 1 the
 #                  output ends with one 'stat=median reps=R' line per result
 #                  line name (micro: per operation), each numeric field the
@@ -60,7 +64,16 @@ configs=(
     "trace                   trace            1000000"
     "worker_pool             worker_pool      10000     clone"
     "worker_pool/mutex       worker_pool      10000     mutex"
+    "pages                   pages            16384"
+    "sleepers                sleepers         100000"
 )
+# Scale (issue 15): minutes each and GiBs of memory, so only with SCALE=1.
+if [[ ${SCALE:-0} == 1 ]]; then
+    configs+=(
+    "sleepers/1M             sleepers         1000000"
+    "sleepers/2M             sleepers         2000000"
+    )
+fi
 
 reps=${REPS:-1}
 [[ $reps =~ ^[1-9][0-9]*$ ]] || { echo "REPS must be a positive integer" >&2; exit 2; }

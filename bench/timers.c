@@ -9,7 +9,9 @@
  * handles in order.  secs = t0 .. all joined (ideal ~1.0 s).  Check:
  * counter == N.  Lateness mean/p50/p99/max/min in ms, percentile =
  * sorted[round((N-1) q)].  Extra: last_start_ms = when the last task first
- * ran, after t0 (how long it took to get every sleeper started).
+ * ran, after t0 (how long it took to get every sleeper started);
+ * minflt_per_task = minor page faults (bench_minflt) from t0 to the last
+ * join, per task.
  *
  * usage: timers [N=100_000]
  */
@@ -29,6 +31,7 @@ typedef struct {
     weft_task **h;
     uint64_t counter;
     uint64_t t0; /* weft_now() just before the first spawn */
+    uint64_t minflt;
     double secs;
 } timers;
 
@@ -59,13 +62,14 @@ static void *sleep_task(void *arg)
 static void *body(void *arg)
 {
     timers *t = arg;
-    uint64_t t0 = bench_now();
+    uint64_t f0 = bench_minflt(), t0 = bench_now();
     t->t0 = weft_now();
     for (uint64_t i = 0; i < t->n; i++)
         BENCH_NONNULL(t->h[i] = weft_spawn(sleep_task, &t->s[i]));
     for (uint64_t i = 0; i < t->n; i++)
         BENCH_OK(weft_task_join(t->h[i], NULL));
     t->secs = bench_secs(t0, bench_now());
+    t->minflt = bench_minflt() - f0;
     return NULL;
 }
 
@@ -106,11 +110,11 @@ int main(int argc, char **argv)
     bench_report("timers", t.n, t.secs, (double)t.n,
                  " late_mean_ms=%.3f late_p50_ms=%.3f late_p99_ms=%.3f "
                  "late_max_ms=%.3f late_min_ms=%.3f dur_sum_ms=%llu "
-                 "last_start_ms=%.3f",
+                 "last_start_ms=%.3f minflt_per_task=%.3f",
                  total / (double)t.n / 1e6, PCT(0.5), PCT(0.99),
                  (double)late[t.n - 1] / 1e6, (double)late[0] / 1e6,
-                 (unsigned long long)dur_sum,
-                 (double)(last_start - t.t0) / 1e6);
+                 (unsigned long long)dur_sum, (double)(last_start - t.t0) / 1e6,
+                 (double)t.minflt / (double)t.n);
 #undef PCT
     free(late);
     free(t.s);

@@ -124,6 +124,19 @@ pub fn status_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The process's minor page faults so far: field 10 of /proc/self/stat
+/// (the ru_minflt of getrusage(RUSAGE_SELF), every thread's; read from
+/// /proc so that no crate beyond tokio is needed).  0 if unreadable.  The
+/// delta around a phase counts the fresh pages it made present, as weft's
+/// bench_minflt does.
+pub fn minflt() -> u64 {
+    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces.
+    text.rfind(')')
+        .and_then(|i| text[i + 1..].split_whitespace().nth(7)?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A failed check: message on stderr, exit 1.
 pub fn fail(msg: std::fmt::Arguments) -> ! {
     eprintln!("{}: {msg}", std::env::args().next().unwrap_or_default());

@@ -10,6 +10,8 @@
 //     Check: sum of the slots == N(N-1)/2.
 //
 // secs = spawn_secs + wake_secs; ops = N.
+// minflt_per_parked: minor page faults (harness.MinFlt) from step 2 to step
+// 4, per goroutine; minflt_per_wake: those of step 5, per goroutine.
 //
 // usage: GOMAXPROCS=P idle_tasks [N=100_000]
 package main
@@ -28,6 +30,7 @@ func main() {
 	var woken sync.WaitGroup
 
 	rss0 := h.StatusKiB("VmRSS")
+	f0 := h.MinFlt()
 	t0 := time.Now()
 	chans := make([]chan uint64, n)
 	slots := make([]uint64, n)
@@ -48,6 +51,7 @@ func main() {
 	}
 	time.Sleep(50 * time.Millisecond)
 	rss1 := h.StatusKiB("VmRSS")
+	f1 := h.MinFlt()
 
 	t1 := time.Now()
 	for i, c := range chans {
@@ -55,6 +59,7 @@ func main() {
 	}
 	woken.Wait()
 	wakeSecs := h.Secs(t1)
+	f2 := h.MinFlt()
 
 	var sum uint64
 	for _, v := range slots {
@@ -72,5 +77,7 @@ func main() {
 		h.F("rss_before_kib", "%d", rss0),
 		h.F("rss_parked_kib", "%d", rss1),
 		h.F("spawn_secs", "%.6f", spawnSecs),
-		h.F("wake_secs", "%.6f", wakeSecs))
+		h.F("wake_secs", "%.6f", wakeSecs),
+		h.F("minflt_per_parked", "%.3f", float64(f1-f0)/float64(n)),
+		h.F("minflt_per_wake", "%.3f", float64(f2-f1)/float64(n)))
 }

@@ -8,7 +8,8 @@
 // The root is itself a goroutine.  Timed from just before it starts until
 // its result arrives.  N = 10^6: 1,111,111 goroutines, result 499999500000.
 // ops = number of nodes.  The check compares with the same recursion done
-// as plain calls (which also counts the nodes).
+// as plain calls (which also counts the nodes).  minflt_per_task: minor
+// page faults (harness.MinFlt) over the timed part, per node.
 //
 // usage: GOMAXPROCS=P skynet [N=1_000_000]
 package main
@@ -57,14 +58,17 @@ func main() {
 	want := plain(0, n, &nodes)
 
 	root := make(chan uint64)
+	f0 := h.MinFlt()
 	t0 := time.Now()
 	go skynet(root, 0, n)
 	sum := <-root
 	secs := h.Secs(t0)
+	flt := h.MinFlt() - f0
 
 	if sum != want {
 		h.Fail("sum = %d, expected %d", sum, want)
 	}
 	h.Report("skynet", n, secs, float64(nodes),
-		h.F("tasks", "%d", nodes), h.F("sum", "%d", sum))
+		h.F("tasks", "%d", nodes), h.F("sum", "%d", sum),
+		h.F("minflt_per_task", "%.3f", float64(flt)/float64(nodes)))
 }

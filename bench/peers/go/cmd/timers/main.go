@@ -6,7 +6,8 @@
 // time.Sleep(time.Until(deadline)); late_i = now - deadline (signed);
 // counter++ (atomic).  The parent waits on a WaitGroup.  secs = t0 .. all
 // done (ideal ~1.0 s).  Check: counter == N.  Lateness mean/p50/p99/max/min
-// in ms, percentile = sorted[round((N-1) q)].
+// in ms, percentile = sorted[round((N-1) q)].  minflt_per_task: minor page
+// faults (harness.MinFlt) from t0 to all done, per goroutine.
 //
 // usage: GOMAXPROCS=P timers [N=100_000]
 package main
@@ -36,6 +37,7 @@ func main() {
 	var counter uint64
 	var all sync.WaitGroup
 	all.Add(int(n))
+	f0 := h.MinFlt()
 	t0 := time.Now()
 	for i := range dur {
 		go func(i int) {
@@ -48,6 +50,7 @@ func main() {
 	}
 	all.Wait()
 	secs := h.Secs(t0)
+	flt := h.MinFlt() - f0
 
 	if counter != n {
 		h.Fail("counter = %d, expected %d", counter, n)
@@ -66,5 +69,6 @@ func main() {
 		h.F("late_p99_ms", "%.3f", pct(0.99)),
 		h.F("late_max_ms", "%.3f", float64(late[n-1])/1e6),
 		h.F("late_min_ms", "%.3f", float64(late[0])/1e6),
-		h.F("dur_sum_ms", "%d", durSum))
+		h.F("dur_sum_ms", "%d", durSum),
+		h.F("minflt_per_task", "%.3f", float64(flt)/float64(n)))
 }

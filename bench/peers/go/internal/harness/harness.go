@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -81,6 +82,17 @@ func StatusKiB(key string) uint64 {
 		}
 	}
 	return 0
+}
+
+// MinFlt is the process's minor page faults so far (getrusage(RUSAGE_SELF)
+// ru_minflt, every thread's): the delta around a phase counts the fresh
+// pages it made present, as weft's bench_minflt does.
+func MinFlt() uint64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return uint64(ru.Minflt)
 }
 
 // Field is one extra key=value pair of the result line.

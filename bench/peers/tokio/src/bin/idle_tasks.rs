@@ -10,12 +10,14 @@
 //!     Check: sum == N(N-1)/2.
 //!
 //! secs = spawn_secs + wake_secs; ops = N.
+//! minflt_per_parked: minor page faults (minflt()) from step 2 to step 4,
+//! per task; minflt_per_wake: those of step 5, per task.
 //!
 //! usage: idle_tasks <ct|mt> [N=100_000]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use weft_peers_tokio::{fail, secs_since, status_kib, Cli};
+use weft_peers_tokio::{fail, minflt, secs_since, status_kib, Cli};
 
 static PARKED: AtomicU64 = AtomicU64::new(0);
 
@@ -25,10 +27,13 @@ struct Out {
     spawn_secs: f64,
     wake_secs: f64,
     sum: u64,
+    parked_flt: u64,
+    wake_flt: u64,
 }
 
 async fn body(n: u64) -> Out {
     let rss0 = status_kib("VmRSS");
+    let f0 = minflt();
     let t0 = Instant::now();
     let mut senders = Vec::with_capacity(n as usize);
     let mut handles = Vec::with_capacity(n as usize);
@@ -50,6 +55,7 @@ async fn body(n: u64) -> Out {
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let rss1 = status_kib("VmRSS");
+    let f1 = minflt();
 
     let t1 = Instant::now();
     for (i, tx) in senders.into_iter().enumerate() {
@@ -61,12 +67,15 @@ async fn body(n: u64) -> Out {
     for h in handles {
         sum += h.await.unwrap();
     }
+    let wake_secs = secs_since(t1);
     Out {
         rss0,
         rss1,
         spawn_secs,
-        wake_secs: secs_since(t1),
+        wake_secs,
         sum,
+        parked_flt: f1 - f0,
+        wake_flt: minflt() - f1,
     }
 }
 
@@ -84,12 +93,15 @@ fn main() {
         o.spawn_secs + o.wake_secs,
         n as f64,
         &format!(
-            " kib_per_task={:.3} rss_before_kib={} rss_parked_kib={} spawn_secs={:.6} wake_secs={:.6}",
+            " kib_per_task={:.3} rss_before_kib={} rss_parked_kib={} spawn_secs={:.6} wake_secs={:.6} \
+             minflt_per_parked={:.3} minflt_per_wake={:.3}",
             delta as f64 / n as f64,
             o.rss0,
             o.rss1,
             o.spawn_secs,
-            o.wake_secs
+            o.wake_secs,
+            o.parked_flt as f64 / n as f64,
+            o.wake_flt as f64 / n as f64
         ),
     );
 }

@@ -6,13 +6,14 @@
 //! The root is itself spawned.  Timed from just before spawning it until
 //! its result arrives.  N = 10^6: 1,111,111 tasks, result 499999500000.
 //! ops = number of nodes.  The check compares with the same recursion done
-//! as plain calls (which also counts the nodes).
+//! as plain calls (which also counts the nodes).  minflt_per_task: minor
+//! page faults (minflt()) over the timed part, per node.
 //!
 //! usage: skynet <ct|mt> [N=1_000_000]
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
-use weft_peers_tokio::{fail, secs_since, Cli};
+use weft_peers_tokio::{fail, minflt, secs_since, Cli};
 
 const DIV: u64 = 10;
 
@@ -46,10 +47,12 @@ fn main() {
     let n = cli.n;
     let mut nodes = 0;
     let want = plain(0, n, &mut nodes);
-    let (secs, sum) = cli.run(async move {
+    let (secs, sum, flt) = cli.run(async move {
+        let f0 = minflt();
         let t0 = Instant::now();
         let sum = tokio::spawn(skynet(0, n)).await.unwrap();
-        (secs_since(t0), sum)
+        let secs = secs_since(t0);
+        (secs, sum, minflt() - f0)
     });
     if sum != want {
         fail(format_args!("sum = {sum}, expected {want}"));
@@ -58,6 +61,9 @@ fn main() {
         "skynet",
         secs,
         nodes as f64,
-        &format!(" tasks={nodes} sum={sum}"),
+        &format!(
+            " tasks={nodes} sum={sum} minflt_per_task={:.3}",
+            flt as f64 / nodes as f64
+        ),
     );
 }
