@@ -103,6 +103,27 @@ static int check_coord_seed(uint64_t seed, int verbose, m_cov *cov)
     return m_check(&p, label, stderr, verbose, cov);
 }
 
+/* Generates the I/O program of seed (mode 6), runs it on weft, then on
+ * the model; 0 when the traces agree. */
+static int check_io_seed(uint64_t seed, int verbose, m_cov *cov)
+{
+    m_prog p;
+    m_gen_io_seed(&p, seed);
+    char label[192];
+    snprintf(label, sizeof label,
+             "io seed %llu (reproduce: WEFT_MODEL_MODE=6 "
+             "WEFT_MODEL_SEED=%llu test_model)",
+             (unsigned long long)seed, (unsigned long long)seed);
+    return m_check_io(&p, label, stderr, verbose, cov);
+}
+
+static __attribute__((unused)) void expect_io_seed(uint64_t seed)
+{
+    cr_assert_eq(check_io_seed(seed, 0, NULL), 0,
+                 "io seed %llu: weft disagrees with the model (see stderr)",
+                 (unsigned long long)seed);
+}
+
 static void expect_coord_seed(uint64_t seed)
 {
     cr_assert_eq(check_coord_seed(seed, 0, NULL), 0,
@@ -118,6 +139,8 @@ static int check_seed(uint64_t seed, int with_known_bugs, int verbose,
 {
     if (model_mode() == 5)
         return check_coord_seed(seed, verbose, cov);
+    if (model_mode() == 6)
+        return check_io_seed(seed, verbose, cov);
     if (model_mode())
         return check_stream_seed(seed, model_mode(), verbose, cov);
     m_prog p;
@@ -148,6 +171,11 @@ static int check_hex(const char *hex, int with_known_bugs, int verbose)
         m_prog p;
         m_gen_coord_bytes(&p, buf, n);
         return m_check(&p, "fuzz input (hex)", stderr, verbose, NULL);
+    }
+    if (model_mode() == 6) {
+        m_prog p;
+        m_gen_io_bytes(&p, buf, n);
+        return m_check_io(&p, "fuzz input (hex)", stderr, verbose, NULL);
     }
     if (model_mode()) {
         static m_prog runs[M_MAX_RUNS];
@@ -284,6 +312,37 @@ Test(model, coord_seeds, .timeout = 600)
     }
     uint64_t ms = (real_now_ns() - t0) / 1000000u;
     fprintf(stderr, "model.coord_seeds: seeds %llu..%llu agree (%llu ms)\n",
+            (unsigned long long)first, (unsigned long long)(first + n - 1),
+            (unsigned long long)ms);
+    m_cov_print(stderr, &cov);
+}
+
+/* I/O programs (WEFT_MODEL_MODE=6): socketpairs between tasks, writes of
+ * random sizes (big ones block their writer), reads of random sizes, read
+ * until everything sent is read, shutdown, weft_close, reads and writes
+ * under weft_timeout, tasks cancelled while blocked in I/O.  The model
+ * predicts the byte stream each reader sees (a hash of every read, what is
+ * left at the end) and when each call returns; how the kernel splits the
+ * bytes is taken from the run and checked. */
+Test(model, io_seeds, .timeout = 600)
+{
+    if (getenv("WEFT_MODEL_HEX") || getenv("WEFT_MODEL_SEED"))
+        return; /* model.seeds runs the one program */
+    uint64_t n = env_u64("WEFT_MODEL_IO_SEEDS",
+                         getenv("WEFT_TEST_VALGRIND") ? 60 : 1000);
+    uint64_t first = env_u64("WEFT_MODEL_FIRST", 1);
+    m_cov cov;
+    memset(&cov, 0, sizeof cov);
+    uint64_t t0 = real_now_ns();
+    for (uint64_t s = first; s < first + n; s++) {
+        if (check_io_seed(s, 0, &cov) != 0)
+            cr_assert_fail("io seed %llu (WEFT_MODEL_MODE=6): weft disagrees "
+                           "with the model; its program and both traces are "
+                           "on stderr",
+                           (unsigned long long)s);
+    }
+    uint64_t ms = (real_now_ns() - t0) / 1000000u;
+    fprintf(stderr, "model.io_seeds: seeds %llu..%llu agree (%llu ms)\n",
             (unsigned long long)first, (unsigned long long)(first + n - 1),
             (unsigned long long)ms);
     m_cov_print(stderr, &cov);
