@@ -1533,12 +1533,13 @@ static int m_real_io_setup(const m_prog *p)
 }
 
 /* The prefix of a write that ended early: what the kernel holds for the
- * reader now, plus what it has read, minus what was there before. */
+ * reader now, plus what it has read, minus what was there before (once
+ * the reader's end is closed: what was read of it). */
 static int m_real_io_prefix(int x)
 {
     int q = 0;
     if (m_IO.closed[x ^ 1] || ioctl(m_IO.fd[x ^ 1], SIOCINQ, &q) != 0)
-        return 0;
+        q = 0;
     uint64_t acc = m_IO.r[x] + (uint64_t)q;
     int pfx = acc > m_IO.wacc[x] ? (int)(acc - m_IO.wacc[x]) : 0;
     m_IO.wacc[x] += (uint64_t)pfx;
@@ -3350,6 +3351,8 @@ static int m_io_poll_read(m_model *M, int k, int fi, int wslot)
                     to->kind == F_SLEEP && !to->relative &&
                     to->deadline <= M->now)
                     M->ambiguous = 1; /* its timeout expires meanwhile */
+                if (M->t[M->btask[x]].cancel)
+                    M->ambiguous = 1; /* it ends when it runs, not later */
             }
             m_io_unpark(M, w);
             m_wake(M, M->btask[x], w->io_wslot);
@@ -3398,8 +3401,13 @@ static int m_io_poll_write(m_model *M, int k, int fi, int wslot)
     } else if (M->busy[x] && M->btask[x] == k && M->bfut[x] == fi) {
         if (!M->closed[y])
             return 0; /* blocked */
-        M->busy[x] = 0; /* its bytes are gone with the reader's end */
+        /* its bytes are gone with the reader's end, but what was read */
+        uint64_t pfx = m_io_unread(M->r[x], M->wacc[x]);
+        m_io_seg(M, x, f->io_widx, pfx);
+        M->wacc[x] += pfx;
+        M->busy[x] = 0;
         M->wend[x] = M->wacc[x];
+        f->io_pfx = (int)pfx;
         f->status = -EPIPE;
     } else if (M->shut[x] || M->closed[y]) {
         f->status = -EPIPE;
@@ -3911,11 +3919,29 @@ static void m_io_op_finish(m_model *M, int k, const m_op *o, int *rc,
     }
 }
 
+/* A read_all completed a blocked write at this instant (k: -1 any task, or
+ * one of its two tasks).  Its rounds interleave with the other tasks of
+ * the instant: what k then does to the others (I/O, an abort) or a read
+ * under a zero timeout may meet them in another order. */
+static int m_io_pump_now(const m_model *M, int k)
+{
+    for (int x = 0; x < M_MAX_ENDS; x++)
+        if (M->pump_ms[x] == M->now + 1 &&
+            (k < 0 || M->preader[x] == k || M->pwriter[x] == k))
+            return 1;
+    return 0;
+}
+
 /* Starts op pc of task k: M_DONE when it completed without suspending. */
 static int m_op_start(m_model *M, int k, const m_op *o)
 {
     m_task *T = &M->t[k];
     m_pstate *ps = &M->ps;
+    if (M->p->io &&
+        (((o->kind == OP_ABORT || o->kind >= OP_IOWRITE) &&
+          m_io_pump_now(M, k)) ||
+         (o->kind == OP_IOREAD_TO && o->b == 0 && m_io_pump_now(M, -1))))
+        M->ambiguous = 1;
     memset(T->fut, 0, sizeof T->fut);
     T->fut[0].target = T->fut[1].target = -1;
     T->grc = 0;
