@@ -135,6 +135,42 @@
  * abort_all cancels the running members in spawn order, drop cancels them
  * and drives each, first spawned first, to its end inside the call.  The
  * logged a2 of every semaphore op is weft_semaphore_available() after it.
+ *
+ * I/O programs (m_gen_io, mode 6; one run; checked with m_check_io).  The
+ * root makes 1..3 socketpairs (AF_UNIX, SOCK_STREAM, non-blocking) at 0 ms
+ * and spawns the tasks; each end has a writer (its owner: it also shuts it
+ * down and closes it with weft_close) and a reader, maybe another task
+ * (split halves).  Ops: write n bytes (a pattern of the end, the write's
+ * index and the offset) or a big write (more than a socket holds: the
+ * writer blocks), read up to n bytes, plain or under weft_timeout;
+ * read_all (weft_read in chunks of random sizes until every byte sent so
+ * far is read, a blocked write's included, which then completes); a
+ * read of a blocked write's bytes near its end becomes a read_all;
+ * shutdown(SHUT_WR), weft_close; sleep, yield, abort, join, detach.  Each
+ * read logs its byte count and a hash of its bytes; each write that ended
+ * early (timeout, cancellation, the reader's close) the prefix the kernel
+ * took (SIOCINQ at the reader's end); after the run, per end, what is left
+ * for the reader (EV_IOEND).  The model is the byte stream of each end:
+ * the writes the kernel took, in order (a write that ended early: its
+ * prefix), what was read; it predicts every hash (the bytes each reader
+ * sees, in order, none lost or repeated), end of file only after the last
+ * byte, -EBADF after a close (a waiter on the closed end is woken with
+ * it), -EPIPE after the reader's close or one's own shutdown, a timed-out
+ * or cancelled read taking no byte (weft.h: cancel-safe), and when each
+ * call returns under the virtual clock: readiness is harvested as the
+ * loop does (once a round, and before time jumps), the ends in the order
+ * of their first event since the last harvest (epoll's ready list).
+ * What the kernel decides is taken from the real run and checked
+ * (m_oracle): how many bytes a read returns (any of 1..min(n, unread):
+ * weft.h promises no more), the prefix of a write that ended early, and
+ * ECONNRESET for EPIPE or end of file after the peer's close with unread
+ * bytes.  Sizes are chosen so that whether a write blocks never depends on
+ * the kernel (m_io_sndbuf).  A read_all that completes a blocked write
+ * takes a number of rounds of the same instant that is the kernel's
+ * business, interleaved with the other tasks: the traces are compared in
+ * (instant, task) order, and a program in which a task of such a round
+ * is cancelled, or acts on others (I/O, abort), in that instant is
+ * "ambiguous" and not compared (about 3% of them; cov->io_ambiguous).
  */
 #ifndef WEFT_MODEL_CORE_H
 #define WEFT_MODEL_CORE_H
@@ -232,12 +268,12 @@ enum {
 };
 
 static const char *const m_op_names[OP__COUNT] = {
-    "spawn",    "sleep",   "yield",   "send",   "recv",     "close",
-    "droptx",   "abort",   "join",    "detach", "race_sr",  "race_rs",
-    "timeout",  "join_ss", "join_sr", "snext",  "snext_to", "srace_bs",
-    "srace_sb", "sjoin",   "sdrop",   "recvh",  "tryrecvh", "timeouth",
-    "race_sh",  "droprx",  "closeh",  "acq",    "tryacq",   "rel",
-    "acq_to",   "race_sa", "gspawn",  "gjoin",  "gabort",   "gdrop",
+    "spawn",    "sleep",    "yield",   "send",    "recv",     "close",
+    "droptx",   "abort",    "join",    "detach",  "race_sr",  "race_rs",
+    "timeout",  "join_ss",  "join_sr", "snext",   "snext_to", "srace_bs",
+    "srace_sb", "sjoin",    "sdrop",   "recvh",   "tryrecvh", "timeouth",
+    "race_sh",  "droprx",   "closeh",  "acq",     "tryacq",   "rel",
+    "acq_to",   "race_sa",  "gspawn",  "gjoin",   "gabort",   "gdrop",
     "write",    "write_to", "read",    "read_to", "read_all", "shutdown",
     "close"};
 
@@ -1170,8 +1206,8 @@ static void m_op_print(FILE *out, const m_op *o)
         break;
     case OP_IOWRITE_TO:
     case OP_IOREAD_TO:
-        fprintf(out, "timeout(%s e%d ", o->kind == OP_IOWRITE_TO ? "write" : "read",
-                o->a);
+        fprintf(out, "timeout(%s e%d ",
+                o->kind == OP_IOWRITE_TO ? "write" : "read", o->a);
         if (o->c)
             fprintf(out, "big(%u), %d)", m_io_big(o->n), o->b);
         else
@@ -1252,8 +1288,9 @@ M_FN void m_prog_print(FILE *out, const m_prog *p)
                 p->sdef[s].drop_between ? ", dropped between the runs" : "");
     }
     for (int x = 0; p->io && x < 2 * p->npairs; x++)
-        fprintf(out, "  e%d (pair %d): written by t%d (its owner), read by t%d\n",
-                x, x / 2, p->wtask[x], p->rtask[x]);
+        fprintf(out,
+                "  e%d (pair %d): written by t%d (its owner), read by t%d\n", x,
+                x / 2, p->wtask[x], p->rtask[x]);
     if (p->coord) {
         fprintf(out, "  semaphore: %d permits\n", p->sem_permits);
         if (p->gowner >= 0)
@@ -1546,8 +1583,8 @@ static int m_real_io_prefix(int x)
     return pfx;
 }
 
-static void m_real_io(int k, int pc, const m_op *o, int *kind, int *rc,
-                      int *a1, int *a2, int *a3)
+static void m_real_io(int k, int pc, const m_op *o, int *kind, int *rc, int *a1,
+                      int *a2, int *a3)
 {
     int x = o->a;
     switch (*kind) {
@@ -2411,10 +2448,9 @@ typedef struct m_cov {
         c_acq_waiting_cancelled, c_gjoin_results, c_gjoin_cancelled,
         c_gdrop_driven, c_last_rx_dropped;
     /* I/O */
-    long iprogs, io_reads_data, io_reads_waited, io_reads_eof,
-        io_read_timeouts, io_big_writes, io_pumps, io_partial_writes,
-        io_epipe, io_ebadf, io_closes, io_shuts, io_skipped, io_bytes,
-        io_reset_seen, io_ambiguous;
+    long iprogs, io_reads_data, io_reads_waited, io_reads_eof, io_read_timeouts,
+        io_big_writes, io_pumps, io_partial_writes, io_epipe, io_ebadf,
+        io_closes, io_shuts, io_skipped, io_bytes, io_reset_seen, io_ambiguous;
 } m_cov;
 
 typedef struct m_model {
@@ -3274,9 +3310,8 @@ static void m_io_harvest(m_model *M)
         int np = m_io_parked(M, y, tk, fi);
         for (int j = 0; j < np; j++) {
             m_fut *f = &M->t[tk[j]].fut[fi[j]];
-            int wake = f->kind == F_IOREAD
-                           ? f->io_pump || m_io_rready(M, y)
-                           : M->closed[y ^ 1];
+            int wake = f->kind == F_IOREAD ? f->io_pump || m_io_rready(M, y)
+                                           : M->closed[y ^ 1];
             if (wake)
                 m_wake(M, tk[j], f->io_wslot);
         }
@@ -3780,8 +3815,8 @@ static int m_io_op_start(m_model *M, int k, const m_op *o)
     case OP_IOWRITE:
     case OP_IOWRITE_TO: {
         uint32_t len = o->c ? m_io_big(o->n) : o->n;
-        if (!o->c && (M->pump[x] ||
-                      m_io_unread(M->wacc[x], M->r[x]) + len > M_IO_FIT)) {
+        if (!o->c &&
+            (M->pump[x] || m_io_unread(M->wacc[x], M->r[x]) + len > M_IO_FIT)) {
             T->grc = M_SKIP;
             if (M->cov)
                 M->cov->io_skipped++;
@@ -3870,8 +3905,8 @@ static int m_io_op_start(m_model *M, int k, const m_op *o)
 /* What an I/O op returns (m_op_finish); ECONNRESET (the kernel's, once,
  * after the peer's close) is taken from the real run for -EPIPE and for
  * end of file. */
-static void m_io_op_finish(m_model *M, int k, const m_op *o, int *rc,
-                           int *a1, int *a2, int *a3)
+static void m_io_op_finish(m_model *M, int k, const m_op *o, int *rc, int *a1,
+                           int *a2, int *a3)
 {
     m_task *T = &M->t[k];
     m_fut *f0 = &T->fut[0];
@@ -4699,10 +4734,11 @@ static int m_model_run(m_model *M)
         m_log(tr, k, -1, EV_SUMMARY, 0, M->t[k].exists, M->t[k].started,
               M->t[k].dropped, 0);
     for (int x = 0; p->io && x < 2 * p->npairs; x++) {
-        int left = M->closed[x ^ 1] ? -1 : (int)m_io_unread(M->wacc[x], M->r[x]);
+        int left =
+            M->closed[x ^ 1] ? -1 : (int)m_io_unread(M->wacc[x], M->r[x]);
         uint32_t h = left > 0 ? m_io_hash(M, x, M->r[x], (uint64_t)left) : 0;
-        m_log(tr, -1, x, EV_IOEND, 0, (int)M->r[x], left,
-              (int)(h & 0x7fffffff), 0);
+        m_log(tr, -1, x, EV_IOEND, 0, (int)M->r[x], left, (int)(h & 0x7fffffff),
+              0);
     }
     return 0;
 }
@@ -4862,8 +4898,9 @@ static void m_trace_canon(m_trace *tr)
     for (int i = 1; i < n; i++) { /* insertion sort: stable */
         m_ev e = tr->ev[i];
         int j = i;
-        while (j > 0 && (tr->ev[j - 1].ms > e.ms ||
-                         (tr->ev[j - 1].ms == e.ms && tr->ev[j - 1].task > e.task))) {
+        while (j > 0 &&
+               (tr->ev[j - 1].ms > e.ms ||
+                (tr->ev[j - 1].ms == e.ms && tr->ev[j - 1].task > e.task))) {
             tr->ev[j] = tr->ev[j - 1];
             j--;
         }
@@ -4874,8 +4911,8 @@ static void m_trace_canon(m_trace *tr)
 /* An I/O program (mode 6): run on weft first, then on the model, which
  * takes from the real trace what the kernel decides (m_oracle) and checks
  * it; the traces are compared in m_trace_canon order.  As m_check. */
-M_FN int m_check_io(const m_prog *p, const char *label, FILE *out,
-                    int verbose, m_cov *cov)
+M_FN int m_check_io(const m_prog *p, const char *label, FILE *out, int verbose,
+                    m_cov *cov)
 {
     static m_trace real, model;
     m_cov one;
@@ -4897,8 +4934,9 @@ M_FN int m_check_io(const m_prog *p, const char *label, FILE *out,
         m_cov_add(cov, &one);
     if (one.io_ambiguous) {
         if (verbose)
-            fprintf(out, "%s: ambiguous (a task of a read_all completing a "
-                         "blocked write cancelled meanwhile): not compared\n",
+            fprintf(out,
+                    "%s: ambiguous (a task of a read_all completing a "
+                    "blocked write cancelled meanwhile): not compared\n",
                     label);
         return 0;
     }
