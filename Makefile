@@ -29,7 +29,7 @@
 #     make test-tsan      build/tsan, WEFT_SANITIZE=thread: the cross-thread scenarios
 #     make test-fault     build/fault, WEFT_FAULT_INJECTION=ON with ASan+UBSan: the failure walk
 #     make test-fuzz      libFuzzer over the model-based test (FUZZ_RUNS=20000, FUZZ_COORD_RUNS=10000,
-#                         FUZZ_IO_RUNS=8000)
+#                         FUZZ_IO_RUNS=4000)
 #                       Every test build is configured with -DWEFT_BUILD_TESTS=ON
 #                       -DWEFT_WERROR=ON given explicitly (both are off by default).
 #   make bench          build/bench (Release, LTO) and run the benchmarks (BENCH=regex picks some)
@@ -273,7 +273,7 @@ FUZZ_RUNS ?= 20000
 # semaphore, task group), with a corpus of their own
 FUZZ_COORD_RUNS ?= 10000
 # and the I/O programs (WEFT_MODEL_MODE=6: socketpairs between tasks)
-FUZZ_IO_RUNS ?= 8000
+FUZZ_IO_RUNS ?= 4000
 FUZZ_ARCH = $$(case "$$(uname -m)" in aarch64|arm64) echo aarch64;; *) echo x86_64;; esac)
 test-fuzz:
 	@$(call banner,test-fuzz: libFuzzer over the model ($(FUZZ_RUNS) runs + $(FUZZ_COORD_RUNS) coordination + $(FUZZ_IO_RUNS) I/O))
