@@ -23,7 +23,8 @@
  * WEFT_MODEL_MODE=1 generates stream programs (m_gen_streams), =2 stream
  * programs of two runs, =3 and =4 the same with streams shared by every
  * task, =5 coordination programs (m_gen_coord: cloned receivers, a
- * semaphore, a task group); reproduce with the same WEFT_MODEL_MODE.
+ * semaphore, a task group), =6 I/O programs (m_gen_io: socketpairs between
+ * tasks, checked with m_check_io); reproduce with the same WEFT_MODEL_MODE.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -55,6 +56,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static m_prog p[M_MAX_RUNS];
     int n = 1;
+    if (fuzz_mode == 6) {
+        m_gen_io_bytes(&p[0], data, size);
+        int rc = m_check_io(&p[0], "fuzz input", stderr, 0, NULL);
+        if (rc != 0) {
+            fputs("fuzz input (hex): ", stderr);
+            m_hex_print(stderr, data, size);
+            fputs("\nreproduce: WEFT_MODEL_MODE=6 WEFT_MODEL_HEX=<that hex> "
+                  "tests/test_model\n",
+                  stderr);
+            abort();
+        }
+        return 0;
+    }
     if (fuzz_mode == 5) {
         m_gen_coord_bytes(&p[0], data, size);
     } else if (fuzz_mode) {

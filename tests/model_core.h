@@ -135,6 +135,42 @@
  * abort_all cancels the running members in spawn order, drop cancels them
  * and drives each, first spawned first, to its end inside the call.  The
  * logged a2 of every semaphore op is weft_semaphore_available() after it.
+ *
+ * I/O programs (m_gen_io, mode 6; one run; checked with m_check_io).  The
+ * root makes 1..3 socketpairs (AF_UNIX, SOCK_STREAM, non-blocking) at 0 ms
+ * and spawns the tasks; each end has a writer (its owner: it also shuts it
+ * down and closes it with weft_close) and a reader, maybe another task
+ * (split halves).  Ops: write n bytes (a pattern of the end, the write's
+ * index and the offset) or a big write (more than a socket holds: the
+ * writer blocks), read up to n bytes, plain or under weft_timeout;
+ * read_all (weft_read in chunks of random sizes until every byte sent so
+ * far is read, a blocked write's included, which then completes); a
+ * read of a blocked write's bytes near its end becomes a read_all;
+ * shutdown(SHUT_WR), weft_close; sleep, yield, abort, join, detach.  Each
+ * read logs its byte count and a hash of its bytes; each write that ended
+ * early (timeout, cancellation, the reader's close) the prefix the kernel
+ * took (SIOCINQ at the reader's end); after the run, per end, what is left
+ * for the reader (EV_IOEND).  The model is the byte stream of each end:
+ * the writes the kernel took, in order (a write that ended early: its
+ * prefix), what was read; it predicts every hash (the bytes each reader
+ * sees, in order, none lost or repeated), end of file only after the last
+ * byte, -EBADF after a close (a waiter on the closed end is woken with
+ * it), -EPIPE after the reader's close or one's own shutdown, a timed-out
+ * or cancelled read taking no byte (weft.h: cancel-safe), and when each
+ * call returns under the virtual clock: readiness is harvested as the
+ * loop does (once a round, and before time jumps), the ends in the order
+ * of their first event since the last harvest (epoll's ready list).
+ * What the kernel decides is taken from the real run and checked
+ * (m_oracle): how many bytes a read returns (any of 1..min(n, unread):
+ * weft.h promises no more), the prefix of a write that ended early, and
+ * ECONNRESET for EPIPE or end of file after the peer's close with unread
+ * bytes.  Sizes are chosen so that whether a write blocks never depends on
+ * the kernel (m_io_sndbuf).  A read_all that completes a blocked write
+ * takes a number of rounds of the same instant that is the kernel's
+ * business, interleaved with the other tasks: the traces are compared in
+ * (instant, task) order, and a program in which a task of such a round
+ * is cancelled, or acts on others (I/O, abort), in that instant is
+ * "ambiguous" and not compared (about 3% of them; cov->io_ambiguous).
  */
 #ifndef WEFT_MODEL_CORE_H
 #define WEFT_MODEL_CORE_H
@@ -144,8 +180,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "weft.h"
 
@@ -169,6 +208,9 @@
 #define M_MAX_HANDLES    6     /* receiver handles (coordination programs) */
 #define M_PC_EPILOGUE    99    /* pc of the group drop of a task's end */
 #define M_DRAIN_HANDLE   100   /* EV_DRAIN pc of handle h: 100 + h */
+#define M_MAX_PAIRS      3     /* socketpairs of an I/O program */
+#define M_MAX_ENDS       (2 * M_MAX_PAIRS)
+#define M_MAX_SEGS       64 /* writes to one end */
 
 /* ------------------------------------------------------------------------ */
 /* Programs                                                                 */
@@ -213,19 +255,31 @@ enum {
     OP_GJOIN,    /* weft_group_join_next_status */
     OP_GABORT,   /* weft_group_abort_all */
     OP_GDROP,    /* weft_group_drop */
+    /* I/O (m_gen_io only); a = an end of a socketpair (m_prog.wtask/rtask),
+     * n = bytes, c = 1: a big write (m_io_big(n) bytes), b = timeout ms */
+    OP_IOWRITE,    /* weft_write to end a (a is its owner's) */
+    OP_IOWRITE_TO, /* timeout(weft_write_future, b) */
+    OP_IOREAD,     /* weft_read from end a */
+    OP_IOREAD_TO,  /* timeout(weft_read_future, b) */
+    OP_IORDALL,    /* weft_read until the bytes sent so far are read */
+    OP_IOSHUT,     /* shutdown(end a, SHUT_WR) by its owner */
+    OP_IOCLOSE,    /* weft_close(end a) by its owner */
     OP__COUNT
 };
 
 static const char *const m_op_names[OP__COUNT] = {
-    "spawn",    "sleep",   "yield",   "send",   "recv",     "close",
-    "droptx",   "abort",   "join",    "detach", "race_sr",  "race_rs",
-    "timeout",  "join_ss", "join_sr", "snext",  "snext_to", "srace_bs",
-    "srace_sb", "sjoin",   "sdrop",   "recvh",  "tryrecvh", "timeouth",
-    "race_sh",  "droprx",  "closeh",  "acq",    "tryacq",   "rel",
-    "acq_to",   "race_sa", "gspawn",  "gjoin",  "gabort",   "gdrop"};
+    "spawn",    "sleep",    "yield",   "send",    "recv",     "close",
+    "droptx",   "abort",    "join",    "detach",  "race_sr",  "race_rs",
+    "timeout",  "join_ss",  "join_sr", "snext",   "snext_to", "srace_bs",
+    "srace_sb", "sjoin",    "sdrop",   "recvh",   "tryrecvh", "timeouth",
+    "race_sh",  "droprx",   "closeh",  "acq",     "tryacq",   "rel",
+    "acq_to",   "race_sa",  "gspawn",  "gjoin",   "gabort",   "gdrop",
+    "write",    "write_to", "read",    "read_to", "read_all", "shutdown",
+    "close"};
 
 typedef struct m_op {
-    uint8_t kind, a, b;
+    uint8_t kind, a, b, c;
+    uint32_t n; /* I/O ops: bytes */
 } m_op;
 
 /* A stream is a small tree of nodes; node 0 is the stream, children have
@@ -282,6 +336,13 @@ typedef struct m_prog {
     int sem_permits;
     int gowner;
     int member[M_MAX_TASKS];
+    /* I/O programs (m_gen_io, mode 6; all 0 elsewhere): npairs socketpairs,
+     * end x = 2 * pair + side, its peer x ^ 1.  wtask[x] writes to end x
+     * (the bytes go to x ^ 1), owns it (shutdown, close); rtask[x] reads
+     * from it (may be another task: split halves).  rtask[x ^ 1] !=
+     * wtask[x]. */
+    int io, npairs;
+    int wtask[M_MAX_ENDS], rtask[M_MAX_ENDS];
 } m_prog;
 
 /* The random source: a seeded xorshift64*, or the bytes of a fuzz input
@@ -795,6 +856,228 @@ M_FN void m_gen_coord_bytes(m_prog *p, const uint8_t *data, size_t len)
     m_gen_coord(p, &r);
 }
 
+/* ---- I/O programs (mode 6) ---------------------------------------------- */
+
+/*
+ * Socket buffer sizes.  Every end gets SO_SNDBUF 106496 (Linux doubles it:
+ * S = 212992, less where net.core.wmem_max is lower; read back once).  The
+ * model never predicts how many bytes the kernel takes; it only needs sizes
+ * that are surely inside or surely outside what a socket holds:
+ *  - a small write (<= 4096 bytes) surely completes at once while fewer
+ *    than M_IO_FIT bytes are unread (one skb, allocated while the sender's
+ *    memory is below S); a small write beyond that is skipped;
+ *  - a big write (m_io_big: 1.5 S + 64 KiB and more) surely blocks;
+ *  - a blocked writer surely has not completed while more than M_IO_CAP
+ *    (S + 128 KiB) of its bytes are still unread.
+ */
+static uint64_t m_io_S;
+
+M_FN uint64_t m_io_sndbuf(void)
+{
+    if (m_io_S)
+        return m_io_S;
+    int sv[2], v = 106496;
+    socklen_t sl = sizeof v;
+    m_io_S = 212992;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+        if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, sizeof v) == 0 &&
+            getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, &sl) == 0 && v > 0)
+            m_io_S = (uint64_t)v;
+        close(sv[0]);
+        close(sv[1]);
+    }
+    return m_io_S;
+}
+
+#define M_IO_FIT (m_io_sndbuf() / 4)
+#define M_IO_CAP (m_io_sndbuf() + 131072)
+
+static uint32_t m_io_big(uint32_t n)
+{
+    return (uint32_t)(m_io_sndbuf() * 3 / 2 + 65536 + (n % 4096) * 16);
+}
+
+static uint32_t m_io_big_max(void) { return m_io_big(4095); }
+
+/* Byte off of write widx to end x (a position-dependent pattern: a lost,
+ * repeated or reordered byte changes the hashes of what is read). */
+static uint8_t m_io_byte(int x, int widx, uint64_t off)
+{
+    uint32_t v = (uint32_t)x * 0x9e3779b1u ^ (uint32_t)widx * 0x85ebca6bu ^
+                 (uint32_t)(off >> 2) * 0xc2b2ae35u;
+    v ^= v >> 16;
+    v *= 0x7feb352du;
+    v ^= v >> 15;
+    v *= 0x846ca68bu;
+    v ^= v >> 16;
+    return (uint8_t)(v >> ((off & 3) * 8));
+}
+
+/* FNV-1a, 31 bits logged. */
+static uint32_t m_fnv(uint32_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+#define M_FNV0 2166136261u
+
+/* Bytes sent and not read (0 when the reader read a prefix of a write
+ * that then failed: its other bytes are gone). */
+static uint64_t m_io_unread(uint64_t wacc, uint64_t r)
+{
+    return wacc > r ? wacc - r : 0;
+}
+
+/* The weights of I/O programs (m_gen_io). */
+static const struct {
+    uint8_t kind, weight;
+} m_iweights[] = {
+    {OP_IOWRITE, 18}, {OP_IOWRITE_TO, 6}, {OP_IOREAD, 18}, {OP_IOREAD_TO, 9},
+    {OP_IORDALL, 5},  {OP_IOSHUT, 2},     {OP_IOCLOSE, 2}, {OP_SLEEP, 14},
+    {OP_YIELD, 3},    {OP_ABORT, 3},      {OP_JOIN, 3},    {OP_DETACH, 1},
+};
+
+static m_op m_gen_iop(m_rng *r, const m_prog *p, int self)
+{
+    int wr[M_MAX_ENDS], nwr = 0, rd[M_MAX_ENDS], nrd = 0;
+    for (int x = 0; x < 2 * p->npairs; x++) {
+        if (p->wtask[x] == self)
+            wr[nwr++] = x;
+        if (p->rtask[x] == self)
+            rd[nrd++] = x;
+    }
+    unsigned total = 0, n = sizeof m_iweights / sizeof m_iweights[0];
+    for (size_t i = 0; i < n; i++)
+        total += m_iweights[i].weight;
+    unsigned w = m_rnd(r, total);
+    int kind = OP_SLEEP;
+    for (size_t i = 0; i < n; i++) {
+        if (w < m_iweights[i].weight) {
+            kind = m_iweights[i].kind;
+            break;
+        }
+        w -= m_iweights[i].weight;
+    }
+    m_op o = {.kind = OP_SLEEP};
+    switch (kind) {
+    case OP_IOWRITE:
+    case OP_IOWRITE_TO:
+    case OP_IOSHUT:
+    case OP_IOCLOSE:
+        if (!nwr) { /* writes to no end: read or sleep */
+            if (!nrd)
+                break;
+            kind = OP_IOREAD;
+            goto read;
+        }
+        o.kind = (uint8_t)kind;
+        o.a = (uint8_t)wr[m_rnd(r, (unsigned)nwr)];
+        o.b = (uint8_t)m_rnd(r, 6);
+        o.c = m_rnd(r, 5) == 0; /* a big write, 1 in 5 */
+        o.n = 1 + m_rnd(r, 64) * (1 + m_rnd(r, 64));
+        if (kind == OP_IOSHUT || kind == OP_IOCLOSE)
+            o.c = 0, o.n = 0;
+        break;
+    case OP_IOREAD:
+    case OP_IOREAD_TO:
+    case OP_IORDALL:
+    read:
+        if (!nrd)
+            break;
+        o.kind = (uint8_t)kind;
+        o.a = (uint8_t)rd[m_rnd(r, (unsigned)nrd)];
+        o.b = (uint8_t)m_rnd(r, 6);
+        o.n = 1 + m_rnd(r, 64) * (1 + m_rnd(r, 64));
+        if (m_rnd(r, 8) == 0)
+            o.n = 65536; /* more than is ever there */
+        break;
+    case OP_SLEEP:
+        o.a = (uint8_t)m_rnd(r, 6);
+        break;
+    case OP_YIELD:
+        o.kind = OP_YIELD;
+        break;
+    default: { /* abort, join, detach of another task */
+        int t = 1 + (int)m_rnd(r, (unsigned)p->ntasks - 1);
+        if (t == self)
+            break;
+        o.kind = (uint8_t)kind;
+        o.a = (uint8_t)t;
+        break;
+    }
+    }
+    return o;
+}
+
+/*
+ * An I/O program (mode 6): 3..7 tasks, 1..3 socketpairs (AF_UNIX,
+ * SOCK_STREAM, non-blocking) made by the root at 0 ms; each end has a
+ * writer (its owner) and a reader among the tasks other than the root, the
+ * reader of the bytes of a writer being another task.  Ops: writes of 1..4096
+ * bytes or big ones (more than a socket holds: the writer blocks), plain or
+ * under weft_timeout (0..5 ms); reads of 1..4096 bytes (or 65536), plain
+ * or under weft_timeout; read_all (weft_read, in chunks of random sizes,
+ * until every byte sent so far, the blocked write's included, is read);
+ * shutdown(SHUT_WR) and weft_close of an owned end; sleep, yield, abort,
+ * join, detach.  The root spawns every task and may sleep, yield, abort
+ * and detach (never join: it always ends, after a last sleep of 10..40 ms,
+ * and cancels every task still blocked in I/O).
+ */
+M_FN void m_gen_io(m_prog *p, m_rng *r)
+{
+    memset(p, 0, sizeof *p);
+    p->io = 1;
+    p->ntasks = 3 + (int)m_rnd(r, M_MAX_TASKS - 2);
+    p->npairs = 1 + (int)m_rnd(r, M_MAX_PAIRS);
+    int nt = p->ntasks - 1;
+    for (int x = 0; x < 2 * p->npairs; x++)
+        p->wtask[x] = 1 + (int)m_rnd(r, (unsigned)nt);
+    for (int x = 0; x < 2 * p->npairs; x++) {
+        int t = 1 + (int)m_rnd(r, (unsigned)nt);
+        if (t == p->wtask[x ^ 1])
+            t = t % nt + 1; /* not the writer of these bytes */
+        p->rtask[x] = t;
+    }
+    for (int k = 1; k < p->ntasks; k++) {
+        p->nops[k] = (int)m_rnd(r, M_MAX_RANDOM_OPS + 1);
+        for (int i = 0; i < p->nops[k]; i++)
+            p->ops[k][i] = m_gen_iop(r, p, k);
+    }
+    m_op *ops = p->ops[0];
+    int n = 0;
+    for (int k = 1; k < p->ntasks; k++) {
+        ops[n++] = (m_op){.kind = OP_SPAWN, .a = (uint8_t)k};
+        if (m_rnd(r, 3) == 0) {
+            static const uint8_t kinds[] = {OP_SLEEP, OP_SLEEP, OP_YIELD,
+                                            OP_ABORT, OP_DETACH};
+            m_op o = {.kind = kinds[m_rnd(r, 5)]};
+            o.a = (uint8_t)(o.kind == OP_SLEEP ? m_rnd(r, 6)
+                                               : 1 + m_rnd(r, (unsigned)k));
+            ops[n++] = o;
+        }
+    }
+    ops[n++] = (m_op){.kind = OP_SLEEP, .a = (uint8_t)(10 + m_rnd(r, 31))};
+    p->nops[0] = n;
+}
+
+M_FN void m_gen_io_seed(m_prog *p, uint64_t seed)
+{
+    m_rng r;
+    m_rng_seed(&r, seed);
+    m_gen_io(p, &r);
+}
+
+M_FN void m_gen_io_bytes(m_prog *p, const uint8_t *data, size_t len)
+{
+    m_rng r;
+    m_rng_bytes(&r, data, len);
+    m_gen_io(p, &r);
+}
+
 /* Decodes hex (as printed by m_hex_print) into buf; returns the length. */
 M_FN size_t m_hex_decode(const char *hex, uint8_t *buf, size_t cap)
 {
@@ -913,6 +1196,28 @@ static void m_op_print(FILE *out, const m_op *o)
     case OP_GDROP:
         fputs(m_op_names[o->kind], out);
         break;
+    case OP_IOWRITE:
+    case OP_IOREAD:
+        if (o->c)
+            fprintf(out, "%s e%d big(%u)", m_op_names[o->kind], o->a,
+                    m_io_big(o->n));
+        else
+            fprintf(out, "%s e%d %u", m_op_names[o->kind], o->a, o->n);
+        break;
+    case OP_IOWRITE_TO:
+    case OP_IOREAD_TO:
+        fprintf(out, "timeout(%s e%d ",
+                o->kind == OP_IOWRITE_TO ? "write" : "read", o->a);
+        if (o->c)
+            fprintf(out, "big(%u), %d)", m_io_big(o->n), o->b);
+        else
+            fprintf(out, "%u, %d)", o->n, o->b);
+        break;
+    case OP_IORDALL:
+    case OP_IOSHUT:
+    case OP_IOCLOSE:
+        fprintf(out, "%s e%d", m_op_names[o->kind], o->a);
+        break;
     }
 }
 
@@ -982,6 +1287,10 @@ M_FN void m_prog_print(FILE *out, const m_prog *p)
                 p->sdef[s].pre ? ", built before the first run" : "",
                 p->sdef[s].drop_between ? ", dropped between the runs" : "");
     }
+    for (int x = 0; p->io && x < 2 * p->npairs; x++)
+        fprintf(out,
+                "  e%d (pair %d): written by t%d (its owner), read by t%d\n", x,
+                x / 2, p->wtask[x], p->rtask[x]);
     if (p->coord) {
         fprintf(out, "  semaphore: %d permits\n", p->sem_permits);
         if (p->gowner >= 0)
@@ -1013,9 +1322,12 @@ enum {
     EV_REPORT,      /* a1: deadlock report printed (2: other stderr);
                        a2: tasks it says are blocked */
     EV_SUMMARY,     /* per task: a1 spawned, a2 started, a3 drop_arg calls */
-    EV_DRAIN        /* pc: channel (or M_DRAIN_HANDLE + handle); rc: last
+    EV_DRAIN,       /* pc: channel (or M_DRAIN_HANDLE + handle); rc: last
                        weft_try_recv; a1: items taken; a2: a hash of them
                        in order */
+    EV_IOEND        /* I/O programs, after the run, per end x (pc): the
+                       bytes written to x, read at x ^ 1: a1 read in the
+                       run, a2 left there (-1: x ^ 1 closed), a3 their hash */
 };
 
 typedef struct m_ev {
@@ -1064,6 +1376,10 @@ static const char *m_rc_name(int rc)
         return "EBUSY";
     case -EAGAIN:
         return "EAGAIN";
+    case -EBADF:
+        return "EBADF";
+    case -ECONNRESET:
+        return "ECONNRESET";
     case M_SKIP:
         return "skip";
     default:
@@ -1100,6 +1416,10 @@ M_FN void m_ev_print(FILE *out, const m_ev *e)
     case EV_SUMMARY:
         fprintf(out, "t%d spawned=%d started=%d dropped=%d", e->task, e->a1,
                 e->a2, e->a3);
+        return;
+    case EV_IOEND:
+        fprintf(out, "e%d -> e%d: %d bytes read, %d left (hash %d)", e->pc,
+                e->pc ^ 1, e->a1, e->a2, e->a3);
         return;
     case EV_DRAIN:
         fprintf(out, "t%d drain %c%d: %d items (hash %d), then rc=%s @%u",
@@ -1214,10 +1534,197 @@ static void *m_real_block(void *arg)
     return (void *)(intptr_t)b->rc;
 }
 
+/* I/O programs: the ends and what each task knows of the byte streams
+ * (indexed by the end written to; the reader's end is x ^ 1).  wacc: bytes
+ * the kernel took (whole writes, and the prefix of a write that ended
+ * early, measured with SIOCINQ at the reader's end); wend: wacc plus the
+ * write in progress; r: bytes read (by weft_read in the run). */
+static struct m_io_real {
+    int fd[M_MAX_ENDS], closed[M_MAX_ENDS];
+    uint64_t wacc[M_MAX_ENDS], wend[M_MAX_ENDS], r[M_MAX_ENDS];
+    int nw[M_MAX_ENDS], busy[M_MAX_ENDS];
+    int pump[M_MAX_ENDS]; /* a read_all reads a blocked write's bytes */
+    uint8_t *wbuf[M_MAX_TASKS], *rbuf[M_MAX_TASKS];
+} m_IO;
+
+#define M_IO_RBUF 65536
+
+/* The root, at 0 ms: the reactor first (so that no fd it opens takes the
+ * number of an end closed later), then the socketpairs.  0 or -errno. */
+static int m_real_io_setup(const m_prog *p)
+{
+    if (!weft_io_backend())
+        return -errno;
+    for (int i = 0; i < p->npairs; i++) {
+        int sv[2], v = 106496;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                       sv) != 0)
+            return -errno;
+        for (int e = 0; e < 2; e++) {
+            m_IO.fd[2 * i + e] = sv[e];
+            if (setsockopt(sv[e], SOL_SOCKET, SO_SNDBUF, &v, sizeof v) != 0)
+                return -errno;
+        }
+    }
+    return 0;
+}
+
+/* The prefix of a write that ended early: what the kernel holds for the
+ * reader now, plus what it has read, minus what was there before (once
+ * the reader's end is closed: what was read of it). */
+static int m_real_io_prefix(int x)
+{
+    int q = 0;
+    if (m_IO.closed[x ^ 1] || ioctl(m_IO.fd[x ^ 1], SIOCINQ, &q) != 0)
+        q = 0;
+    uint64_t acc = m_IO.r[x] + (uint64_t)q;
+    int pfx = acc > m_IO.wacc[x] ? (int)(acc - m_IO.wacc[x]) : 0;
+    m_IO.wacc[x] += (uint64_t)pfx;
+    return pfx;
+}
+
+static void m_real_io(int k, int pc, const m_op *o, int *kind, int *rc, int *a1,
+                      int *a2, int *a3)
+{
+    int x = o->a;
+    switch (*kind) {
+    case OP_IOWRITE:
+    case OP_IOWRITE_TO: {
+        uint32_t len = o->c ? m_io_big(o->n) : o->n;
+        *a1 = (int)len;
+        if (!o->c && (m_IO.pump[x] ||
+                      m_io_unread(m_IO.wacc[x], m_IO.r[x]) + len > M_IO_FIT)) {
+            /* might not fit at once: the reader of a big write it has
+             * just completed may not have read it all yet */
+            *rc = M_SKIP;
+            break;
+        }
+        int widx = m_IO.nw[x]++;
+        uint8_t *buf = m_IO.wbuf[k];
+        for (uint32_t i = 0; i < len; i++)
+            buf[i] = m_io_byte(x, widx, i);
+        m_IO.wend[x] = m_IO.wacc[x] + len;
+        m_IO.busy[x] = o->c;
+        if (*kind == OP_IOWRITE)
+            *rc = (int)weft_write(m_IO.fd[x], buf, len);
+        else
+            *rc = weft_timeout(weft_write_future(m_IO.fd[x], buf, len),
+                               WEFT_MS(o->b), NULL);
+        m_IO.busy[x] = 0;
+        if (*rc == (int)len)
+            m_IO.wacc[x] += len;
+        else
+            *a3 = m_real_io_prefix(x);
+        m_IO.wend[x] = m_IO.wacc[x];
+        break;
+    }
+    case OP_IOREAD:
+    case OP_IOREAD_TO:
+    case OP_IORDALL: {
+        int w = x ^ 1; /* the end the bytes were written to */
+        uint8_t *buf = m_IO.rbuf[k];
+        if (*kind != OP_IORDALL && m_IO.busy[w] &&
+            m_IO.wend[w] - m_IO.r[w] <= M_IO_CAP + o->n) {
+            /* the blocked writer may complete: read all it sends */
+            if (*kind == OP_IOREAD_TO) {
+                *rc = M_SKIP;
+                break;
+            }
+            *kind = OP_IORDALL;
+        }
+        if (*kind == OP_IOREAD_TO && m_IO.busy[w] && o->b == 0) {
+            *rc = M_SKIP; /* the writer may not have refilled yet */
+            break;
+        }
+        if (*kind == OP_IORDALL) {
+            uint64_t t = m_io_unread(m_IO.busy[w] ? m_IO.wend[w] : m_IO.wacc[w],
+                                     m_IO.r[w]);
+            if (!m_IO.closed[x] && t == 0) {
+                *rc = M_SKIP;
+                break;
+            }
+            uint32_t h = M_FNV0, lcg = (uint32_t)(k * 131 + pc * 7 + 1);
+            uint64_t got = 0;
+            ssize_t n = 0;
+            int pump = m_IO.busy[w];
+            m_IO.pump[w] |= pump;
+            while (got < t || m_IO.closed[x]) {
+                lcg = lcg * 1103515245u + 12345u;
+                size_t want = 4096 + (lcg >> 8) % (M_IO_RBUF - 4096);
+                if (want > t - got)
+                    want = (size_t)(t - got);
+                if ((n = weft_read(m_IO.fd[x], buf, want)) <= 0)
+                    break;
+                h = m_fnv(h, buf, (size_t)n);
+                got += (uint64_t)n;
+                m_IO.r[w] += (uint64_t)n;
+            }
+            if (pump)
+                m_IO.pump[w] = 0;
+            *rc = got == t && t ? (int)t : n < 0 ? (int)n : -EIO;
+            *a1 = (int)(h & 0x7fffffff);
+            *a2 = (int)got;
+            break;
+        }
+        size_t len = o->n;
+        ssize_t n = *kind == OP_IOREAD
+                        ? weft_read(m_IO.fd[x], buf, len)
+                        : weft_timeout(weft_read_future(m_IO.fd[x], buf, len),
+                                       WEFT_MS(o->b), NULL);
+        *rc = (int)n;
+        if (n > 0) {
+            *a1 = (int)(m_fnv(M_FNV0, buf, (size_t)n) & 0x7fffffff);
+            m_IO.r[w] += (uint64_t)n;
+        }
+        break;
+    }
+    case OP_IOSHUT:
+        if (m_IO.closed[x]) {
+            *rc = M_SKIP;
+            break;
+        }
+        *rc = shutdown(m_IO.fd[x], SHUT_WR) == 0 ? 0 : -errno;
+        break;
+    case OP_IOCLOSE:
+        if (m_IO.closed[x]) {
+            *rc = M_SKIP;
+            break;
+        }
+        m_IO.closed[x] = 1;
+        *rc = weft_close(m_IO.fd[x]);
+        break;
+    }
+}
+
+/* After an I/O program's run, outside any runtime: what is left for each
+ * reader (read with recv) and its hash; then every end is closed. */
+static void m_real_io_end(const m_prog *p, m_trace *tr)
+{
+    static uint8_t buf[M_IO_RBUF];
+    for (int x = 0; x < 2 * p->npairs; x++) {
+        int left = -1;
+        uint32_t h = M_FNV0;
+        if (!m_IO.closed[x ^ 1]) {
+            ssize_t n;
+            left = 0;
+            while ((n = recv(m_IO.fd[x ^ 1], buf, sizeof buf, MSG_DONTWAIT)) >
+                   0) {
+                h = m_fnv(h, buf, (size_t)n);
+                left += (int)n;
+            }
+        }
+        m_log(tr, -1, x, EV_IOEND, 0, (int)m_IO.r[x], left,
+              left > 0 ? (int)(h & 0x7fffffff) : 0, 0);
+    }
+    for (int x = 0; x < 2 * p->npairs; x++)
+        if (!m_IO.closed[x])
+            close(m_IO.fd[x]);
+}
+
 static void m_real_op(int k, int pc, const m_op *o, int *pending)
 {
     m_pstate *ps = &m_R.ps;
-    int rc = 0, a1 = 0, a2 = 0, a3 = 0;
+    int rc = 0, a1 = 0, a2 = 0, a3 = 0, kind = o->kind;
     int t = o->a, c = o->a;
     switch (o->kind) {
     case OP_SPAWN: {
@@ -1497,8 +2004,17 @@ static void m_real_op(int k, int pc, const m_op *o, int *pending)
         weft_group_drop(m_R.grp);
         m_R.grp = NULL;
         break;
+    case OP_IOWRITE:
+    case OP_IOWRITE_TO:
+    case OP_IOREAD:
+    case OP_IOREAD_TO:
+    case OP_IORDALL:
+    case OP_IOSHUT:
+    case OP_IOCLOSE:
+        m_real_io(k, pc, o, &kind, &rc, &a1, &a2, &a3);
+        break;
     }
-    m_log(m_R.tr, k, pc, o->kind, rc, a1, a2, a3, m_now_ms());
+    m_log(m_R.tr, k, pc, kind, rc, a1, a2, a3, m_now_ms());
 }
 
 /* Creates channel c (unbounded when it lives across runs); 0 or <0. */
@@ -1593,6 +2109,8 @@ static void *m_real_task(void *arg)
             }
         }
         if (p->coord && m_real_coord_setup(p))
+            return NULL;
+        if (p->io && (m_R.setup_rc = m_real_io_setup(p)) != 0)
             return NULL;
     }
     if (p->coord && k == p->gowner) {
@@ -1689,6 +2207,26 @@ M_FN int m_run_real_multi(const m_prog *runs, int nruns, m_trace *tr)
     memset(tr, 0, sizeof *tr);
     m_R.tr = tr;
     const m_prog *p0 = &runs[0];
+    if (p0->io) { /* buffers kept for the next programs */
+        for (int k = 0; k < M_MAX_TASKS; k++) {
+            if (!m_IO.wbuf[k])
+                m_IO.wbuf[k] = malloc(m_io_big_max());
+            if (!m_IO.rbuf[k])
+                m_IO.rbuf[k] = malloc(M_IO_RBUF);
+            if (!m_IO.wbuf[k] || !m_IO.rbuf[k]) {
+                fprintf(stderr, "model: out of memory\n");
+                return -1;
+            }
+        }
+        memset(m_IO.fd, -1, sizeof m_IO.fd);
+        memset(m_IO.closed, 0, sizeof m_IO.closed);
+        memset(m_IO.wacc, 0, sizeof m_IO.wacc);
+        memset(m_IO.wend, 0, sizeof m_IO.wend);
+        memset(m_IO.r, 0, sizeof m_IO.r);
+        memset(m_IO.nw, 0, sizeof m_IO.nw);
+        memset(m_IO.busy, 0, sizeof m_IO.busy);
+        memset(m_IO.pump, 0, sizeof m_IO.pump);
+    }
     for (int c = 0; c < p0->nchans; c++) /* before the first run */
         if (p0->pre[c] && m_real_chan(p0, c)) {
             fprintf(stderr, "model: channel setup failed\n");
@@ -1765,6 +2303,9 @@ M_FN int m_run_real_multi(const m_prog *runs, int nruns, m_trace *tr)
         weft_semaphore_free(m_R.sem);
         m_R.sem = NULL;
         if (m_R.setup_rc) {
+            for (int x = 0; p->io && x < M_MAX_ENDS; x++)
+                if (m_IO.fd[x] >= 0 && !m_IO.closed[x])
+                    close(m_IO.fd[x]);
             fprintf(stderr, "model: setup failed: %d\n", m_R.setup_rc);
             failed = 1;
             break;
@@ -1778,6 +2319,8 @@ M_FN int m_run_real_multi(const m_prog *runs, int nruns, m_trace *tr)
         for (int k = 1; k < p->ntasks; k++)
             m_log(tr, k, -1, EV_SUMMARY, 0, m_R.spawned[k], m_R.started[k],
                   m_R.dropped[k], 0);
+        if (p->io)
+            m_real_io_end(p, tr);
     }
     for (int s = 0; s < M_MAX_STREAMS; s++) /* after a failed setup */
         m_real_drop_stream(s);
@@ -1808,7 +2351,9 @@ enum {
     F_SNEXT,
     F_BLOCK,
     F_ACQ,
-    F_GJOIN
+    F_GJOIN,
+    F_IOREAD, /* weft_read (io_all: read_all) from end io_end */
+    F_IOWRITE /* weft_write to end io_end */
 };
 /* An acquire's states (sync.c's waiter) */
 enum { A_IDLE, A_WAITING, A_GRANTED, A_DONE, A_GONE };
@@ -1837,6 +2382,14 @@ typedef struct m_fut {
     int waiting, rowed;
     /* acquire (F_ACQ): permits wanted, state; join_next: member status */
     int n, astate, val2;
+    /* I/O: the end, bytes wanted, a big write, read_all, the write's
+     * index; parked on the end (io_seq: when), woken by weft_close
+     * (-EBADF), read_all whose blocked writer completed (io_pump); the
+     * hash of the bytes read, the prefix of a write that ended early */
+    int io_end, io_big, io_all, io_widx, io_parked, io_closed, io_pump,
+        io_wslot, io_pfx, io_got;
+    uint32_t io_len, io_hash;
+    uint64_t io_seq;
 } m_fut;
 
 /* The state of a stream node (m_snode). */
@@ -1858,6 +2411,8 @@ typedef struct m_task {
     int status, result;
     int join_waiter; /* task joining this one, or -1 */
     int pending;     /* handle of a join cancelled while waiting, or -1 */
+    int iokind;      /* the kind logged for an I/O op (a read may become
+                        read_all) */
 } m_task;
 
 typedef struct m_chan {
@@ -1892,6 +2447,10 @@ typedef struct m_cov {
         c_rx_kept_from, c_acq_waited, c_acq_granted_cancelled,
         c_acq_waiting_cancelled, c_gjoin_results, c_gjoin_cancelled,
         c_gdrop_driven, c_last_rx_dropped;
+    /* I/O */
+    long iprogs, io_reads_data, io_reads_waited, io_reads_eof, io_read_timeouts,
+        io_big_writes, io_pumps, io_partial_writes, io_epipe, io_ebadf,
+        io_closes, io_shuts, io_skipped, io_bytes, io_reset_seen, io_ambiguous;
 } m_cov;
 
 typedef struct m_model {
@@ -1920,6 +2479,29 @@ typedef struct m_model {
     int nsemq;
     int grun[M_MAX_TASKS], ngrun, gdone[M_MAX_TASKS], ngdone;
     int gjoiner, gjslot;
+    /* I/O programs: the byte stream written to each end x (read at x ^ 1):
+     * the writes the kernel took (index, bytes), wacc, wend, r as in
+     * m_io_real; busy: a big write to x blocked (task, future); the
+     * ends: closed, shut (SHUT_WR), registered in the epoll set, on its
+     * ready list (rl: in the order of their first event since the last
+     * harvest, as epoll's) */
+    struct {
+        int widx;
+        uint32_t len;
+    } seg[M_MAX_ENDS][M_MAX_SEGS];
+    int nseg[M_MAX_ENDS], nw[M_MAX_ENDS];
+    uint64_t wacc[M_MAX_ENDS], wend[M_MAX_ENDS], r[M_MAX_ENDS];
+    int busy[M_MAX_ENDS], btask[M_MAX_ENDS], bfut[M_MAX_ENDS], pump[M_MAX_ENDS];
+    /* the tasks of a read_all completing a blocked write (pump[x]); what
+     * weft does when one of them is cancelled, or the reader's end closed,
+     * before the reader has read it all depends on how many rounds the
+     * kernel needs: such a program is ambiguous, not compared */
+    int preader[M_MAX_ENDS], pwriter[M_MAX_ENDS], ambiguous;
+    uint64_t pump_ms[M_MAX_ENDS]; /* the instant of the last one, + 1 */
+    int closed[M_MAX_ENDS], shut[M_MAX_ENDS], reg[M_MAX_ENDS],
+        linked[M_MAX_ENDS];
+    int rl[M_MAX_ENDS], nrl, iowaiting;
+    uint64_t ioseq;
     int error;
     char errmsg[160];
     m_cov *cov;
@@ -1955,6 +2537,10 @@ static void m_wake(m_model *M, int k, int slot)
 static void m_task_cancel(m_model *M, int k)
 {
     m_task *T = &M->t[k];
+    for (int x = 0; x < M_MAX_ENDS; x++) /* the rounds of that instant */
+        if (M->pump_ms[x] == M->now + 1 &&
+            (M->preader[x] == k || M->pwriter[x] == k))
+            M->ambiguous = 1;
     if (T->state == MT_DEAD || T->cancel)
         return;
     T->cancel = 1;
@@ -2050,19 +2636,20 @@ static m_fut *m_timer_first(m_model *M, int *task)
     return best;
 }
 
-static void m_timers_fire(m_model *M, int max)
+static int m_timers_fire(m_model *M, int max)
 {
     for (int n = 0; n < max; n++) {
         int k = -1;
         m_fut *f = m_timer_first(M, &k);
         if (!f || f->deadline > M->now)
-            return;
+            return n;
         f->armed = 0;
         f->fired = 1;
         if (M->cov)
             M->cov->timer_fires++;
         m_wake(M, k, f->wslot);
     }
+    return max;
 }
 
 /* ---- channels ----------------------------------------------------------- */
@@ -2577,6 +3164,337 @@ static int m_snext_turn(m_model *M, int k, m_fut *f, int wslot, int cancelled)
     return 1;
 }
 
+/* ---- I/O (mode 6) ------------------------------------------------------- */
+
+/* The real trace of the program being modelled (I/O programs).  The model
+ * takes from it what weft.h leaves to the kernel and checks that it is
+ * allowed: how many bytes a read returned (1..min(len, unread)), the
+ * prefix a write that ended early had sent (at least what was read of
+ * it, at most all), ECONNRESET for EPIPE or end of file after the peer's
+ * close. */
+static const m_trace *m_oracle;
+
+static const m_ev *m_oracle_ev(int k, int pc)
+{
+    for (int i = 0; m_oracle && i < m_oracle->n; i++) {
+        const m_ev *e = &m_oracle->ev[i];
+        if (e->task == k && e->pc == pc && e->kind < OP__COUNT)
+            return e;
+    }
+    return NULL;
+}
+
+static void m_io_seg(m_model *M, int x, int widx, uint64_t len)
+{
+    if (!len)
+        return;
+    if (M->nseg[x] >= M_MAX_SEGS) {
+        m_fail(M, "model: too many writes to one end");
+        return;
+    }
+    M->seg[x][M->nseg[x]].widx = widx;
+    M->seg[x][M->nseg[x]].len = (uint32_t)len;
+    M->nseg[x]++;
+}
+
+/* FNV-1a of bytes [from, from + n) of the stream sent through end x (the
+ * blocked write's bytes follow what the kernel took). */
+static uint32_t m_io_hash(m_model *M, int x, uint64_t from, uint64_t n)
+{
+    uint32_t h = M_FNV0;
+    uint64_t start = 0;
+    for (int i = 0; n > 0; i++) {
+        int widx;
+        uint64_t len;
+        if (i < M->nseg[x]) {
+            widx = M->seg[x][i].widx;
+            len = M->seg[x][i].len;
+        } else if (i == M->nseg[x] && M->busy[x]) {
+            widx = M->t[M->btask[x]].fut[M->bfut[x]].io_widx;
+            len = M->wend[x] - M->wacc[x];
+        } else {
+            m_fail(M, "model: a read beyond the bytes sent");
+            break;
+        }
+        for (uint64_t off = from - start; from < start + len && n > 0;
+             off++, from++, n--)
+            h = (h ^ m_io_byte(x, widx, off)) * 16777619u;
+        start += len;
+    }
+    return h;
+}
+
+/* End y would poll readable: bytes sent through y ^ 1 (a blocked writer's
+ * surely: it refills what is read), its end of file or its close. */
+static int m_io_rready(const m_model *M, int y)
+{
+    int x = y ^ 1;
+    return M->busy[x] || M->wacc[x] > M->r[x] || M->shut[x] || M->closed[x];
+}
+
+static int m_io_wready(const m_model *M, int x)
+{
+    return M->closed[x ^ 1] ||
+           (!M->busy[x] && m_io_unread(M->wacc[x], M->r[x]) <= M_IO_FIT);
+}
+
+/* An event of end y (data, end of file, a state change): on epoll's ready
+ * list unless it is there. */
+static void m_io_link(m_model *M, int y)
+{
+    if (M->reg[y] && !M->closed[y] && !M->linked[y]) {
+        M->linked[y] = 1;
+        M->rl[M->nrl++] = y;
+    }
+}
+
+/* The future parks on its end (registered on its first wait: EPOLL_CTL_ADD
+ * puts an fd that is ready now on the ready list). */
+static void m_io_park(m_model *M, m_fut *f)
+{
+    if (f->io_parked)
+        return;
+    f->io_parked = 1;
+    f->io_seq = ++M->ioseq;
+    M->iowaiting++;
+    int y = f->io_end;
+    if (!M->reg[y]) {
+        M->reg[y] = 1;
+        if (m_io_rready(M, y) || m_io_wready(M, y))
+            m_io_link(M, y);
+    }
+}
+
+static void m_io_unpark(m_model *M, m_fut *f)
+{
+    if (f->io_parked) {
+        f->io_parked = 0;
+        M->iowaiting--;
+    }
+}
+
+/* The futures parked on end y, in the order they parked. */
+static int m_io_parked(m_model *M, int y, int *tk, int *fi)
+{
+    int n = 0;
+    for (int k = 0; k < M->p->ntasks; k++)
+        for (int i = 0; i < 2; i++) {
+            m_fut *f = &M->t[k].fut[i];
+            if ((f->kind != F_IOREAD && f->kind != F_IOWRITE) ||
+                !f->io_parked || f->io_end != y)
+                continue;
+            int j = n++;
+            while (j > 0 && M->t[tk[j - 1]].fut[fi[j - 1]].io_seq > f->io_seq) {
+                tk[j] = tk[j - 1];
+                fi[j] = fi[j - 1];
+                j--;
+            }
+            tk[j] = k;
+            fi[j] = i;
+        }
+    return n;
+}
+
+/* A poll of the reactor: the ends on the ready list, in its order; each
+ * wakes its waiters whose direction is ready (a blocked big writer only
+ * when its reader's end is closed: -EPIPE). */
+static void m_io_harvest(m_model *M)
+{
+    int rl[M_MAX_ENDS], n = M->nrl;
+    memcpy(rl, M->rl, sizeof rl);
+    M->nrl = 0;
+    for (int i = 0; i < n; i++)
+        M->linked[rl[i]] = 0;
+    for (int i = 0; i < n; i++) {
+        int y = rl[i], tk[2 * M_MAX_TASKS], fi[2 * M_MAX_TASKS];
+        int np = m_io_parked(M, y, tk, fi);
+        for (int j = 0; j < np; j++) {
+            m_fut *f = &M->t[tk[j]].fut[fi[j]];
+            int wake = f->kind == F_IOREAD ? f->io_pump || m_io_rready(M, y)
+                                           : M->closed[y ^ 1];
+            if (wake)
+                m_wake(M, tk[j], f->io_wslot);
+        }
+    }
+}
+
+/* weft_close of end x: its waiters woken with -EBADF (in the order they
+ * parked), its registration gone; the peer sees the close. */
+static void m_io_close(m_model *M, int x)
+{
+    int tk[2 * M_MAX_TASKS], fi[2 * M_MAX_TASKS];
+    int np = m_io_parked(M, x, tk, fi);
+    if (M->pump[x ^ 1] || M->pump_ms[x ^ 1] == M->now + 1)
+        M->ambiguous = 1;
+    M->closed[x] = 1;
+    for (int j = 0; j < np; j++) {
+        m_fut *f = &M->t[tk[j]].fut[fi[j]];
+        f->io_closed = 1;
+        m_io_unpark(M, f);
+        m_wake(M, tk[j], f->io_wslot);
+    }
+    for (int i = 0; i < M->nrl; i++)
+        if (M->rl[i] == x) {
+            memmove(&M->rl[i], &M->rl[i + 1],
+                    (size_t)(M->nrl - i - 1) * sizeof M->rl[0]);
+            M->nrl--;
+            break;
+        }
+    M->linked[x] = M->reg[x] = 0;
+    m_io_link(M, x ^ 1);
+    if (M->cov)
+        M->cov->io_closes++;
+}
+
+static int m_io_poll_read(m_model *M, int k, int fi, int wslot)
+{
+    m_task *T = &M->t[k];
+    m_fut *f = &T->fut[fi];
+    int y = f->io_end, x = y ^ 1;
+    f->io_wslot = wslot;
+    if (f->io_closed || M->closed[y]) {
+        f->status = -EBADF;
+        if (f->io_pump)
+            M->pump[x] = 0;
+        if (M->cov)
+            M->cov->io_ebadf++;
+    } else if (f->io_pump) {
+        f->status = (int)f->io_len;
+        M->pump[x] = 0;
+    } else if (M->busy[x] || M->wacc[x] > M->r[x]) {
+        uint64_t hi = (M->busy[x] ? M->wend[x] : M->wacc[x]) - M->r[x];
+        uint64_t cnt = f->io_len < hi ? f->io_len : hi;
+        if (f->io_all && M->busy[x]) {
+            /* the blocked writer completes as the reader reads everything
+             * (a few rounds of the same instant: modelled as one); the
+             * read returns when the writer has run */
+            m_fut *w = &M->t[M->btask[x]].fut[M->bfut[x]];
+            f->io_hash = m_io_hash(M, x, M->r[x], cnt);
+            f->io_got = (int)cnt;
+            M->r[x] += cnt;
+            m_io_seg(M, x, w->io_widx, M->wend[x] - M->wacc[x]);
+            M->wacc[x] = M->wend[x];
+            M->busy[x] = 0;
+            w->io_pump = 1;
+            M->pump[x] = 1;
+            M->preader[x] = k;
+            M->pwriter[x] = M->btask[x];
+            M->pump_ms[x] = M->now + 1;
+            {
+                const m_fut *to = &M->t[M->btask[x]].fut[1];
+                if (M->t[M->btask[x]].mode == MODE_RACE &&
+                    to->kind == F_SLEEP && !to->relative &&
+                    to->deadline <= M->now)
+                    M->ambiguous = 1; /* its timeout expires meanwhile */
+                if (M->t[M->btask[x]].cancel)
+                    M->ambiguous = 1; /* it ends when it runs, not later */
+            }
+            m_io_unpark(M, w);
+            m_wake(M, M->btask[x], w->io_wslot);
+            f->io_pump = 1;
+            m_io_park(M, f);
+            m_io_link(M, y);
+            if (M->cov)
+                M->cov->io_pumps++;
+            return 0;
+        }
+        if (!f->io_all) {
+            const m_ev *e = m_oracle_ev(k, T->pc);
+            if (e && e->rc >= 1 && (uint64_t)e->rc <= cnt)
+                cnt = (uint64_t)e->rc; /* any prefix */
+        }
+        f->io_hash = m_io_hash(M, x, M->r[x], cnt);
+        f->io_got = (int)cnt;
+        M->r[x] += cnt;
+        f->status = (int)cnt;
+        if (M->cov) {
+            M->cov->io_reads_data++;
+            M->cov->io_reads_waited += f->io_seq != 0;
+            M->cov->io_bytes += (long)cnt;
+        }
+    } else if (M->shut[x] || M->closed[x]) {
+        f->status = 0;
+        if (M->cov)
+            M->cov->io_reads_eof++;
+    } else {
+        m_io_park(M, f);
+        return 0;
+    }
+    m_io_unpark(M, f);
+    return 1;
+}
+
+static int m_io_poll_write(m_model *M, int k, int fi, int wslot)
+{
+    m_fut *f = &M->t[k].fut[fi];
+    int x = f->io_end, y = x ^ 1;
+    f->io_wslot = wslot;
+    if (f->io_pump) {
+        f->status = (int)f->io_len;
+    } else if (f->io_closed || M->closed[x]) {
+        f->status = -EBADF;
+    } else if (M->busy[x] && M->btask[x] == k && M->bfut[x] == fi) {
+        if (!M->closed[y])
+            return 0; /* blocked */
+        /* its bytes are gone with the reader's end, but what was read */
+        uint64_t pfx = m_io_unread(M->r[x], M->wacc[x]);
+        m_io_seg(M, x, f->io_widx, pfx);
+        M->wacc[x] += pfx;
+        M->busy[x] = 0;
+        M->wend[x] = M->wacc[x];
+        f->io_pfx = (int)pfx;
+        f->status = -EPIPE;
+    } else if (M->shut[x] || M->closed[y]) {
+        f->status = -EPIPE;
+    } else if (!f->io_big) {
+        m_io_seg(M, x, f->io_widx, f->io_len);
+        M->wacc[x] += f->io_len;
+        M->wend[x] = M->wacc[x];
+        m_io_link(M, y);
+        f->status = (int)f->io_len;
+    } else {
+        M->busy[x] = 1;
+        M->btask[x] = k;
+        M->bfut[x] = fi;
+        M->wend[x] = M->wacc[x] + f->io_len;
+        m_io_link(M, y);
+        m_io_park(M, f);
+        if (M->cov)
+            M->cov->io_big_writes++;
+        return 0;
+    }
+    if (f->status == -EPIPE && M->cov)
+        M->cov->io_epipe++;
+    m_io_unpark(M, f);
+    return 1;
+}
+
+/* A write that ends early (timeout, cancellation): the prefix the kernel
+ * took is the real one if it is possible. */
+static void m_io_cancel(m_model *M, int k, int fi)
+{
+    m_fut *f = &M->t[k].fut[fi];
+    int x = f->io_end;
+    if (f->kind == F_IOWRITE && M->busy[x] && M->btask[x] == k &&
+        M->bfut[x] == fi) {
+        const m_ev *e = m_oracle_ev(k, M->t[k].pc);
+        uint64_t lo = m_io_unread(M->r[x], M->wacc[x]); /* read of it */
+        uint64_t pfx = e && e->a3 > 0 ? (uint64_t)e->a3 : 0;
+        if (pfx < lo || pfx > f->io_len)
+            pfx = lo;
+        m_io_seg(M, x, f->io_widx, pfx);
+        M->wacc[x] += pfx;
+        M->wend[x] = M->wacc[x];
+        M->busy[x] = 0;
+        f->io_pfx = (int)pfx;
+        if (M->cov)
+            M->cov->io_partial_writes++;
+    }
+    if (f->kind == F_IOREAD && f->io_pump)
+        M->pump[x ^ 1] = 0;
+    m_io_unpark(M, f);
+}
+
 /* ---- futures ------------------------------------------------------------ */
 
 /* Polls future fi of task k with waker slot wslot; 1 when ready. */
@@ -2711,6 +3629,10 @@ static int m_poll(m_model *M, int k, int fi, int wslot)
         if (M->gjoiner == k)
             M->gjoiner = -1;
         return 1;
+    case F_IOREAD:
+        return m_io_poll_read(M, k, fi, wslot);
+    case F_IOWRITE:
+        return m_io_poll_write(M, k, fi, wslot);
     }
     m_fail(M, "model: poll of no future");
     return 1;
@@ -2759,6 +3681,10 @@ static int m_fut_cancel(m_model *M, int k, int fi)
     case F_BLOCK: /* resumed cancelled: next returns -ECANCELED */
         m_snext_turn(M, k, f, -1, 1);
         return 0; /* and the block returns having seen it */
+    case F_IOREAD:
+    case F_IOWRITE:
+        m_io_cancel(M, k, fi);
+        return 0; /* a read took nothing */
     }
     return 0;
 }
@@ -2780,6 +3706,8 @@ static void m_fut_cleanup(m_model *M, int k, int fi)
     else if (f->kind == F_JOIN && f->target >= 0 &&
              M->t[f->target].join_waiter == k)
         M->t[f->target].join_waiter = -1;
+    else if (f->kind == F_IOREAD || f->kind == F_IOWRITE)
+        m_io_unpark(M, f);
 }
 
 /* weft__await_leaf on fut[0]. */
@@ -2873,11 +3801,182 @@ static int m_drive(m_model *M, int k)
     }
 }
 
+/* Starts I/O op o of task k (m_op_start).  The decisions (skip, a read
+ * that becomes read_all) are the executor's (m_real_io), from the same
+ * counts. */
+static int m_io_op_start(m_model *M, int k, const m_op *o)
+{
+    m_task *T = &M->t[k];
+    int x = o->a, w = x ^ 1;
+    m_fut *f = &T->fut[0];
+    T->iokind = o->kind;
+    T->grc = 0;
+    switch (o->kind) {
+    case OP_IOWRITE:
+    case OP_IOWRITE_TO: {
+        uint32_t len = o->c ? m_io_big(o->n) : o->n;
+        if (!o->c &&
+            (M->pump[x] || m_io_unread(M->wacc[x], M->r[x]) + len > M_IO_FIT)) {
+            T->grc = M_SKIP;
+            if (M->cov)
+                M->cov->io_skipped++;
+            return M_DONE;
+        }
+        memset(f, 0, sizeof *f);
+        f->kind = F_IOWRITE;
+        f->target = -1;
+        f->io_end = x;
+        f->io_len = len;
+        f->io_big = o->c;
+        f->io_widx = M->nw[x]++;
+        if (o->kind == OP_IOWRITE) {
+            T->mode = MODE_LEAF;
+            return m_drive(M, k);
+        }
+        break;
+    }
+    case OP_IOREAD:
+    case OP_IOREAD_TO:
+    case OP_IORDALL: {
+        int kind = o->kind;
+        if (kind != OP_IORDALL && M->busy[w] &&
+            M->wend[w] - M->r[w] <= M_IO_CAP + o->n) {
+            if (kind == OP_IOREAD_TO) {
+                T->grc = M_SKIP;
+                return M_DONE;
+            }
+            kind = OP_IORDALL;
+        }
+        if (kind == OP_IOREAD_TO && M->busy[w] && o->b == 0) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        T->iokind = kind;
+        memset(f, 0, sizeof *f);
+        f->kind = F_IOREAD;
+        f->target = -1;
+        f->io_end = x;
+        f->io_len = o->n;
+        f->io_hash = M_FNV0;
+        if (kind == OP_IORDALL) {
+            uint64_t t =
+                m_io_unread(M->busy[w] ? M->wend[w] : M->wacc[w], M->r[w]);
+            if (!M->closed[x] && t == 0) {
+                T->grc = M_SKIP;
+                return M_DONE;
+            }
+            f->io_all = 1;
+            f->io_len = (uint32_t)t;
+        }
+        if (kind != OP_IOREAD_TO) {
+            T->mode = MODE_LEAF;
+            return m_drive(M, k);
+        }
+        break;
+    }
+    case OP_IOSHUT:
+        if (M->closed[x]) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        M->shut[x] = 1; /* state changes: x, then its peer */
+        m_io_link(M, x);
+        m_io_link(M, w);
+        if (M->cov)
+            M->cov->io_shuts++;
+        return M_DONE;
+    case OP_IOCLOSE:
+        if (M->closed[x]) {
+            T->grc = M_SKIP;
+            return M_DONE;
+        }
+        m_io_close(M, x);
+        return M_DONE;
+    }
+    T->mode = MODE_RACE; /* under weft_timeout */
+    m_sleep_fut(&T->fut[1], o->b);
+    T->fut[1].target = -1;
+    T->woken[0] = T->woken[1] = 1;
+    T->gdone[0] = T->gdone[1] = 0;
+    T->remaining = 2;
+    return m_drive(M, k);
+}
+
+/* What an I/O op returns (m_op_finish); ECONNRESET (the kernel's, once,
+ * after the peer's close) is taken from the real run for -EPIPE and for
+ * end of file. */
+static void m_io_op_finish(m_model *M, int k, const m_op *o, int *rc, int *a1,
+                           int *a2, int *a3)
+{
+    m_task *T = &M->t[k];
+    m_fut *f0 = &T->fut[0];
+    const m_ev *e = m_oracle_ev(k, T->pc);
+    int real = e ? e->rc : 0;
+    if (*rc == M_SKIP) {
+        if (o->kind == OP_IOWRITE || o->kind == OP_IOWRITE_TO)
+            *a1 = (int)(o->c ? m_io_big(o->n) : o->n);
+        return;
+    }
+    if (o->kind == OP_IOSHUT || o->kind == OP_IOCLOSE)
+        return;
+    if (T->mode == MODE_LEAF)
+        *rc = f0->status;
+    else if (*rc == 0)
+        *rc = f0->status;
+    else if (*rc == 1)
+        *rc = -ETIMEDOUT;
+    switch (o->kind) {
+    case OP_IOWRITE:
+    case OP_IOWRITE_TO:
+        *a1 = (int)f0->io_len;
+        *a3 = *rc == (int)f0->io_len ? 0 : f0->io_pfx;
+        if (*rc == -EPIPE && real == -ECONNRESET) {
+            *rc = real;
+            if (M->cov)
+                M->cov->io_reset_seen++;
+        }
+        break;
+    default:
+        if (T->iokind == OP_IORDALL) {
+            *a1 = (int)(f0->io_hash & 0x7fffffff);
+            *a2 = f0->io_got;
+        } else {
+            *a1 = *rc > 0 ? (int)(f0->io_hash & 0x7fffffff) : 0;
+        }
+        if (*rc == 0 && real == -ECONNRESET && M->closed[f0->io_end ^ 1]) {
+            *rc = real;
+            if (M->cov)
+                M->cov->io_reset_seen++;
+        }
+        if (*rc == -ETIMEDOUT && M->cov)
+            M->cov->io_read_timeouts++;
+        break;
+    }
+}
+
+/* A read_all completed a blocked write at this instant (k: -1 any task, or
+ * one of its two tasks).  Its rounds interleave with the other tasks of
+ * the instant: what k then does to the others (I/O, an abort) or a read
+ * under a zero timeout may meet them in another order. */
+static int m_io_pump_now(const m_model *M, int k)
+{
+    for (int x = 0; x < M_MAX_ENDS; x++)
+        if (M->pump_ms[x] == M->now + 1 &&
+            (k < 0 || M->preader[x] == k || M->pwriter[x] == k))
+            return 1;
+    return 0;
+}
+
 /* Starts op pc of task k: M_DONE when it completed without suspending. */
 static int m_op_start(m_model *M, int k, const m_op *o)
 {
     m_task *T = &M->t[k];
     m_pstate *ps = &M->ps;
+    if (M->p->io &&
+        (((o->kind == OP_ABORT || o->kind >= OP_IOWRITE) &&
+          m_io_pump_now(M, k)) ||
+         (o->kind == OP_IOREAD_TO && o->b == 0 && m_io_pump_now(M, -1))))
+        M->ambiguous = 1;
     memset(T->fut, 0, sizeof T->fut);
     T->fut[0].target = T->fut[1].target = -1;
     T->grc = 0;
@@ -3185,6 +4284,14 @@ static int m_op_start(m_model *M, int k, const m_op *o)
             m_group_drop(M);
         T->grc = 0;
         return M_DONE;
+    case OP_IOWRITE:
+    case OP_IOWRITE_TO:
+    case OP_IOREAD:
+    case OP_IOREAD_TO:
+    case OP_IORDALL:
+    case OP_IOSHUT:
+    case OP_IOCLOSE:
+        return m_io_op_start(M, k, o);
     }
     m_fail(M, "model: unknown op");
     return M_DONE;
@@ -3195,9 +4302,19 @@ static void m_op_finish(m_model *M, int k, const m_op *o)
 {
     m_task *T = &M->t[k];
     m_pstate *ps = &M->ps;
-    int rc = T->grc, a1 = 0, a2 = 0, a3 = 0;
+    int rc = T->grc, a1 = 0, a2 = 0, a3 = 0, kind = o->kind;
     m_fut *f0 = &T->fut[0], *f1 = &T->fut[1];
     switch (o->kind) {
+    case OP_IOWRITE:
+    case OP_IOWRITE_TO:
+    case OP_IOREAD:
+    case OP_IOREAD_TO:
+    case OP_IORDALL:
+    case OP_IOSHUT:
+    case OP_IOCLOSE:
+        m_io_op_finish(M, k, o, &rc, &a1, &a2, &a3);
+        kind = T->iokind;
+        break;
     case OP_SLEEP:
         if (o->a == 0)
             rc = T->cancel ? -ECANCELED : 0;
@@ -3366,7 +4483,7 @@ static void m_op_finish(m_model *M, int k, const m_op *o)
         if (rc == -ECANCELED)
             M->cov->cancelled[o->kind]++;
     }
-    m_log(M->tr, k, T->pc, o->kind, rc, a1, a2, a3, M->now);
+    m_log(M->tr, k, T->pc, kind, rc, a1, a2, a3, M->now);
 }
 
 static void m_die(m_model *M, int k)
@@ -3497,6 +4614,19 @@ static int m_model_run(m_model *M)
     M->live = M->deadlocked = M->blocked_at_deadlock = 0;
     M->permits = p->sem_permits;
     M->nsemq = M->ngrun = M->ngdone = 0;
+    memset(M->nseg, 0, sizeof M->nseg);
+    memset(M->nw, 0, sizeof M->nw);
+    memset(M->wacc, 0, sizeof M->wacc);
+    memset(M->wend, 0, sizeof M->wend);
+    memset(M->r, 0, sizeof M->r);
+    memset(M->busy, 0, sizeof M->busy);
+    memset(M->pump, 0, sizeof M->pump);
+    memset(M->pump_ms, 0, sizeof M->pump_ms);
+    memset(M->closed, 0, sizeof M->closed);
+    memset(M->shut, 0, sizeof M->shut);
+    memset(M->reg, 0, sizeof M->reg);
+    memset(M->linked, 0, sizeof M->linked);
+    M->nrl = M->iowaiting = M->ambiguous = 0;
     M->gjoiner = -1;
     for (int k = 0; k < M_MAX_TASKS; k++) {
         M->t[k].join_waiter = -1;
@@ -3549,7 +4679,10 @@ static int m_model_run(m_model *M)
          * them after a full batch; then the tasks that yielded */
         if (M->nq > 0 && cov)
             cov->batch_fires++;
-        m_timers_fire(M, M->nq == 0 && M->ny == 0 ? 1 : 1 << 30);
+        int idle = M->nq == 0 && M->ny == 0;
+        int fired = m_timers_fire(M, idle ? 1 : 1 << 30);
+        if ((!idle || fired) && M->iowaiting) /* readiness, once a round */
+            m_io_harvest(M);
         for (int y = 0; y < M->ny; y++)
             M->runq[M->nq++] = M->yielded[y];
         M->ny = 0;
@@ -3560,9 +4693,21 @@ static int m_model_run(m_model *M)
         int tk;
         m_fut *next = m_timer_first(M, &tk);
         if (next) {
+            if (M->iowaiting) { /* time jumps only when no fd is ready */
+                m_io_harvest(M);
+                if (M->nq > 0)
+                    continue;
+            }
             if (next->deadline > M->now)
                 M->now = next->deadline; /* the virtual clock jumps */
             continue;
+        }
+        if (M->iowaiting) { /* waits in the reactor */
+            m_io_harvest(M);
+            if (M->nq > 0)
+                continue;
+            M->hang = 1; /* nothing will ever be ready */
+            return -2;
         }
         if (m_external_wait(M)) {
             M->hang = 1;
@@ -3588,6 +4733,13 @@ static int m_model_run(m_model *M)
     for (int k = 1; k < p->ntasks; k++)
         m_log(tr, k, -1, EV_SUMMARY, 0, M->t[k].exists, M->t[k].started,
               M->t[k].dropped, 0);
+    for (int x = 0; p->io && x < 2 * p->npairs; x++) {
+        int left =
+            M->closed[x ^ 1] ? -1 : (int)m_io_unread(M->wacc[x], M->r[x]);
+        uint32_t h = left > 0 ? m_io_hash(M, x, M->r[x], (uint64_t)left) : 0;
+        m_log(tr, -1, x, EV_IOEND, 0, (int)M->r[x], left, (int)(h & 0x7fffffff),
+              0);
+    }
     return 0;
 }
 
@@ -3644,10 +4796,14 @@ M_FN int m_run_model_multi(const m_prog *runs, int nruns, m_trace *tr,
         cov->events += tr->n;
         if (p0->nstreams)
             cov->sprogs++;
+        if (M.ambiguous)
+            cov->io_ambiguous++;
         if (nruns > 1)
             cov->multiruns++;
         if (p0->coord)
             cov->cprogs++;
+        if (p0->io)
+            cov->iprogs++;
     }
     return 0;
 }
@@ -3729,6 +4885,83 @@ M_FN int m_check(const m_prog *p, const char *label, FILE *out, int verbose,
     return m_check_multi(p, 1, label, out, verbose, cov);
 }
 
+/* Sorts the events of a run (those before EV_RUN) by (instant, task),
+ * keeping each task's order: I/O programs are compared task by task within
+ * an instant, as the rounds in which a blocked writer and its reader pass
+ * the bytes of one instant (their number is the kernel's business) may
+ * interleave with the other tasks of that instant. */
+static void m_trace_canon(m_trace *tr)
+{
+    int n = 0;
+    while (n < tr->n && tr->ev[n].kind != EV_RUN)
+        n++;
+    for (int i = 1; i < n; i++) { /* insertion sort: stable */
+        m_ev e = tr->ev[i];
+        int j = i;
+        while (j > 0 &&
+               (tr->ev[j - 1].ms > e.ms ||
+                (tr->ev[j - 1].ms == e.ms && tr->ev[j - 1].task > e.task))) {
+            tr->ev[j] = tr->ev[j - 1];
+            j--;
+        }
+        tr->ev[j] = e;
+    }
+}
+
+/* An I/O program (mode 6): run on weft first, then on the model, which
+ * takes from the real trace what the kernel decides (m_oracle) and checks
+ * it; the traces are compared in m_trace_canon order.  As m_check. */
+M_FN int m_check_io(const m_prog *p, const char *label, FILE *out, int verbose,
+                    m_cov *cov)
+{
+    static m_trace real, model;
+    m_cov one;
+    memset(&one, 0, sizeof one);
+    if (m_run_real(p, &real) != 0) {
+        fprintf(out, "%s: could not run\n", label);
+        m_prog_print(out, p);
+        return -1;
+    }
+    m_oracle = &real;
+    int mrc = m_run_model(p, &model, &one);
+    m_oracle = NULL;
+    if (mrc != 0) {
+        fprintf(out, "%s: the model could not run it (%d)\n", label, mrc);
+        m_prog_print(out, p);
+        return -1;
+    }
+    if (cov)
+        m_cov_add(cov, &one);
+    if (one.io_ambiguous) {
+        if (verbose)
+            fprintf(out,
+                    "%s: ambiguous (a task of a read_all completing a "
+                    "blocked write cancelled meanwhile): not compared\n",
+                    label);
+        return 0;
+    }
+    m_trace_canon(&real);
+    m_trace_canon(&model);
+    int d = m_trace_diff(&real, &model);
+    if (verbose || d >= 0) {
+        if (d >= 0)
+            fprintf(out, "\n=== weft disagrees with the model: %s ===\n",
+                    label);
+        else
+            fprintf(out, "\n=== %s ===\n", label);
+        fputs("program:\n", out);
+        m_prog_print(out, p);
+        int from = d >= 0 ? d - 6 : 0;
+        int count = d >= 0 ? 20 : M_MAX_EVENTS;
+        if (d >= 0)
+            fprintf(out, "first difference at event %d\n", d);
+        m_trace_print(out, "weft", &real, from, count);
+        m_trace_print(out, "model", &model, from, count);
+        fflush(out);
+    }
+    return d >= 0 ? 1 : 0;
+}
+
 M_FN void m_cov_print(FILE *out, const m_cov *c)
 {
     fprintf(out,
@@ -3762,6 +4995,20 @@ M_FN void m_cov_print(FILE *out, const m_cov *c)
                 c->c_acq_waited, c->c_acq_waiting_cancelled,
                 c->c_acq_granted_cancelled, c->c_gjoin_results,
                 c->c_gjoin_cancelled, c->c_gdrop_driven);
+    if (c->iprogs)
+        fprintf(out,
+                "  I/O: %ld programs; reads with data %ld (after waiting "
+                "%ld, %ld bytes), end of file %ld, timed out %ld; big writes "
+                "%ld, completed by a read_all %ld, ended early with a "
+                "prefix %ld; EPIPE %ld, EBADF %ld, ECONNRESET %ld; closes "
+                "%ld, shutdowns %ld, small writes skipped %ld\n",
+                c->iprogs, c->io_reads_data, c->io_reads_waited, c->io_bytes,
+                c->io_reads_eof, c->io_read_timeouts, c->io_big_writes,
+                c->io_pumps, c->io_partial_writes, c->io_epipe, c->io_ebadf,
+                c->io_reset_seen, c->io_closes, c->io_shuts, c->io_skipped);
+    if (c->io_ambiguous)
+        fprintf(out, "  I/O programs not compared (ambiguous): %ld\n",
+                c->io_ambiguous);
     if (!c->sprogs && !c->hangs)
         return;
     fprintf(out,

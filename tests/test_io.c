@@ -622,6 +622,67 @@ Test(io, writes_to_a_gone_peer_return_epipe_never_sigpipe)
     run_io(WEFT_CLOCK_MONOTONIC, root_sigpipe, NULL);
 }
 
+/* A writer blocked on a full socket whose peer shuts down its write side
+ * and then closes: the shutdown is an event of the writer's end (its read
+ * side's end of file), not readiness to write; the close must still end
+ * the write with -EPIPE at once.  KNOWN BUG of the io_uring backend, not
+ * fixed (found by the model, io seed 266 under WEFT_IO=uring): the kernel
+ * ends a POLLOUT poll with POLLRDHUP alone (io_uring adds EPOLLRDHUP to
+ * every poll), uring.c reports it as a read event, the writer is not woken
+ * and nothing re-arms its poll, so the close is missed and the write waits
+ * until it is cancelled.  Waking the writer instead makes it spin: its
+ * re-armed poll ends at once with the same POLLRDHUP.  Under WEFT_IO=uring
+ * this test only warns, until the backend waits for writability another
+ * way once the peer has shut down. */
+static int hup_sv[2];
+static ssize_t hup_rc;
+static uint64_t hup_ms;
+
+static void *hup_writer(void *arg)
+{
+    (void)arg;
+    size_t len = (size_t)4 << 20; /* more than the socket holds */
+    char *buf = calloc(1, len);
+    cr_assert_not_null(buf);
+    hup_rc = weft_write(hup_sv[0], buf, len);
+    hup_ms = weft_now() / WEFT_MS(1);
+    free(buf);
+    return NULL;
+}
+
+static void *root_shutdown_then_close(void *arg)
+{
+    (void)arg;
+    const char *be = weft_io_backend();
+    cr_assert_not_null(be);
+    if (strcmp(be, "uring") == 0) {
+        cr_log_warn("known bug of the io_uring backend (see the test's "
+                    "comment): not checked");
+        return NULL;
+    }
+    pair(hup_sv);
+    weft_task *w = weft_spawn(hup_writer, NULL);
+    cr_assert_not_null(w);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* the writer blocks */
+    cr_assert_eq(shutdown(hup_sv[1], SHUT_WR), 0);
+    cr_assert_eq(weft_yield(), 0);
+    cr_assert_eq(weft_close(hup_sv[1]), 0);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    weft_task_abort(w); /* if it still waits (then joins -ECANCELED) */
+    weft_task_join(w, NULL);
+    cr_assert_eq(hup_rc, -EPIPE, "the write returned %zd at %llu ms", hup_rc,
+                 (unsigned long long)hup_ms);
+    cr_assert_eq(hup_ms, 1);
+    cr_assert_eq(weft_close(hup_sv[0]), 0);
+    return NULL;
+}
+
+Test(io, blocked_write_ends_with_epipe_when_peer_shuts_down_then_closes)
+{
+    signal(SIGPIPE, SIG_DFL);
+    run_io(WEFT_CLOCK_VIRTUAL, root_shutdown_then_close, NULL);
+}
+
 static atomic_int interrupts;
 static void on_usr2(int sig)
 {

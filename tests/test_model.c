@@ -10,6 +10,9 @@
  * directly and from async blocks under timeout, race and join_all), kept
  * across two weft_run calls and dropped in, between or after the runs.
  * model.coord_seeds adds cloned receivers, a semaphore and a task group.
+ * model.io_seeds: socketpairs between tasks (reads and writes of random
+ * sizes, big writes that block, read_all, shutdown, weft_close, timeouts,
+ * cancellation in I/O); the model predicts the bytes each reader sees.
  *
  * Environment:
  *   WEFT_MODEL_SEEDS=N   seeds run by model.seeds (default 2000; 100 under
@@ -22,13 +25,16 @@
  *                        valgrind)
  *   WEFT_MODEL_COORD_SEEDS=N  seeds run by model.coord_seeds (default
  *                        1200; 100 under valgrind)
+ *   WEFT_MODEL_IO_SEEDS=N  seeds run by model.io_seeds (default 1000; 60
+ *                        under valgrind)
  *   WEFT_MODEL_MODE=M    what WEFT_MODEL_SEED / WEFT_MODEL_HEX generate:
  *                        0 programs of model.seeds (default), 1 stream
  *                        programs (model.stream_seeds), 2 stream programs
  *                        of two runs (model.multirun_seeds), 3 and 4 the
  *                        same with streams shared by every task
  *                        (model.shared_stream_seeds: odd and even seeds),
- *                        5 coordination programs (model.coord_seeds)
+ *                        5 coordination programs (model.coord_seeds),
+ *                        6 I/O programs (model.io_seeds)
  *   WEFT_MODEL_KNOWN_BUGS=1  also generate programs that use a task handle
  *                        after a join of it was cancelled; weft.h now says
  *                        such a join consumes the handle, so these programs
@@ -103,6 +109,27 @@ static int check_coord_seed(uint64_t seed, int verbose, m_cov *cov)
     return m_check(&p, label, stderr, verbose, cov);
 }
 
+/* Generates the I/O program of seed (mode 6), runs it on weft, then on
+ * the model; 0 when the traces agree. */
+static int check_io_seed(uint64_t seed, int verbose, m_cov *cov)
+{
+    m_prog p;
+    m_gen_io_seed(&p, seed);
+    char label[192];
+    snprintf(label, sizeof label,
+             "io seed %llu (reproduce: WEFT_MODEL_MODE=6 "
+             "WEFT_MODEL_SEED=%llu test_model)",
+             (unsigned long long)seed, (unsigned long long)seed);
+    return m_check_io(&p, label, stderr, verbose, cov);
+}
+
+static void expect_io_seed(uint64_t seed)
+{
+    cr_assert_eq(check_io_seed(seed, 0, NULL), 0,
+                 "io seed %llu: weft disagrees with the model (see stderr)",
+                 (unsigned long long)seed);
+}
+
 static void expect_coord_seed(uint64_t seed)
 {
     cr_assert_eq(check_coord_seed(seed, 0, NULL), 0,
@@ -118,6 +145,8 @@ static int check_seed(uint64_t seed, int with_known_bugs, int verbose,
 {
     if (model_mode() == 5)
         return check_coord_seed(seed, verbose, cov);
+    if (model_mode() == 6)
+        return check_io_seed(seed, verbose, cov);
     if (model_mode())
         return check_stream_seed(seed, model_mode(), verbose, cov);
     m_prog p;
@@ -148,6 +177,11 @@ static int check_hex(const char *hex, int with_known_bugs, int verbose)
         m_prog p;
         m_gen_coord_bytes(&p, buf, n);
         return m_check(&p, "fuzz input (hex)", stderr, verbose, NULL);
+    }
+    if (model_mode() == 6) {
+        m_prog p;
+        m_gen_io_bytes(&p, buf, n);
+        return m_check_io(&p, "fuzz input (hex)", stderr, verbose, NULL);
     }
     if (model_mode()) {
         static m_prog runs[M_MAX_RUNS];
@@ -284,6 +318,37 @@ Test(model, coord_seeds, .timeout = 600)
     }
     uint64_t ms = (real_now_ns() - t0) / 1000000u;
     fprintf(stderr, "model.coord_seeds: seeds %llu..%llu agree (%llu ms)\n",
+            (unsigned long long)first, (unsigned long long)(first + n - 1),
+            (unsigned long long)ms);
+    m_cov_print(stderr, &cov);
+}
+
+/* I/O programs (WEFT_MODEL_MODE=6): socketpairs between tasks, writes of
+ * random sizes (big ones block their writer), reads of random sizes, read
+ * until everything sent is read, shutdown, weft_close, reads and writes
+ * under weft_timeout, tasks cancelled while blocked in I/O.  The model
+ * predicts the byte stream each reader sees (a hash of every read, what is
+ * left at the end) and when each call returns; how the kernel splits the
+ * bytes is taken from the run and checked. */
+Test(model, io_seeds, .timeout = 600)
+{
+    if (getenv("WEFT_MODEL_HEX") || getenv("WEFT_MODEL_SEED"))
+        return; /* model.seeds runs the one program */
+    uint64_t n = env_u64("WEFT_MODEL_IO_SEEDS",
+                         getenv("WEFT_TEST_VALGRIND") ? 60 : 1000);
+    uint64_t first = env_u64("WEFT_MODEL_FIRST", 1);
+    m_cov cov;
+    memset(&cov, 0, sizeof cov);
+    uint64_t t0 = real_now_ns();
+    for (uint64_t s = first; s < first + n; s++) {
+        if (check_io_seed(s, 0, &cov) != 0)
+            cr_assert_fail("io seed %llu (WEFT_MODEL_MODE=6): weft disagrees "
+                           "with the model; its program and both traces are "
+                           "on stderr",
+                           (unsigned long long)s);
+    }
+    uint64_t ms = (real_now_ns() - t0) / 1000000u;
+    fprintf(stderr, "model.io_seeds: seeds %llu..%llu agree (%llu ms)\n",
             (unsigned long long)first, (unsigned long long)(first + n - 1),
             (unsigned long long)ms);
     m_cov_print(stderr, &cov);
@@ -442,6 +507,29 @@ Test(model, regression_coord_join_next_cancelled_member)
 {
     expect_coord_seed(1784);
 }
+
+/* ------------------------------------------------------------------------ */
+/* I/O (WEFT_MODEL_MODE=6): fixed seeds, each the first of model.io_seeds    */
+/* (1..1000) that a deliberately broken src/io/reactor.c (named) failed.    */
+/* ------------------------------------------------------------------------ */
+
+/* A read cancelled while it waits takes no byte: t3's reads of e1 are
+ * cancelled by the root's end, and what t1 sent stays for whoever reads
+ * next (broken: op_cancel of a read that had begun recv()s one byte: 2383
+ * bytes left at the end instead of 2384). */
+Test(model, regression_io_cancelled_read_takes_nothing) { expect_io_seed(56); }
+
+/* A write returns when all its bytes are taken, not before: the big
+ * write of t5 blocks, the socket holding only part of it (broken: the
+ * write op reporting done after a partial send, so weft_write returned at
+ * once with the 219264 bytes the socket took). */
+Test(model, regression_io_write_returns_when_all_sent) { expect_io_seed(12); }
+
+/* End of file only after every byte: t3 sends 280 + 481 + 869 bytes
+ * through e1 and shuts it down; t4's read of e0 under a zero timeout gets
+ * 206 of them, its read_all at 4 ms the other 1424 (broken: a read that
+ * returns 0 as soon as the peer has shut down, POLLRDHUP, before recv). */
+Test(model, regression_io_eof_after_all_bytes) { expect_io_seed(8); }
 
 /* ------------------------------------------------------------------------ */
 /* Bugs the model found, now fixed                                           */
