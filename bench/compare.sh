@@ -5,7 +5,8 @@
 #   bench/compare.sh               every workload
 #   bench/compare.sh REGEX         only the rows whose id matches REGEX
 #                                  (grep -E); ids are <bench>/<variant>,
-#                                  e.g. pingpong, 'chan_throughput/4p$', skynet
+#                                  e.g. pingpong, 'chan_throughput/4p$', skynet,
+#                                  echo (the three echo rows)
 #
 # Environment:
 #   ROUNDS=3       runs of every configuration (the table shows medians)
@@ -30,9 +31,10 @@
 #      pingpong as a smoke test), the Go ports (GOPROXY=off) and the Tokio
 #      ports (cargo --offline against /usr/share/cargo/registry).
 #   3. For each row (workload/variant), ROUNDS times: runs weft (bench/run.sh
-#      with NOBUILD=1), go1, go2, tokio-ct and tokio-mt one after the other,
-#      rotating the starting runtime every round, so that every runtime sees
-#      the same machine conditions.
+#      with NOBUILD=1), go1, go2, tokio-ct and tokio-mt (and, for the echo
+#      rows, weft-uring and c-epoll) one after the other, rotating the
+#      starting runtime every round, so that every runtime sees the same
+#      machine conditions.
 #   4. Before those runs, prints what a fresh page costs on this machine
 #      (bench/pages over 16 MiB: one '# name=pages_...' line per figure, the
 #      first with the CPU model and the hypervisor flag).
@@ -40,9 +42,12 @@
 #      every row (median over the rounds), the best peer and
 #      weft / best peer (< 1: weft is better, whatever the metric's
 #      direction), then wall time (secs), peak RSS (vmhwm_kib), minor page
-#      faults per task (the task rows) and the timers' lateness percentiles.
-#   A full default run takes about 2 minutes of runs plus the builds (about
-#   1 minute for the Tokio ports from scratch) on a 2-core machine.
+#      faults per task (the task rows) and the timers' lateness percentiles,
+#      and for the echo rows every runtime's round trips/s and server CPU
+#      per round trip against issue 11's targets.
+#   A full default run takes about 7 minutes of runs (2 without the echo
+#   rows) plus the builds (about 1 minute for the Tokio ports from scratch)
+#   on a 2-core machine.
 #
 # Rows and the peers' counterparts:
 #   pingpong/unbounded   weft unbounded channel; Go make(chan, 0) "unbuf";
@@ -67,6 +72,43 @@
 #                        mutex held while waiting: weft_mutex, Tokio's
 #                        Arc<tokio::sync::Mutex<mpsc::Receiver>>; Go has no
 #                        such variant: its row shows the plain chan again
+#   echo/c1, echo/c50, echo/c500
+#                        TCP echo on 127.0.0.1 (issue 11), 512-byte messages,
+#                        1, 50 or 500 connections, N round trips (50,000;
+#                        200,000; 200,000) after a warm-up of N/10.  ONE load
+#                        client for every runtime: bench/echo (a plain
+#                        single-thread edge-triggered epoll loop, every
+#                        connection always waiting for its echo); only the
+#                        server differs, a child process of the client:
+#                          weft        bench/echo's own weft server (a task
+#                                      per connection, weft_read/weft_write),
+#                                      WEFT_IO=epoll
+#                          weft-uring  the same with WEFT_IO=uring (a run
+#                                      whose server fell back to epoll fails)
+#                          go1, go2    bench/peers/go/cmd/echo (net, a
+#                                      goroutine per connection), GOMAXPROCS
+#                                      1 and 2
+#                          tokio-ct, tokio-mt
+#                                      bench/peers/tokio/src/bin/echo.rs (a
+#                                      task per connection; current_thread,
+#                                      multi_thread with 2 workers)
+#                          c-epoll     bench/echo_epoll.c: no runtime, one
+#                                      level-triggered epoll loop, one read
+#                                      and one write per message (the floor)
+#                        Key metric rt_per_sec: round trips per second
+#                        (higher is better); also server_cpu_ns_per_rt: the
+#                        server process's utime + stime (/proc/PID/stat, every
+#                        thread; 10 ms ticks) over the measured part / N.
+#                        The key metric's "best peer" is the best of Go and
+#                        Tokio (issue 11's throughput target: weft >= 1.2x
+#                        it at 50 and 500 connections); the echo table adds
+#                        weft's CPU per round trip against the lowest peer's,
+#                        c-epoll included (target: below every one).
+#                        Client and server share the machine's CPUs
+#                        (unpinned: /work/shared/docs/IO-ANCHORS.md 4.2 found
+#                        pinning them apart 5x slower here), so round trips/s
+#                        measure client + server; CPU per round trip is the
+#                        server's alone.
 #
 # Raw lines carry maxrss_kib and minflt (GNU time's %M and %R: peak RSS and
 # minor page faults of the whole process) too; for weft both are measured
@@ -118,6 +160,9 @@ rows=(
     "worker_pool              worker_pool      10000    worker_pool               clone  clone      ns_per_op"
     "worker_pool/mutex        worker_pool      10000    worker_pool/mutex         clone  mutex      ns_per_op"
     "sleepers/100k            sleepers         100000   sleepers                  -      -          ns_per_op"
+    "echo/c1                  echo             50000    echo/conns1               conns1   conns1   rt_per_sec"
+    "echo/c50                 echo             200000   echo/conns50              conns50  conns50  rt_per_sec"
+    "echo/c500                echo             200000   echo/conns500             conns500 conns500 rt_per_sec"
 )
 # The scale rows (issue 15): minutes each and GiBs of memory, so only with
 # SCALE=1.
@@ -128,7 +173,10 @@ if [[ ${SCALE:-0} == 1 ]]; then
     )
 fi
 runtimes=(weft go1 go2 tokio-ct tokio-mt)
-benches="pingpong spawn_join chan_throughput timers skynet idle_tasks worker_pool sleepers"
+# Only the echo rows have these servers; other rows show n/a for them.
+echo_runtimes=(weft-uring c-epoll)
+benches="pingpong spawn_join chan_throughput timers skynet idle_tasks worker_pool sleepers echo"
+bench_build=${BUILD_DIR:-$root/build/bench}
 
 selected=()
 for r in "${rows[@]}"; do
@@ -138,6 +186,13 @@ for r in "${rows[@]}"; do
     fi
 done
 [[ ${#selected[@]} -gt 0 ]] || { echo "compare.sh: no row matches '$filter'" >&2; exit 2; }
+for r in "${selected[@]}"; do
+    read -r _ b _ <<<"$r"
+    if [[ $b == echo ]]; then
+        runtimes+=("${echo_runtimes[@]}")
+        break
+    fi
+done
 
 # ------------------------------------------------------------------ deps
 find_cargo() {
@@ -160,7 +215,8 @@ installed() {
 # looked for in the registry directory itself.
 deb_pkgs=(gcc make cmake libc6-dev golang-go time)
 tokio_pkgs=(librust-tokio-dev librust-tokio+rt-dev librust-tokio+rt-multi-thread-dev
-    librust-tokio+sync-dev librust-tokio+time-dev)
+    librust-tokio+sync-dev librust-tokio+time-dev librust-tokio+net-dev
+    librust-tokio+io-util-dev)
 # worker_pool's MPMC job channel (a real package, with its own crates).
 async_pkgs=(librust-async-channel-dev)
 registry=/usr/share/cargo/registry
@@ -169,7 +225,9 @@ for p in "${deb_pkgs[@]}"; do
     installed "$p" || missing+=("$p")
 done
 if ! installed librust-tokio-dev || ! compgen -G "$registry/tokio-1.*" >/dev/null ||
-    ! compgen -G "$registry/num_cpus-*" >/dev/null; then
+    ! compgen -G "$registry/num_cpus-*" >/dev/null ||
+    ! compgen -G "$registry/mio-*" >/dev/null ||
+    ! compgen -G "$registry/socket2-*" >/dev/null; then
     missing+=("${tokio_pkgs[@]}")
 fi
 if ! installed librust-async-channel-dev || ! compgen -G "$registry/async-channel-1.*" >/dev/null; then
@@ -225,6 +283,9 @@ for b in $benches; do
     [[ -x $peers/go/bin/$b ]] || die "missing $peers/go/bin/$b (run without NOBUILD)"
     [[ -x $peers/tokio/target/release/$b ]] || die "missing $peers/tokio/target/release/$b (run without NOBUILD)"
 done
+for b in echo echo_epoll; do
+    [[ -x $bench_build/$b ]] || die "missing $bench_build/$b (run without NOBUILD)"
+done
 
 # ------------------------------------------------------------------ run
 tmp=$(mktemp -d)
@@ -236,28 +297,48 @@ failed=0
 
 # run_one ROW-ID RUNTIME BENCH N WEFT-ID GO-VARIANT TOKIO-VARIANT
 # Appends "ROW-ID RUNTIME <result line> maxrss_kib=... minflt=..." to the raw
-# file.
+# file.  The echo rows run bench/echo (the load client) with each server;
+# their maxrss_kib and minflt are the client's, vmhwm_kib the server's.
 run_one() {
     local id=$1 rt=$2 b=$3 n=$4 wid=$5 gv=$6 tv=$7 cmd out rc line
     [[ $gv == - ]] && gv=
     [[ $tv == - ]] && tv=
-    case $rt in
-    weft)
-        # bench/run.sh divides N itself when QUICK is set (to anything).
-        if [[ $quick == 1 ]]; then
-            cmd=(env NOBUILD=1 REPS=1 QUICK=1 "$root/bench/run.sh" "^$wid\$")
-        else
-            cmd=(env -u QUICK NOBUILD=1 REPS=1 "$root/bench/run.sh" "^$wid\$")
-        fi ;;
-    go1 | go2)
-        cmd=(env -u GOGC -u GOMEMLIMIT -u GODEBUG GOMAXPROCS="${rt#go}"
-            "$peers/go/bin/$b" "$n" ${gv:+"$gv"}) ;;
-    tokio-ct | tokio-mt)
-        cmd=("$peers/tokio/target/release/$b" "${rt#tokio-}" "$n" ${tv:+"$tv"}) ;;
-    esac
+    if [[ $b == echo ]]; then
+        local client=("$bench_build/echo" "$n" "$gv")
+        case $rt in
+        weft) cmd=(env WEFT_IO=epoll "${client[@]}" weft) ;;
+        weft-uring) cmd=(env WEFT_IO=uring "${client[@]}" weft-uring) ;;
+        go1 | go2)
+            cmd=(env -u GOGC -u GOMEMLIMIT -u GODEBUG GOMAXPROCS="${rt#go}"
+                "${client[@]}" "$rt" "$peers/go/bin/echo") ;;
+        tokio-ct | tokio-mt)
+            cmd=("${client[@]}" "$rt" "$peers/tokio/target/release/echo" "${rt#tokio-}") ;;
+        c-epoll) cmd=("${client[@]}" c-epoll "$bench_build/echo_epoll") ;;
+        esac
+    else
+        case $rt in
+        weft-uring | c-epoll) return 0 ;; # echo rows only
+        weft)
+            # bench/run.sh divides N itself when QUICK is set (to anything).
+            if [[ $quick == 1 ]]; then
+                cmd=(env NOBUILD=1 REPS=1 QUICK=1 "$root/bench/run.sh" "^$wid\$")
+            else
+                cmd=(env -u QUICK NOBUILD=1 REPS=1 "$root/bench/run.sh" "^$wid\$")
+            fi ;;
+        go1 | go2)
+            cmd=(env -u GOGC -u GOMEMLIMIT -u GODEBUG GOMAXPROCS="${rt#go}"
+                "$peers/go/bin/$b" "$n" ${gv:+"$gv"}) ;;
+        tokio-ct | tokio-mt)
+            cmd=("$peers/tokio/target/release/$b" "${rt#tokio-}" "$n" ${tv:+"$tv"}) ;;
+        esac
+    fi
     out=$(timeout "$run_timeout" /usr/bin/time -f '%M %R' -o "$tmp/rss" "${cmd[@]}" 2>"$tmp/err")
     rc=$?
     line=$(grep -m1 -E '^name=' <<<"$out")
+    # weft's note when io_uring is unavailable: the figures would be epoll's.
+    if [[ $rt == weft-uring ]] && grep -q "using epoll" "$tmp/err"; then
+        rc=1
+    fi
     if [[ $rc -ne 0 || -z $line ]]; then
         echo "# FAIL $id $rt (exit $rc): $(tail -n 3 "$tmp/err" | tr '\n' ' ')"
         echo "$id $rt failed" >>"$raw"
@@ -322,8 +403,9 @@ echo
 echo "## Medians of $rounds rounds$([[ $quick == 1 ]] && echo ' (QUICK=1: N/10)')"
 echo
 echo "Key metric per row; ratio = weft / best peer for lower-is-better metrics and"
-echo "best peer / weft for higher-is-better ones (msgs/s), so ratio < 1 always means"
-echo "weft is better."
+echo "best peer / weft for higher-is-better ones (msgs/s, round trips/s), so ratio < 1"
+echo "always means weft is better.  The best peer is the best of Go and Tokio (not"
+echo "weft-uring, not c-epoll)."
 echo
 awk -v runtimes="${runtimes[*]}" '
     FNR == NR { metric[$1] = $2; rows[++nrows] = $1; next }
@@ -335,6 +417,7 @@ awk -v runtimes="${runtimes[*]}" '
             k = substr($i, 1, eq - 1); v = substr($i, eq + 1)
             if (k == metric[id]) { c = ++cnt[id, r, "m"]; val[id, r, "m", c] = v + 0 }
             if (k == "secs") { c = ++cnt[id, r, "s"]; val[id, r, "s", c] = v + 0 }
+            if (k == "server_cpu_ns_per_rt") { c = ++cnt[id, r, "c"]; val[id, r, "c", c] = v + 0 }
             if (k == "vmhwm_kib") { c = ++cnt[id, r, "r"]; val[id, r, "r", c] = v + 0 }
             if (k ~ /^late_(p50|p99|max)_ms$/) { c = ++cnt[id, r, k]; val[id, r, k, c] = v + 0 }
             if (k == "minflt_per_task" || k == "minflt_per_parked") { c = ++cnt[id, r, "p"]; val[id, r, "p", c] = v + 0 }
@@ -358,19 +441,83 @@ awk -v runtimes="${runtimes[*]}" '
     function unit(m) {
         if (m == "ns_per_op") return "ns/op"
         if (m == "msgs_per_sec") return "M msgs/s (higher is better)"
+        if (m == "rt_per_sec") return "K round trips/s (higher is better)"
         if (m == "late_mean_ms") return "mean lateness, ms"
         if (m == "kib_per_task") return "KiB per parked task"
         return m
     }
     function show(m, v) {
         if (m == "msgs_per_sec") return sprintf("%.2f", v / 1e6)
+        if (m == "rt_per_sec") return sprintf("%.1f", v / 1e3)
         if (m == "ns_per_op") return sprintf("%.1f", v)
         return sprintf("%.3f", v)
     }
+    # The peers of the key metric: Go and Tokio.
+    function peer(r) { return r ~ /^(go|tokio)/ }
     function cell(id, rt, f, m) {
         if (cnt[id, rt, f] > 0) return show(m, median(id, rt, f))
         if ((id, rt) in status) return status[id, rt]
         return "n/a"
+    }
+    # The echo rows: round trips/s and server CPU per round trip of every
+    # runtime, then the targets of issue 11: weft >= 1.2x the best of Go and Tokio in
+    # round trips/s at 50 and 500 connections; the server CPU per round
+    # trip of weft below that of every other server, c-epoll included.
+    function echo_tables(nrt,    i, j, id, line, hdr, sep, w, v, bv, best, tput, cpu, ucpu) {
+        ne = 0
+        for (i = 1; i <= nrows; i++) if (metric[rows[i]] == "rt_per_sec") erows[++ne] = rows[i]
+        if (ne == 0) return
+        print ""
+        print "Echo: round trips/s (K) | server CPU per round trip (ns), medians:"
+        print ""
+        hdr = "| row |"; sep = "|---|"
+        for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " K rt/s |"; sep = sep "---:|" }
+        for (j = 1; j <= nrt; j++) { hdr = hdr " " rt[j] " ns |"; sep = sep "---:|" }
+        print hdr; print sep
+        for (i = 1; i <= ne; i++) {
+            id = erows[i]; line = "| " id " |"
+            for (j = 1; j <= nrt; j++) line = line " " cell(id, rt[j], "m", "rt_per_sec") " |"
+            for (j = 1; j <= nrt; j++)
+                line = line " " (cnt[id, rt[j], "c"] ? sprintf("%.0f", median(id, rt[j], "c")) : cell(id, rt[j], "c", "")) " |"
+            print line
+        }
+        print ""
+        print "Echo against the targets of issue 11 (weft = WEFT_IO=epoll; throughput target at c50 and c500 only):"
+        print ""
+        print "| row | weft / best Go-Tokio rt/s (target >= 1.20) | weft CPU / lowest other server CPU (target < 1) | weft-uring CPU / lowest other (target < 1) |"
+        print "|---|---|---|---|"
+        for (i = 1; i <= ne; i++) {
+            id = erows[i]
+            tput = "n/a"; best = ""; bv = 0
+            for (j = 1; j <= nrt; j++) {
+                if (!peer(rt[j]) || !cnt[id, rt[j], "m"]) continue
+                v = median(id, rt[j], "m")
+                if (best == "" || v > bv) { best = rt[j]; bv = v }
+            }
+            if (best != "" && cnt[id, "weft", "m"] && bv > 0) {
+                w = median(id, "weft", "m") / bv
+                tput = sprintf("%.2f (%s)", w, best)
+                if (id ~ /c1$/) tput = tput ", no target"
+                else tput = tput (w >= 1.2 ? " met" : " NOT met")
+            }
+            cpu = cpu_ratio(id, "weft", nrt)
+            ucpu = cpu_ratio(id, "weft-uring", nrt)
+            print "| " id " | " tput " | " cpu " | " ucpu " |"
+        }
+    }
+    # Server CPU per round trip of X / the lowest of the other servers (weft
+    # and weft-uring are not "other" to each other: only go, tokio, c-epoll).
+    function cpu_ratio(id, x, nrt,    j, lo, lr, v, r) {
+        if (!cnt[id, x, "c"]) return "n/a"
+        lo = -1; lr = ""
+        for (j = 1; j <= nrt; j++) {
+            if (rt[j] ~ /^weft/ || !cnt[id, rt[j], "c"]) continue
+            v = median(id, rt[j], "c")
+            if (lo < 0 || v < lo) { lo = v; lr = rt[j] }
+        }
+        if (lo <= 0) return "n/a"
+        r = median(id, x, "c") / lo
+        return sprintf("%.2f (%s)", r, lr) (r < 1 ? " met" : " NOT met")
     }
     END {
         nrt = split(runtimes, rt, " ")
@@ -379,12 +526,12 @@ awk -v runtimes="${runtimes[*]}" '
         print hdr " best peer | weft / best peer |"
         print sep "---|---:|"
         for (i = 1; i <= nrows; i++) {
-            id = rows[i]; m = metric[id]; hib = (m == "msgs_per_sec")
+            id = rows[i]; m = metric[id]; hib = (m == "msgs_per_sec" || m == "rt_per_sec")
             line = "| " id " | " unit(m) " |"
             best = ""; bv = 0
             for (j = 1; j <= nrt; j++) {
                 line = line " " cell(id, rt[j], "m", m) " |"
-                if (rt[j] == "weft" || cnt[id, rt[j], "m"] == 0) continue
+                if (!peer(rt[j]) || cnt[id, rt[j], "m"] == 0) continue
                 v = median(id, rt[j], "m")
                 if (best == "" || (hib ? v > bv : v < bv)) { best = rt[j]; bv = v }
             }
@@ -456,6 +603,7 @@ awk -v runtimes="${runtimes[*]}" '
                 print line
             }
         }
+        echo_tables(nrt)
         if (!cnt["timers", "weft", "late_p50_ms"] && !cnt["timers", "tokio-ct", "late_p50_ms"]) exit
         print ""
         print "timers, lateness in ms (medians): p50 / p99 / max"

@@ -1248,7 +1248,12 @@ WEFT_API int weft_fd_wait(int fd, int events, uint64_t timeout_ns);
  * weft_read - read up to len bytes from fd into buf.  As tokio's
  * AsyncReadExt::read.
  *
- * Reads what is available, suspending only while nothing is.  Returns the
+ * Reads what is available, suspending only while nothing is.  On a TCP
+ * socket whose previous read was short (it emptied the receive queue) and
+ * that has had no readiness event since, it suspends until the next event
+ * without first trying the recv(2) that would only fail with EAGAIN, as
+ * tokio's PollEvented::poll_read (1.24) does; after a hang-up or error
+ * event on the socket it always tries first.  Returns the
  * number of bytes read (> 0), 0 at end of file (or for len 0), or a negative
  * errno: -ECONNRESET, -EBADF, -ECANCELED, -EINVAL (NULL buf with len > 0),
  * -EPERM outside a runtime, or the read's own error.  A single call reads at

@@ -858,6 +858,87 @@ Test(io, half_close_loses_no_data)
     run_io(WEFT_CLOCK_MONOTONIC, root_half_close, NULL);
 }
 
+/* After a short read of a TCP socket weft_read may wait for the next event
+ * without trying recv(2) (the queue was empty).  Two cases where the data
+ * or the end is already queued and no new edge comes: a FIN behind data,
+ * and a read stopped short at the urgent mark (MSG_OOB).  Both must still
+ * be read, not waited for. */
+typedef struct shortreads {
+    int fd;    /* the writer's end */
+    int case_; /* 0: data then FIN; 1: urgent data in the middle */
+} shortreads;
+
+static void *short_read_writer(void *arg)
+{
+    shortreads *w = arg;
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    cr_assert_eq(weft_write(w->fd, "ab", 2), 2);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0);
+    if (w->case_ == 0) {
+        cr_assert_eq(weft_write(w->fd, "cd", 2), 2);
+        cr_assert_eq(shutdown(w->fd, SHUT_WR), 0);
+        return NULL;
+    }
+    /* "ef", urgent "X", "gh" queued while the reader sleeps; the reader
+     * answers once it has "abefgh": a read left waiting would stall both. */
+    cr_assert_eq(weft_write(w->fd, "ef", 2), 2);
+    cr_assert_eq(send(w->fd, "X", 1, MSG_OOB), 1);
+    cr_assert_eq(weft_write(w->fd, "gh", 2), 2);
+    cr_assert_eq(weft_fd_wait(w->fd, WEFT_READABLE, WEFT_MS(5000)),
+                 WEFT_READABLE, "the reader never answered");
+    char ok[2];
+    cr_assert_eq(weft_read(w->fd, ok, 2), 2);
+    cr_assert_eq(memcmp(ok, "ok", 2), 0);
+    return NULL;
+}
+
+static void *root_short_reads(void *arg)
+{
+    int case_ = (int)(intptr_t)arg;
+    int l = weft_tcp_listen("127.0.0.1", 0, 4);
+    cr_assert_geq(l, 0);
+    shortreads w = {.fd = weft_tcp_connect("127.0.0.1", port_of(l)),
+                    .case_ = case_};
+    cr_assert_geq(w.fd, 0);
+    int s = weft_tcp_accept(l, NULL);
+    cr_assert_geq(s, 0);
+    weft_task *t = weft_spawn(short_read_writer, &w);
+    char buf[64];
+    /* Waits (registers the socket), then a short read: 2 of 64. */
+    cr_assert_eq(weft_read(s, buf, sizeof buf), 2);
+    cr_assert_eq(memcmp(buf, "ab", 2), 0);
+    /* Everything else arrives, and its events are taken, meanwhile. */
+    cr_assert_eq(weft_sleep(WEFT_MS(30)), 0);
+    if (case_ == 0) {
+        cr_assert_eq(weft_read(s, buf, sizeof buf), 2);
+        cr_assert_eq(memcmp(buf, "cd", 2), 0);
+        cr_assert_eq(weft_read(s, buf, sizeof buf), 0); /* the FIN */
+    } else {
+        /* The first read stops at the urgent mark; the next one skips the
+         * out-of-band byte (SO_OOBINLINE is off). */
+        cr_assert_eq(weft_read(s, buf, sizeof buf), 2);
+        cr_assert_eq(memcmp(buf, "ef", 2), 0);
+        cr_assert_eq(weft_read(s, buf, sizeof buf), 2);
+        cr_assert_eq(memcmp(buf, "gh", 2), 0);
+        cr_assert_eq(weft_write(s, "ok", 2), 2);
+    }
+    cr_assert_eq(weft_task_join(t, NULL), 0);
+    cr_assert_eq(weft_close(w.fd), 0);
+    cr_assert_eq(weft_close(s), 0);
+    cr_assert_eq(weft_close(l), 0);
+    return NULL;
+}
+
+Test(io, short_tcp_reads_miss_no_queued_fin)
+{
+    run_io(WEFT_CLOCK_MONOTONIC, root_short_reads, (void *)0);
+}
+
+Test(io, short_tcp_reads_miss_no_data_after_urgent_mark)
+{
+    run_io(WEFT_CLOCK_MONOTONIC, root_short_reads, (void *)1);
+}
+
 static void *root_connect_errors(void *arg)
 {
     (void)arg;

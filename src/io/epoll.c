@@ -4,9 +4,10 @@
  * One epoll instance per runtime.  The runtime's wake fd (its eventfd) is
  * registered edge-triggered for input; every other fd once, edge-triggered,
  * for both directions (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, as mio and Go's
- * netpoller).  Waits take a deadline in ns: epoll_pwait2 where the kernel
- * (and valgrind) has it, else epoll_wait with the timeout rounded up to the
- * millisecond, so a wait never ends before its deadline.
+ * netpoller, plus EPOLLPRI: TCP urgent data sets WEFT__TRY, see io.h).  Waits
+ * take a deadline in ns: epoll_pwait2 where the kernel (and valgrind) has it,
+ * else epoll_wait with the timeout rounded up to the millisecond, so a wait
+ * never ends before its deadline.
  */
 #include "io/io.h"
 #include "util/alloc.h"
@@ -38,8 +39,9 @@ static void ep_fini(weft__io *io) { close(io->epfd); }
 
 static int ep_add(weft__io *io, int fd, uint64_t token)
 {
-    struct epoll_event ev = {
-        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = token};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP |
+                                       EPOLLPRI | EPOLLET,
+                             .data.u64 = token};
     if (weft__epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
         return 0;
     if (errno != EEXIST)
@@ -94,10 +96,12 @@ static int ep_wait(weft__io *io, uint64_t deadline,
     for (int i = 0; i < n; i++) {
         uint32_t ev = evs[i].events;
         unsigned bits = 0;
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
             bits |= WEFT__R;
         if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             bits |= WEFT__W;
+        if (ev & (EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
+            bits |= WEFT__TRY;
         ready(io, evs[i].data.u64, bits, 0);
     }
     return n;

@@ -15,15 +15,19 @@
  * never freed before the runtime ends (type-stable: a late event can never
  * reach freed memory).  A record is registered at most once per open file,
  * edge-triggered, for both directions (EPOLLIN|EPOLLOUT|EPOLLRDHUP|
- * EPOLLET).  The backend's token is the fd number and the record's
- * generation (its low 30 bits: io_uring keeps the direction in the top two
- * bits of its user_data): weft_close bumps the generation (and deletes the
- * registration before close(2)), so an event or a waiter of a closed fd can
- * never reach a new fd that got the same number.
+ * EPOLLET, and EPOLLPRI: see WEFT__TRY).  The backend's token is the fd number
+ * and the record's generation (its low 30 bits: io_uring keeps the direction in
+ * the top two bits of its user_data): weft_close bumps the generation (and
+ * deletes the registration before close(2)), so an event or a waiter of a
+ * closed fd can never reach a new fd that got the same number.
  *
  * Readiness bits (rec->ready) are set by events and cleared by an
- * operation that met EAGAIN; an operation tries its system call first and
- * parks only on EAGAIN (speculative I/O, as Asio, Photon and tokio do).
+ * operation that met EAGAIN, or (WEFT__R) by a short read of a TCP socket,
+ * which leaves its receive queue empty (as tokio's PollEvented::poll_read,
+ * 1.24); an operation tries its system call first and parks only on EAGAIN
+ * (speculative I/O, as Asio, Photon and tokio do), except weft_read without
+ * a deadline on a registered TCP socket whose WEFT__R is clear: it parks
+ * without the recv(2) that would only meet EAGAIN.
  * Events are harvested only by the scheduler while no task runs, so a
  * syscall, its EAGAIN and the clearing of the bit are never interleaved
  * with an event: an edge that arrives after the EAGAIN sets the bit again
@@ -51,15 +55,23 @@ enum {
 /* Readiness bits: WEFT_READABLE and WEFT_WRITABLE of weft.h. */
 #define WEFT__R 0x1
 #define WEFT__W 0x2
+/* Also in rec->ready (never in a waiter's direction): the fd reported a
+ * hang-up, an error or TCP urgent data (EPOLLRDHUP, EPOLLHUP, EPOLLERR,
+ * EPOLLPRI).  Sticky until the record is reset: a FIN queued behind data
+ * already seen sends no new edge, and a read stops short at the urgent
+ * mark with data left, so weft_read must then always try its recv(2) (as
+ * tokio keeps READ_CLOSED). */
+#define WEFT__TRY 0x4
 
 typedef struct weft__iofd {
     weft__link waiters; /* weft__io_op parked on this fd, any direction */
     uint32_t gen;       /* bumped by weft_close and when forgotten */
     uint8_t kind;       /* WEFT__FD_* */
-    uint8_t ready;      /* WEFT__R | WEFT__W, cleared on EAGAIN */
+    uint8_t ready;      /* WEFT__R | WEFT__W (cleared on EAGAIN), WEFT__TRY */
     uint8_t registered; /* in the epoll set (io_uring: known pollable) */
     uint8_t owned;      /* created by weft (flags known) */
     uint8_t armed;      /* io_uring: one-shot polls outstanding, R | W */
+    uint8_t tcp;        /* 0 not asked yet, 1 a TCP socket, 2 not one */
 } weft__iofd;
 
 /* The generation bits a token carries. */

@@ -71,6 +71,7 @@ typedef struct io_op {
     uint8_t has_to;   /* a timeout applies */
     uint8_t relative; /* deadline is still relative */
     uint8_t began;    /* polled once (gen recorded) */
+    uint8_t lazy;     /* weft_read: may park untried after a short read */
     char *buf;
     size_t len, done;
     struct sockaddr_storage *addr;
@@ -225,6 +226,7 @@ static void reset(weft__io *io, int fd, weft__iofd *rec)
     rec->ready = 0;
     rec->registered = 0;
     rec->owned = 0;
+    rec->tcp = 0;
 }
 
 weft__iofd *weft__io_fd(weft__io *io, int fd)
@@ -251,6 +253,7 @@ weft__iofd *weft__io_fd(weft__io *io, int fd)
     }
     rec->kind = (uint8_t)kind;
     rec->ready = 0;
+    rec->tcp = 0;
     return rec;
 }
 
@@ -268,6 +271,7 @@ weft__iofd *weft__io_fd_new(weft__io *io, int fd, int kind)
     }
     rec->kind = (uint8_t)kind;
     rec->owned = 1;
+    rec->tcp = 0;
     return rec;
 }
 
@@ -608,6 +612,24 @@ static int op_attempt(weft__io *io, io_op *op, const weft__iofd *rec)
 
 /* ---- the op future: poll protocol --------------------------------------- */
 
+/* 1 if fd is a TCP socket (asked once per record: SO_DOMAIN, SO_TYPE).  A
+ * short read of one empties its receive queue: tcp_recvmsg copies until
+ * len or an empty queue.  Not so for AF_UNIX streams, whose reads stop at
+ * a message carrying fds or other credentials. */
+static int is_tcp(weft__iofd *rec, int fd)
+{
+    if (rec->tcp == 0) {
+        int dom = 0, type = 0;
+        socklen_t dl = sizeof dom, tl = sizeof type;
+        int ok = rec->kind == WEFT__FD_SOCKET &&
+                 getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 &&
+                 getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+                 (dom == AF_INET || dom == AF_INET6) && type == SOCK_STREAM;
+        rec->tcp = ok ? 1 : 2;
+    }
+    return rec->tcp == 1;
+}
+
 /* A connection was accepted: its fd gets a fresh record. */
 static int accepted(weft__io *io, io_op *op)
 {
@@ -664,10 +686,23 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         rt->defer_wakes = 0;
         return 0;
     }
-    int r = op_attempt(io, op, rec);
+    int r;
+    if (op->lazy && !op->parked && op->len > 0 && rec->registered &&
+        !(rec->ready & (WEFT__R | WEFT__TRY)) && rec->tcp == 1) {
+        /* The last read left the queue empty and no event came since: the
+         * recv(2) would meet EAGAIN.  Park at once (an event harvested
+         * later sets WEFT__R and wakes this op, which then reads). */
+        op->dir = WEFT__R;
+        r = -EAGAIN;
+    } else {
+        r = op_attempt(io, op, rec);
+    }
     if (r != -EAGAIN) {
         if (op->kind == OP_ACCEPT && r == 0)
             r = accepted(io, op);
+        else if (op->kind == OP_READ && r > 0 && (size_t)r < op->len &&
+                 is_tcp(rec, op->fd))
+            rec->ready &= (uint8_t)~WEFT__R; /* the queue is empty now */
         return op_finish(rt, op, r);
     }
     rec->ready &= (uint8_t)~op->dir;
@@ -937,6 +972,7 @@ ssize_t weft_read(int fd, void *buf, size_t len)
     op_init(&op, OP_READ, fd);
     op.buf = buf;
     op.len = len;
+    op.lazy = 1; /* no deadline, not a future that a race or timeout polls */
     return op_run(rt, &op);
 }
 

@@ -131,8 +131,8 @@ static int ur_arm(weft__io *io, int fd, uint64_t token, unsigned dir)
     struct io_uring_sqe *sqe = sqe_get(io->ring);
     if (!sqe)
         return -ENOMEM;
-    io_uring_prep_poll_add(sqe, fd,
-                           dir == WEFT__R ? POLLIN | POLLRDHUP : POLLOUT);
+    io_uring_prep_poll_add(
+        sqe, fd, dir == WEFT__R ? POLLIN | POLLRDHUP | POLLPRI : POLLOUT);
     io_uring_sqe_set_data64(sqe, user_data(token, dir));
     return 0;
 }
@@ -199,13 +199,16 @@ static int ur_wait(weft__io *io, uint64_t deadline,
         unsigned dir = (unsigned)(ud >> DIR_SHIFT);
         if (dir == 0 || res == -ECANCELED)
             continue; /* a poll-remove, or the poll it withdrew */
-        unsigned bits = WEFT__R | WEFT__W; /* an error: let the call tell */
+        /* An error: let the call tell. */
+        unsigned bits = WEFT__R | WEFT__W | WEFT__TRY;
         if (res >= 0) {
             bits = 0;
-            if (res & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))
+            if (res & (POLLIN | POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
                 bits |= WEFT__R;
             if (res & (POLLOUT | POLLHUP | POLLERR))
                 bits |= WEFT__W;
+            if (res & (POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
+                bits |= WEFT__TRY;
         }
         ready(io, ud & ~DIR_MASK, bits, dir);
         n++;
