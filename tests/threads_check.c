@@ -378,13 +378,26 @@ static size_t s_local, s_remote;
 static weft_sender *s_tx, *s_xtx;
 static weft_receiver *s_rx;
 
+static atomic_int s_bad = -1; /* a received value out of range, if any */
+
+/* Counts v as seen; an item no sender sent is a failure, not a wild write. */
+static void s_count(int v)
+{
+    if (v < 0 || v >= S_LOCAL + S_REMOTE) {
+        int none = -1;
+        atomic_compare_exchange_strong(&s_bad, &none, v);
+        return;
+    }
+    atomic_fetch_add(&s_seen[v], 1);
+}
+
 static void *s_thief(void *arg)
 {
     (void)arg;
     int v;
     while (!atomic_load(&s_stop))
         if (weft_try_recv(s_rx, &v) == 1)
-            atomic_fetch_add(&s_seen[v], 1);
+            s_count(v);
     return NULL;
 }
 
@@ -405,7 +418,7 @@ static void *s_receiver(void *arg)
     (void)arg;
     int v, rc;
     while ((rc = weft_recv(s_rx, &v)) > 0)
-        atomic_fetch_add(&s_seen[v], 1);
+        s_count(v);
     CHECK(rc == 0, "receive ended with %d", rc);
     return NULL;
 }
@@ -445,6 +458,8 @@ static void *try_recv_races_handoffs(void *arg)
     pthread_join(th, NULL);
     pthread_join(xs, &rx);
     CHECK(rx == NULL, "thread sender failed");
+    CHECK(atomic_load(&s_bad) == -1, "received %d, which nobody sent",
+          atomic_load(&s_bad));
     for (size_t i = 0; i < S_LOCAL + S_REMOTE; i++) {
         int want = (i < s_local || (i >= S_LOCAL && i - S_LOCAL < s_remote));
         CHECK(atomic_load(&s_seen[i]) == want, "item %zu seen %d times", i,

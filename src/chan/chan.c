@@ -453,6 +453,23 @@ static inline int steal(weft__chan *ch, void *item)
     return 1;
 }
 
+/* Takes the channel's first item that is not kept for a woken receive
+ * (ch->owed items are): the handed one while it is unclaimed, else the
+ * ring's first.  Lock held; 1 if there was one.  The receive the item was
+ * handed to claims it without the lock, so it can go between occupied()
+ * and the steal: the ring is then looked at on its own. */
+static int take_first(weft__chan *ch, void *item)
+{
+    if (occupied(ch) <= ch->owed)
+        return 0;
+    if (steal(ch, item))
+        return 1;
+    if (ch->count <= ch->owed)
+        return 0;
+    pop(ch, item);
+    return 1;
+}
+
 /* A send may hand its item to the registered receive (see the top): that
  * receive is on this thread's runtime, nothing is queued ahead of the item
  * (in the ring, in hslot, or waiting to send), and the item fits in hslot.
@@ -1007,17 +1024,7 @@ static int recv_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     /* The first item may be one handed to a receive that did not claim it
      * (see the top); with several receivers, items kept for receives woken
      * before this one are theirs: one that waited is not overtaken. */
-    int got;
-    if (!ch->owed) {
-        got = steal(ch, r->item);
-        if (!got && ch->count) {
-            pop(ch, r->item);
-            got = 1;
-        }
-    } else if ((got = occupied(ch) > ch->owed)) {
-        if (!steal(ch, r->item))
-            pop(ch, r->item);
-    }
+    int got = take_first(ch, r->item);
     if (got) {
         if (!weft__list_empty(&ch->send_waits))
             sw = refill(ch);
@@ -1196,9 +1203,7 @@ int weft_try_recv(weft_receiver *rx, void *item)
     weft__waker *w = NULL;
     weft__lock_acquire(&ch->lock);
     note_receiver(ch, weft__tls_rt);
-    if (occupied(ch) > ch->owed) { /* not an item kept for a woken receive */
-        if (!steal(ch, item))
-            pop(ch, item);
+    if (take_first(ch, item)) { /* not an item kept for a woken receive */
         w = refill(ch);
         rc = 1;
     } else {
