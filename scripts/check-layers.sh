@@ -28,7 +28,10 @@
 #     cycle line lists exactly;
 #   - a folder is not in the layer order;
 #   - an edge or cycle line no longer matches the graph (a debt was paid:
-#     remove its line, so the file only shrinks).
+#     remove its line, so the file only shrinks);
+#   - a file of src/ includes the header of a folder above its own
+#     (#include "FOLDER/x.h" in src/FROM/: FOLDER must be FROM or below it),
+#     so a lower layer's header never pulls a higher one's in.
 # Exit 2: usage or build errors.
 set -euo pipefail
 
@@ -75,6 +78,11 @@ syms=$(for o in "${objs[@]}"; do
     nm -P -u "$o" | awk -v f="$folder" '{ print "U", f, $1 }'
 done)
 
+# ---- includes between folders: "I from to file" -----------------------------
+includes=$(cd "$root/src" && grep -HoE '^#include "[a-z_]+/[a-z_0-9]+\.h"' -- */*.c */*.h |
+    sed -E 's|^([a-z_]+)/([^:]*):#include "([a-z_]+)/.*|I \1 \3 src/\1/\2|' |
+    awk '$2 != $3' | sort -u)
+
 # ---- the graph and the checks ----------------------------------------------
 # Edges "from to sym", one per symbol, sorted and unique.
 edges=$(awk '
@@ -104,7 +112,14 @@ awk -v graph_only="$graph_only" -v allowfile="${allow#"$root"/}" '
         printf "check-layers: %s:%d: cannot read: %s\n", allowfile, FNR, $0
         bad = 1; next
     }
-    # pass 2: edges "from to sym"
+    # pass 2: includes "I from to file", then edges "from to sym"
+    $1 == "I" {
+        if (($2 in rank) && ($3 in rank) && rank[$3] > rank[$2]) {
+            printf "check-layers: %s (%s) includes a header of %s, a higher layer\n", $4, $2, $3
+            bad = 1
+        }
+        next
+    }
     {
         key = $1 " " $2
         if (!(key in syms)) { nedges++; edge_from[nedges] = $1; edge_to[nedges] = $2 }
@@ -194,4 +209,5 @@ awk -v graph_only="$graph_only" -v allowfile="${allow#"$root"/}" '
         for (r = 2; r <= nlayers; r++) s = s " < " order[r]
         return s
     }
-' "$allow" - <<<"$edges"
+' "$allow" - <<<"$includes
+$edges"

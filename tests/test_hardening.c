@@ -31,7 +31,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "stack.h"
+#include "stack/stack.h"
 #include "support.h"
 #include "weft.h"
 

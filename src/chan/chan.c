@@ -72,7 +72,7 @@
  * bounded send on the receiver.
  */
 #include "util/alloc.h"
-#include "rt.h"
+#include "chan/chan.h"
 
 #include <errno.h>
 #include <sched.h>

@@ -17,7 +17,8 @@
  * call, so they may use its locals.
  */
 #include "util/alloc.h"
-#include "rt.h"
+#include "future/future.h"
+#include "time/time.h"
 
 #include <errno.h>
 #include <stdio.h>

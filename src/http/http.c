@@ -38,7 +38,8 @@
 #include "weft_http.h"
 
 #include "io/io.h"
-#include "rt.h"
+#include "loop/loop.h"
+#include "sched/core.h"
 #include "util/alloc.h"
 
 #include <curl/curl.h>

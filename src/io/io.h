@@ -1,8 +1,8 @@
 /*
  * io.h - the I/O reactor of a runtime (driver layer): epoll, per-fd
  * records, readiness waits, signals.  Internal to src/io/; the scheduler
- * sees only the hooks declared in rt.h (weft__io_poll, weft__io_waiting,
- * weft__io_destroy).
+ * sees nothing of it; the loop calls only the driver's hooks at the end of
+ * this file (weft__io_poll, weft__io_waiting, weft__io_destroy).
  *
  * The reactor (struct weft__io) is created on a runtime's first I/O call,
  * so a program that never does I/O pays nothing.  It owns one epoll
@@ -36,7 +36,7 @@
 #ifndef WEFT_IO_IO_H
 #define WEFT_IO_IO_H
 
-#include "rt.h"
+#include "sched/core.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -201,5 +201,19 @@ int weft__io_offload(weft_fn *fn, void *arg, void (*drop)(void *),
 
 /* Maps a getaddrinfo error to weft's code (see weft.h, WEFT_EAI). */
 int weft__eai_error(int eai, int saved_errno);
+
+/* ---- the I/O reactor (io/reactor.c): the driver's hooks ---------------- */
+
+/* Harvests fd readiness, signals and the eventfd (all in one epoll set),
+ * waiting at most until deadline_ns on CLOCK_MONOTONIC (0: do not wait;
+ * UINT64_MAX: no limit), and wakes the waiters of what is ready.  Returns
+ * the number of events seen.  Only when rt->io is set. */
+int weft__io_poll(weft__rt *rt, uint64_t deadline_ns);
+/* 1 if a task waits on an fd or a signal here: a wake source outside the
+ * runtime (never a deadlock while one exists). */
+int weft__io_waiting(const weft__rt *rt);
+/* Closes the reactor (rt->io may be NULL): at the end of weft_run, before
+ * rt->efd is closed. */
+void weft__io_destroy(weft__rt *rt);
 
 #endif

@@ -20,6 +20,7 @@
  * sources.  Only the runtime's thread touches any of it.
  */
 #include "io/io.h"
+#include "time/time.h"
 #include "util/num.h"
 #include "util/alloc.h"
 

@@ -16,9 +16,14 @@
  * driven until it returns; weft_run returns once no task is alive.
  */
 #include "util/alloc.h"
-#include "rt.h"
+#include "chan/chan.h"
+#include "io/io.h"
+#include "loop/loop.h"
+#include "sched/core.h"
+#include "sync/sync.h"
+#include "time/time.h"
 #include "obs/obs.h"
-#include "sanitize.h"
+#include "util/sanitize.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -3,7 +3,7 @@
  * in words (obs/'s describer), written to stderr before the loop cancels
  * them.
  */
-#include "rt.h"
+#include "loop/loop.h"
 #include "obs/obs.h"
 
 #include <stdio.h>

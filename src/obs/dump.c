@@ -15,6 +15,7 @@
  * older by at most that round.
  */
 #include "obs/obs.h"
+#include "future/future.h"
 #include "io/io.h"
 
 #include <errno.h>
@@ -208,7 +209,7 @@ static int dump_signal_start(weft__rt *rt)
         return 0;
     }
     rt->dump_signal = sig;
-    rt->hooks.dump_pending = weft__obs_dump_pending; /* rt.h */
+    rt->hooks.dump_pending = weft__obs_dump_pending; /* sched/core.h */
     return 0;
 }
 

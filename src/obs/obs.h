@@ -8,8 +8,8 @@
  * weft__group_* accessors of future.c.
  *
  * The core (sched/) does not call obs/ by name: obs/ installs the hooks of
- * rt->hooks (rt.h) that record switches, wakes, blocking jobs and ask for
- * a pending dump.  Timing (trace slices, the slow-poll warning, the longest
+ * rt->hooks (sched/core.h) that record switches, wakes, blocking jobs and ask
+ * for a pending dump.  Timing (trace slices, the slow-poll warning, the longest
  * run of weft_runtime_stats) exists only while rt->obs is set and
  * rt->hooks.on_switch with it: with it off, the scheduler pays one
  * predictable branch per switch.
@@ -17,7 +17,7 @@
 #ifndef WEFT_OBS_OBS_H
 #define WEFT_OBS_OBS_H
 
-#include "rt.h"
+#include "sched/core.h"
 #include "util/fmt.h"
 
 #include <stdio.h>
@@ -33,10 +33,10 @@ void weft__describe_co(FILE *out, weft__rt *rt, const weft__co *co, int depth,
 
 /* Reads WEFT_DUMP_SIGNAL, WEFT_TRACE, WEFT_WARN_SLOW_MS and cfg->trace_path
  * at the start of weft_run, and installs the core's hooks (rt->hooks, see
- * rt.h) for what they enable: the core calls obs/ only through them.  0, or
- * -ENOMEM/-EMFILE when what they need could not be had (as any start-up
- * allocation); a variable naming nothing usable is reported on stderr and
- * ignored. */
+ * sched/core.h) for what they enable: the core calls obs/ only through
+ * them.  0, or -ENOMEM/-EMFILE when what they need could not be had (as any
+ * start-up allocation); a variable naming nothing usable is reported on
+ * stderr and ignored. */
 int weft__obs_start(weft__rt *rt);
 /* At the end of weft_run, once the blocking pool has stopped: empties the
  * core's hooks, completes and closes the trace. */

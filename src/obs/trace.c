@@ -284,8 +284,8 @@ int weft__trace_start(weft__rt *rt)
         }
     }
     rt->obs = ob;
-    /* The core's hooks (rt.h): every switch, for slices and the slow-poll
-     * warning; wakes and blocking jobs only for a timeline. */
+    /* The core's hooks (sched/core.h): every switch, for slices and the
+     * slow-poll warning; wakes and blocking jobs only for a timeline. */
     rt->hooks.on_switch = obs_switch;
     if (ob->trace) {
         rt->hooks.on_wake = obs_wake;

@@ -18,7 +18,7 @@
  * joins each of them: no pool thread outlives weft_run.
  */
 #include "util/alloc.h"
-#include "rt.h"
+#include "sched/core.h"
 
 #include <errno.h>
 #include <fcntl.h>

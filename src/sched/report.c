@@ -11,7 +11,7 @@
  * instruction runs again and faults as it would have without weft.
  */
 #include "util/alloc.h"
-#include "rt.h"
+#include "sched/core.h"
 
 #include <errno.h>
 #include <stdio.h>

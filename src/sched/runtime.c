@@ -10,8 +10,8 @@
  * while its batch lasts) or dies.
  */
 #include "util/alloc.h"
-#include "rt.h"
-#include "sanitize.h"
+#include "sched/core.h"
+#include "util/sanitize.h"
 
 #include <errno.h>
 #include <poll.h>

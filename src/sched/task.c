@@ -14,7 +14,7 @@
  * delays for as long as it can (first freed, first reused; see SLAB_MIN).
  */
 #include "util/alloc.h"
-#include "rt.h"
+#include "sched/core.h"
 
 #include <errno.h>
 #include <stdio.h>

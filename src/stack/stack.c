@@ -31,8 +31,8 @@
  * committed by a second call (MADV_POPULATE_WRITE).
  */
 #include "util/alloc.h"
-#include "stack.h"
-#include "sanitize.h"
+#include "stack/stack.h"
+#include "util/sanitize.h"
 #include "weft.h"
 
 #include <errno.h>

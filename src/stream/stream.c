@@ -14,7 +14,10 @@
  */
 #include "util/alloc.h"
 #include "util/num.h"
-#include "rt.h"
+#include "chan/chan.h"
+#include "future/future.h"
+#include "sched/core.h"
+#include "time/time.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
  * Everything here runs on the group's runtime thread: a group is [task].
  */
 #include "util/alloc.h"
-#include "rt.h"
+#include "sched/core.h"
 
 #include <errno.h>
 #include <stdio.h>

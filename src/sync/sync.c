@@ -43,7 +43,7 @@
  * when a report asks: a wait formats nothing.
  */
 #include "util/alloc.h"
-#include "rt.h"
+#include "sync/sync.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  */
 #include "util/alloc.h"
 #include "util/num.h"
-#include "rt.h"
+#include "time/time.h"
 #include "util/fmt.h"
 
 #include <errno.h>

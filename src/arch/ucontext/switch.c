@@ -4,7 +4,7 @@
  * swapcontext saves and restores the signal mask (a system call per switch)
  * and, on glibc, the floating-point environment.
  */
-#include "arch.h"
+#include "arch/arch.h"
 
 #include <fenv.h>
 #include <stdint.h>

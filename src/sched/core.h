@@ -1,6 +1,19 @@
 /*
- * rt.h - the internal model shared by the scheduler, timers, futures and
- * channels.
+ * core.h - the core (sched/): the scheduler of one thread.  Coroutines,
+ * tasks, wakers, the run queue, the poll protocol (future ops, the await of
+ * a leaf, park), cancellation, the clock read, the one cross-thread wake
+ * path (the inbox), and the runtime struct every layer is handed.
+ *
+ * Lowest layer but the base (util/, arch/, stack/): it includes only their
+ * headers.  The layers above declare their own internals beside their
+ * sources (time/time.h, io/io.h, chan/chan.h, future/future.h,
+ * sync/sync.h, obs/obs.h, loop/loop.h) and include this one; a higher
+ * module's state kept in struct weft__rt is named here by an incomplete
+ * type only (struct weft__timer_entry, struct weft__io, struct weft__obs,
+ * struct weft__pool, struct weft__exit_hook), so this header never needs
+ * theirs.
+ *
+ * Objects and who owns them:
  *
  * Objects and who owns them:
  *
@@ -29,13 +42,14 @@
  * Cancellation of a coroutine is visible to it and to everything it polls:
  * weft__cancelled() walks the chain of pollers (parent pointers).
  */
-#ifndef WEFT_RT_H
-#define WEFT_RT_H
+#ifndef WEFT_SCHED_CORE_H
+#define WEFT_SCHED_CORE_H
 
-#include "arch.h"
-#include "sanitize.h"
+#include "arch/arch.h"
+#include "stack/stack.h"
+#include "util/list.h"
 #include "util/lock.h"
-#include "stack.h"
+#include "util/sanitize.h"
 #include "weft.h"
 
 #include <pthread.h>
@@ -50,30 +64,8 @@ typedef struct weft__chan weft__chan;
 struct weft__pool;
 struct weft__io;
 struct weft__obs;
-
-/* ---- intrusive doubly linked list (a ring with a sentinel) ------------- */
-
-typedef struct weft__link {
-    struct weft__link *prev, *next;
-} weft__link;
-
-static inline void weft__list_init(weft__link *l) { l->prev = l->next = l; }
-static inline int weft__list_empty(const weft__link *l) { return l->next == l; }
-static inline void weft__list_push(weft__link *l, weft__link *n)
-{
-    n->prev = l->prev;
-    n->next = l;
-    l->prev->next = n;
-    l->prev = n;
-}
-static inline void weft__list_remove(weft__link *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = n; /* removed nodes point at themselves */
-}
-#define weft__container(ptr, type, member)                                     \
-    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+struct weft__exit_hook;
+struct weft__timer_entry;
 
 /* ---- cross-thread posts ------------------------------------------------- */
 
@@ -84,19 +76,6 @@ typedef struct weft__remote {
     struct weft__remote *next;
     void (*run)(weft__rt *rt, struct weft__remote *r);
 } weft__remote;
-
-/* ---- end-of-runtime hooks ----------------------------------------------- */
-
-/* A node a module (weft-http's libcurl driver) links into its runtime so
- * that run() is called once when that runtime ends: after every task has
- * returned and the blocking pool has stopped, before the reactor is
- * destroyed (so run() may still forget fds with weft__io_forget and close
- * them).  No task runs then: run() must not suspend.  The node is owned by
- * its module; run() may free it.  Hooks run last-registered first. */
-typedef struct weft__exit_hook {
-    struct weft__exit_hook *next;
-    void (*run)(weft__rt *rt, struct weft__exit_hook *h);
-} weft__exit_hook;
 
 /* ---- the core's hooks: how the layers above watch it -------------------- */
 
@@ -211,22 +190,6 @@ struct weft_task {
     void (*drop_result)(void *result); /* frees an uncollected result */
 };
 
-/* ---- timers (time/timer.c) ---------------------------------------------- */
-
-typedef struct weft__timer {
-    uint64_t deadline;  /* ns on the runtime clock */
-    uint64_t seq;       /* arming order: ties fire first-armed first */
-    size_t index;       /* position in the heap; SIZE_MAX when not armed */
-    weft__waker *waker; /* woken when it fires */
-    int fired;
-} weft__timer;
-
-/* A heap slot: the timer and a copy of its key, compared in place. */
-typedef struct weft__timer_entry {
-    uint64_t deadline, seq;
-    weft__timer *timer;
-} weft__timer_entry;
-
 /* ---- the runtime -------------------------------------------------------- */
 
 /* Counters behind weft_runtime_stats (a plain increment each, no clock). */
@@ -255,7 +218,7 @@ struct weft__rt {
     /* clock and timers */
     uint64_t vnow; /* virtual clock */
     uint64_t timer_seq;
-    weft__timer_entry *heap; /* 4-ary min-heap on (deadline, seq) */
+    struct weft__timer_entry *heap; /* 4-ary min-heap on (deadline, seq) */
     size_t heap_len, heap_cap;
 
     /* stacks */
@@ -274,7 +237,7 @@ struct weft__rt {
     /* sync (src/sync/sync.c): semaphore, mutex and notify waits here */
     weft__link sync_waits;
     struct weft__io *io; /* the I/O reactor (io/), NULL until first used */
-    weft__exit_hook *exit_hooks; /* run by rt_destroy (weft__rt_on_exit) */
+    struct weft__exit_hook *exit_hooks; /* run by rt_destroy (weft__rt_on_exit) */
 
     /* observability: the clock read once per scheduling round, for wait
      * durations; the counters of weft_runtime_stats; the hooks the core
@@ -336,9 +299,6 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
 void weft__task_finished(weft__rt *rt, weft_task *t);
 /* Frees every task struct (at the end of weft_run). */
 void weft__task_free_all(weft__rt *rt);
-/* Registers h to run when rt ends (see weft__exit_hook).  [rt's thread]
- * (loop/loop.c) */
-void weft__rt_on_exit(weft__rt *rt, weft__exit_hook *h);
 /* Requests the cancellation of every task of rt (the deadlock report). */
 void weft__cancel_all(weft__rt *rt);
 /* The root returned: cancel every other task. */
@@ -359,20 +319,6 @@ int weft__blocking_cancel(weft__rt *rt, weft_task *t);
 /* 1 when a pool thread has taken job t (read under the pool's lock). */
 int weft__blocking_taken(weft__rt *rt, const weft_task *t);
 void weft__blocking_destroy(weft__rt *rt);
-
-/* ---- timers (time/timer.c) ---------------------------------------------- */
-
-void weft__timer_init(weft__timer *t);
-int weft__timer_arm(weft__rt *rt, weft__timer *t, uint64_t deadline,
-                    weft__waker *w);
-void weft__timer_cancel(weft__rt *rt, weft__timer *t);
-/* Fires, in (deadline, arming) order, at most max of the timers whose
- * deadline is <= now; returns how many fired. */
-size_t weft__timers_fire(weft__rt *rt, uint64_t now, size_t max);
-/* Earliest deadline, or UINT64_MAX when no timer is armed. */
-uint64_t weft__timers_next(const weft__rt *rt);
-void weft__timers_free(weft__rt *rt);
-
 /* ---- futures (future/future.c) ------------------------------------------ */
 
 /*
@@ -411,28 +357,7 @@ struct weft_future {
     void *result;
 };
 
-/* Cleans f up and frees it (heap futures). */
-void weft__future_free(weft_future *f);
-/* An async block's name and coroutine, or NULL for other futures. */
-const char *weft__async_name(const weft_future *f);
-const weft__co *weft__async_co(const weft_future *f);
-/* A combinator frame parked in co->wait_obj (WEFT__WAIT_COMBINATOR): its
- * name ("join", "race", "timeout", ...), its size, and slot i's future (NULL
- * once that slot finished), for the describers of obs/. */
-const char *weft__group_what(const void *group);
-size_t weft__group_size(const void *group);
-const weft_future *weft__group_slot(const void *group, size_t i);
-
-/* Leaf futures built on the caller's stack by the blocking forms. */
-typedef struct weft__sleep_future {
-    weft_future base;
-    weft__timer timer;
-    uint64_t deadline; /* absolute, or relative until the first poll */
-    int relative;
-} weft__sleep_future;
-void weft__sleep_future_init(weft__sleep_future *f, uint64_t ns, int relative);
-
-/* ---- channels (chan/chan.c) --------------------------------------------- */
+/* ---- cross-thread posts (sched/runtime.c) ------------------------------ */
 
 /* Posts r to rt's inbox and wakes rt's thread if it may be waiting.
  * [any thread] */
@@ -443,29 +368,6 @@ void weft__post(weft__rt *rt, weft__remote *r);
 int weft__unpost(weft__rt *rt, weft__remote *r);
 /* Runs every node posted to rt's inbox.  [rt's thread] */
 void weft__inbox_drain(weft__rt *rt);
-/* The item size of rx's channel, 0 for an invalid receiver. */
-size_t weft__receiver_item_size(const weft_receiver *rx);
-/* 1 if a send or receive waiting in rt may be completed from outside it. */
-int weft__external_waits(weft__rt *rt);
-
-/* ---- sync (sync/sync.c) ------------------------------------------------- */
-
-/* 1 if a semaphore, mutex or notify wait in rt may be ended from outside
- * it (the object is shared: see sync.c). */
-int weft__sync_external_waits(weft__rt *rt);
-/* ---- the I/O reactor (io/reactor.c): the driver's hooks ---------------- */
-
-/* Harvests fd readiness, signals and the eventfd (all in one epoll set),
- * waiting at most until deadline_ns on CLOCK_MONOTONIC (0: do not wait;
- * UINT64_MAX: no limit), and wakes the waiters of what is ready.  Returns
- * the number of events seen.  Only when rt->io is set. */
-int weft__io_poll(weft__rt *rt, uint64_t deadline_ns);
-/* 1 if a task waits on an fd or a signal here: a wake source outside the
- * runtime (never a deadlock while one exists). */
-int weft__io_waiting(const weft__rt *rt);
-/* Closes the reactor (rt->io may be NULL): at the end of weft_run, before
- * rt->efd is closed. */
-void weft__io_destroy(weft__rt *rt);
 
 static inline void weft__park(weft__rt *rt, weft__co *co, const char *what,
                               int kind, const void *obj)
@@ -488,9 +390,8 @@ static inline void weft__park(weft__rt *rt, weft__co *co, const char *what,
  * blocking form: sleep, send, receive, join, fd and signal waits. */
 int weft__await_leaf(weft__rt *rt, weft_future *f);
 
-/* ---- reports (loop/report.c: the deadlock; sched/report.c: faults) ------ */
+/* ---- faults (sched/report.c) -------------------------------------------- */
 
-void weft__report_deadlock(weft__rt *rt);
 int weft__fault_setup(weft__rt *rt);
 void weft__fault_teardown(weft__rt *rt);
 /* Reports a stack overflow of co (addr: the faulting address, or NULL for
