@@ -164,7 +164,7 @@ static void thread_sleep(thread_waker *t)
 }
 
 /* The list a plain thread's receive is linked on while it waits (the
- * runtimes' chan_waits play this part for tasks). */
+ * runtimes' chan.waits play this part for tasks). */
 static weft__link *thread_waits(void)
 {
     static _Thread_local weft__link list;
@@ -178,7 +178,7 @@ static weft__link *thread_waits(void)
 /* Larger items are not handed off: hslot would cost too much memory. */
 #define HANDOFF_MAX 256
 
-/* A send or receive waiting in a runtime, on its rt->chan_waits list. */
+/* A send or receive waiting in a runtime, on its rt->chan.waits list. */
 typedef struct chan_wait {
     weft__link link;
     weft__chan *ch;
@@ -192,7 +192,7 @@ typedef struct recv_future {
     weft__chan *ch;
     weft_receiver *rx; /* the handle it receives through */
     void *item;
-    chan_wait wait;      /* in rt->chan_waits while registered or queued */
+    chan_wait wait;      /* in rt->chan.waits while registered or queued */
     weft__link qlink;    /* on ch->rx_queue while queued */
     weft__waker *qwaker; /* while queued: its waker and runtime */
     weft__rt *qrt;
@@ -531,7 +531,7 @@ typedef struct send_waiter {
     weft__chan *ch;
     const void *item; /* the caller's: copied in when room is made */
     weft__link link;  /* in ch->send_waits while SW_WAITING */
-    chan_wait wait;   /* in rt->chan_waits while SW_WAITING */
+    chan_wait wait;   /* in rt->chan.waits while SW_WAITING */
     weft__waker *waker;
     weft__rt *rt;
     weft__remote post; /* wake from another thread */
@@ -562,7 +562,7 @@ static weft__waker *finish_waiter(send_waiter *sw, int state)
         weft__list_remove(&sw->wait.link);
         return sw->waker;
     }
-    /* sw->wait is on sw->rt->chan_waits, which only that runtime's thread
+    /* sw->wait is on sw->rt->chan.waits, which only that runtime's thread
      * may touch (other channels' locks guard its other nodes): the waiter
      * unlinks it itself when it runs (send_poll, send_cancel). */
     sw->posted = 1;
@@ -636,7 +636,7 @@ static int send_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         sw->waker = w;
         sw->rt = rt;
         weft__list_push(&ch->send_waits, &sw->link);
-        weft__list_push(&rt->chan_waits, &sw->wait.link);
+        weft__list_push(&rt->chan.waits, &sw->wait.link);
         weft__lock_release(&ch->lock);
         return 0;
     case SW_DONE:
@@ -983,7 +983,7 @@ static int wait_for_item(recv_future *r, weft__rt *rt, weft__waker *w)
     if (rt != ch->home)
         ch->shared = 1;
     weft__list_remove(&r->wait.link); /* a woken receive is still on it */
-    weft__list_push(rt ? &rt->chan_waits : thread_waits(), &r->wait.link);
+    weft__list_push(rt ? &rt->chan.waits : thread_waits(), &r->wait.link);
     if (!ch->rx_owner) {
         ch->rx_waker = w;
         ch->rx_owner = r;
@@ -1056,7 +1056,7 @@ ready:
 
 /* Withdraws r; an item handed to it stays the channel's first.  Only a
  * receive that waits (or was woken and has not polled since) is on
- * rt->chan_waits, so any other needs no lock. */
+ * rt->chan.waits, so any other needs no lock. */
 static void withdraw_locked(recv_future *r);
 
 static inline void withdraw(recv_future *r)
@@ -1343,7 +1343,7 @@ size_t weft__receiver_item_size(const weft_receiver *rx)
 int weft__external_waits(weft__rt *rt)
 {
     int found = 0;
-    for (weft__link *l = rt->chan_waits.next; l != &rt->chan_waits && !found;
+    for (weft__link *l = rt->chan.waits.next; l != &rt->chan.waits && !found;
          l = l->next) {
         chan_wait *w = weft__container(l, chan_wait, link);
         weft__chan *ch = w->ch;

@@ -144,7 +144,7 @@ weft_future *weft_async_with(const weft_spawn_opts *opts, weft_fn *fn,
     if (stack_size) {
         /* Made outside a runtime too: the system's page then. */
         weft__rt *rt = weft__tls_rt;
-        size_t page = rt ? rt->pool.page : (size_t)sysconf(_SC_PAGESIZE);
+        size_t page = rt ? rt->stacks.pool.page : (size_t)sysconf(_SC_PAGESIZE);
         a->co.stack_size = weft__stack_round_page(page, stack_size);
     }
     return &a->base;

@@ -213,7 +213,7 @@ int weft__io_poll(weft__rt *rt, uint64_t deadline_ns);
  * runtime (never a deadlock while one exists). */
 int weft__io_waiting(const weft__rt *rt);
 /* Closes the reactor (rt->io may be NULL): at the end of weft_run, before
- * rt->efd is closed. */
+ * rt->inbox.efd is closed. */
 void weft__io_destroy(weft__rt *rt);
 
 #endif

@@ -181,8 +181,8 @@ weft__io *weft__io_get(weft__rt *rt)
     }
     const char *asked;
     io->be = choose(&asked);
-    io->wake_fd = rt->efd;
-    int rc = io->be->init(io, rt->efd);
+    io->wake_fd = rt->inbox.efd;
+    int rc = io->be->init(io, rt->inbox.efd);
     if (rc && io->be != &weft__io_epoll) {
         /* io_uring refused (an old kernel, a seccomp filter, a container
          * policy, io_uring_disabled, RLIMIT_MEMLOCK): epoll does the same
@@ -194,7 +194,7 @@ weft__io *weft__io_get(weft__rt *rt)
                  strerror(-rc));
         note(asked, rest);
         io->be = &weft__io_epoll;
-        rc = io->be->init(io, rt->efd);
+        rc = io->be->init(io, rt->inbox.efd);
     }
     if (rc) {
         weft__free(io);

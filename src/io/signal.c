@@ -79,7 +79,8 @@ static int sig_register(weft__rt *rt, weft__io *io, int signum)
     if (io->sig_slot < 0) {
         for (int i = 0; i < SLOTS && io->sig_slot < 0; i++)
             if (__atomic_load_n(&sig_fds[i], __ATOMIC_SEQ_CST) == 0) {
-                __atomic_store_n(&sig_fds[i], rt->efd + 1, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&sig_fds[i], rt->inbox.efd + 1,
+                                 __ATOMIC_SEQ_CST);
                 io->sig_slot = i;
             }
         if (io->sig_slot < 0)

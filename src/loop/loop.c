@@ -43,7 +43,7 @@ static int io_events(weft__rt *rt, int n)
 {
     if (n > 0) {
         rt->stats.io_events += (uint64_t)n;
-        if (rt->obs)
+        if (rt->obs.state)
             weft__obs_instant(rt, "I/O events", n);
     }
     return n;
@@ -55,12 +55,12 @@ static void idle_wait(weft__rt *rt, uint64_t deadline)
 {
     /* Nothing to run: a good moment to give back the memory of stacks
      * freed past the pool's hot bound (see stack.h). */
-    weft__stack_trim(&rt->pool);
+    weft__stack_trim(&rt->stacks.pool);
     if (rt->io) { /* the reactor's epoll set holds the eventfd too */
         io_events(rt, weft__io_poll(rt, deadline));
         return;
     }
-    struct pollfd pfd = {.fd = rt->efd, .events = POLLIN};
+    struct pollfd pfd = {.fd = rt->inbox.efd, .events = POLLIN};
     struct timespec ts, *tsp = NULL;
     if (deadline != UINT64_MAX) {
         uint64_t now = weft__clock_mono();
@@ -71,7 +71,7 @@ static void idle_wait(weft__rt *rt, uint64_t deadline)
     }
     if (ppoll(&pfd, 1, tsp, NULL) > 0) {
         uint64_t v;
-        ssize_t n = read(rt->efd, &v, sizeof v); /* reset the counter */
+        ssize_t n = read(rt->inbox.efd, &v, sizeof v); /* reset the counter */
         (void)n;
     }
 }
@@ -88,15 +88,15 @@ static void idle_wait(weft__rt *rt, uint64_t deadline)
  */
 static void service(weft__rt *rt)
 {
-    if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&rt->inbox.posted, __ATOMIC_ACQUIRE))
         weft__inbox_drain(rt);
     int idle = weft__list_empty(&rt->runq) && weft__list_empty(&rt->yielded);
     size_t fired = 0;
     rt->now_cached = weft__clock_now(rt); /* once per round: wait times */
-    if (rt->heap_len) {
+    if (rt->time.heap_len) {
         fired = weft__timers_fire(rt, rt->now_cached, idle ? 1 : SIZE_MAX);
         rt->stats.timers_fired += fired;
-        if (fired && rt->obs)
+        if (fired && rt->obs.state)
             weft__obs_instant(rt, "timers fired", (long)fired);
     }
     /* Readiness too, while tasks keep the runtime busy (bounded: once per
@@ -104,7 +104,7 @@ static void service(weft__rt *rt)
      * is about to wait in the reactor anyway. */
     if ((!idle || fired) && weft__io_waiting(rt))
         io_events(rt, weft__io_poll(rt, 0));
-    if (rt->dump_signal || rt->obs)
+    if (rt->obs.dump_signal || rt->obs.state)
         weft__obs_round(rt);
     /* Tasks that yielded go behind everything the timers and the inbox
      * made runnable: a yield services expired timers. */
@@ -139,7 +139,7 @@ static void sched_loop(weft__rt *rt)
             weft_task *t = weft__container(l, weft_task, runq);
             t->queued = 0;
             run_task(rt, t);
-            if (__builtin_expect(rt->dump_signal != 0, 0) &&
+            if (__builtin_expect(rt->obs.dump_signal != 0, 0) &&
                 weft__obs_dump_pending(rt))
                 break; /* the dump now, naming the task that ran last */
         }
@@ -151,7 +151,7 @@ static void sched_loop(weft__rt *rt)
 
         /* Nothing runnable. */
         uint64_t next = weft__timers_next(rt);
-        if (rt->blocking_jobs) {
+        if (rt->blocking.jobs) {
             /* A job will post its end: wait for it, and on the virtual
              * clock do not let time jump past what the job may observe. */
             idle_wait(rt,
@@ -160,31 +160,31 @@ static void sched_loop(weft__rt *rt)
         }
         /* A timer armed for UINT64_MAX (a saturated deadline) is still a
          * timer: test the heap, not the sentinel. */
-        int timers = rt->heap_len > 0;
+        int timers = rt->time.heap_len > 0;
         if (rt->cfg.clock == WEFT_CLOCK_VIRTUAL && timers) {
             /* Time jumps only when no fd is ready now either. */
             if (weft__io_waiting(rt) &&
                 io_events(rt, weft__io_poll(rt, 0)) > 0 &&
                 !weft__list_empty(&rt->runq))
                 continue;
-            if (next > rt->vnow)
-                rt->vnow = next; /* time jumps */
+            if (next > rt->time.vnow)
+                rt->time.vnow = next; /* time jumps */
             continue;
         }
         if (!timers && !weft__external_waits(rt) &&
             !weft__sync_external_waits(rt) && !weft__io_waiting(rt)) {
             /* Re-check the inbox: a wake may have raced the test above. */
-            if (__atomic_load_n(&rt->inbox_posted, __ATOMIC_ACQUIRE))
+            if (__atomic_load_n(&rt->inbox.posted, __ATOMIC_ACQUIRE))
                 continue;
             if (rt->cfg.deadlock == WEFT_DEADLOCK_FAIL) {
-                if (rt->deadlocked) {
+                if (rt->loop.deadlocked) {
                     fputs("weft: tasks still blocked after the deadlock "
                           "cancelled them; aborting\n",
                           stderr);
                     abort();
                 }
                 weft__report_deadlock(rt);
-                rt->deadlocked = 1;
+                rt->loop.deadlocked = 1;
                 weft__cancel_all(rt);
                 continue;
             }
@@ -203,10 +203,11 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
     weft__list_init(&rt->runq);
     weft__list_init(&rt->yielded);
     weft__list_init(&rt->tasks);
-    weft__list_init(&rt->chan_waits);
-    weft__list_init(&rt->sync_waits); /* sync/sync.c */
-    weft__stack_pool_init(&rt->pool);
-    rt->cfg.stack_size = weft__stack_round(&rt->pool, rt->cfg.stack_size);
+    weft__list_init(&rt->chan.waits);
+    weft__list_init(&rt->sync.waits); /* sync/sync.c */
+    weft__stack_pool_init(&rt->stacks.pool);
+    rt->cfg.stack_size =
+        weft__stack_round(&rt->stacks.pool, rt->cfg.stack_size);
     if (!rt->cfg.stack_size)
         return -EINVAL;
     rt->next_id = 1;
@@ -218,17 +219,18 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
 #ifdef WEFT__ASAN
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &rt->main_stack_lo, &rt->main_stack_size);
+        pthread_attr_getstack(&attr, &rt->stacks.main_lo,
+                              &rt->stacks.main_size);
         pthread_attr_destroy(&attr);
     }
 #endif
-    rt->efd = weft__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (rt->efd < 0)
+    rt->inbox.efd = weft__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rt->inbox.efd < 0)
         return -errno;
-    weft__lock_init(&rt->inbox_lock);
+    weft__lock_init(&rt->inbox.lock);
     int rc = weft__fault_setup(rt);
     if (rc) {
-        close(rt->efd);
+        close(rt->inbox.efd);
         return rc;
     }
     /* Dump signal, trace, slow-poll warning: after the fault handler, so
@@ -238,33 +240,33 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
     if (rc) {
         weft__io_destroy(rt);
         weft__fault_teardown(rt);
-        close(rt->efd);
+        close(rt->inbox.efd);
     }
     return rc;
 }
 
 void weft__rt_on_exit(weft__rt *rt, weft__exit_hook *h)
 {
-    h->next = rt->exit_hooks;
-    rt->exit_hooks = h;
+    h->next = rt->loop.exit_hooks;
+    rt->loop.exit_hooks = h;
 }
 
 static void rt_destroy(weft__rt *rt)
 {
-    weft__blocking_destroy(rt); /* every job has ended: live was 0 */
-    weft__obs_stop(rt);         /* no pool thread writes events now */
-    weft__inbox_drain(rt);      /* drop references posted by other threads */
-    while (rt->exit_hooks) {    /* modules' own teardown, reactor still up */
-        weft__exit_hook *h = rt->exit_hooks;
-        rt->exit_hooks = h->next;
+    weft__blocking_destroy(rt);   /* every job has ended: live was 0 */
+    weft__obs_stop(rt);           /* no pool thread writes events now */
+    weft__inbox_drain(rt);        /* drop references posted by other threads */
+    while (rt->loop.exit_hooks) { /* modules' own teardown, reactor still up */
+        weft__exit_hook *h = rt->loop.exit_hooks;
+        rt->loop.exit_hooks = h->next;
         h->run(rt, h);
     }
     weft__io_destroy(rt); /* before the eventfd it polls is closed */
     weft__task_free_all(rt);
     weft__timers_free(rt);
-    weft__stack_pool_destroy(&rt->pool);
+    weft__stack_pool_destroy(&rt->stacks.pool);
     weft__fault_teardown(rt);
-    close(rt->efd);
+    close(rt->inbox.efd);
 }
 
 int weft_run_with(const weft_config *config, weft_fn *main, void *arg,
@@ -297,7 +299,7 @@ int weft_run_with(const weft_config *config, weft_fn *main, void *arg,
     }
     rt->root = root;
     sched_loop(rt);
-    if (rt->deadlocked)
+    if (rt->loop.deadlocked)
         rc = -EDEADLK;
     else if (root->co.status == -ENOMEM && !root->co.result)
         rc = -ENOMEM; /* its stack could not be had: main never ran */
@@ -321,10 +323,10 @@ int weft_runtime_stats(weft_stats *out)
     for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = l->next)
         tasks++;
     out->tasks = tasks;
-    out->timers = rt->heap_len;
-    out->stacks_in_use = rt->pool.in_use;
-    out->stacks_pooled = rt->pool.total - rt->pool.in_use;
-    out->blocking_jobs = rt->blocking_jobs;
+    out->timers = rt->time.heap_len;
+    out->stacks_in_use = rt->stacks.pool.in_use;
+    out->stacks_pooled = rt->stacks.pool.total - rt->stacks.pool.in_use;
+    out->blocking_jobs = rt->blocking.jobs;
     out->tasks_spawned = rt->stats.spawned;
     out->tasks_finished = rt->stats.finished;
     out->polls = rt->stats.polls;

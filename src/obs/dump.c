@@ -198,7 +198,7 @@ static int dump_signal_start(weft__rt *rt)
     if (!v || !*v)
         return 0;
     int sig = parse_signal(v);
-    int rc = sig ? weft__sig_watch(rt, sig, &rt->dump_seen) : -EINVAL;
+    int rc = sig ? weft__sig_watch(rt, sig, &rt->obs.dump_seen) : -EINVAL;
     if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE)
         return rc;
     if (rc) {
@@ -208,27 +208,27 @@ static int dump_signal_start(weft__rt *rt)
                 v, weft_strerror(rc));
         return 0;
     }
-    rt->dump_signal = sig;
+    rt->obs.dump_signal = sig;
     rt->hooks.dump_pending = weft__obs_dump_pending; /* sched/core.h */
     return 0;
 }
 
 int weft__obs_dump_pending(const weft__rt *rt)
 {
-    return weft__sig_deliveries(rt->dump_signal, NULL) != rt->dump_seen;
+    return weft__sig_deliveries(rt->obs.dump_signal, NULL) != rt->obs.dump_seen;
 }
 
 static void dump_signal_round(weft__rt *rt)
 {
     uint64_t when;
-    uint64_t seen = weft__sig_deliveries(rt->dump_signal, &when);
-    if (seen == rt->dump_seen)
+    uint64_t seen = weft__sig_deliveries(rt->obs.dump_signal, &when);
+    if (seen == rt->obs.dump_seen)
         return;
-    rt->dump_seen = seen;
+    rt->obs.dump_seen = seen;
     size_t tasks = 0;
     for (weft__link *l = rt->tasks.next; l != &rt->tasks; l = l->next)
         tasks += weft__container(l, weft_task, all)->co.state != WEFT__DEAD;
-    const char *abbrev = sigabbrev_np(rt->dump_signal);
+    const char *abbrev = sigabbrev_np(rt->obs.dump_signal);
     fprintf(stderr, "weft: task dump on SIG%s: %zu task%s\n",
             abbrev ? abbrev : "?", tasks, tasks == 1 ? "" : "s");
     /* The scheduler answers between rounds, and a pending dump ends the
@@ -256,8 +256,8 @@ int weft__obs_start(weft__rt *rt)
 
 void weft__obs_round(weft__rt *rt)
 {
-    if (rt->dump_signal)
+    if (rt->obs.dump_signal)
         dump_signal_round(rt);
-    if (rt->obs)
+    if (rt->obs.state)
         weft__trace_round(rt);
 }

@@ -10,7 +10,7 @@
  * The core (sched/) does not call obs/ by name: obs/ installs the hooks of
  * rt->hooks (sched/core.h) that record switches, wakes, blocking jobs and ask
  * for a pending dump.  Timing (trace slices, the slow-poll warning, the longest
- * run of weft_runtime_stats) exists only while rt->obs is set and
+ * run of weft_runtime_stats) exists only while rt->obs.state is set and
  * rt->hooks.on_switch with it: with it off, the scheduler pays one
  * predictable branch per switch.
  */
@@ -41,7 +41,7 @@ int weft__obs_start(weft__rt *rt);
 /* At the end of weft_run, once the blocking pool has stopped: empties the
  * core's hooks, completes and closes the trace. */
 void weft__obs_stop(weft__rt *rt);
-/* 1 if the dump signal arrived since the last dump (rt->dump_signal set);
+/* 1 if the dump signal arrived since the last dump (rt->obs.dump_signal set);
  * also the core's rt->hooks.dump_pending while the dump signal is on. */
 int weft__obs_dump_pending(const weft__rt *rt);
 /* Once per scheduling round: the dump signal's deliveries, the counters of
@@ -79,7 +79,7 @@ void weft__obs_instant(weft__rt *rt, const char *name, long arg);
  * fills the core's hooks that record them (rt->hooks: on_switch always,
  * on_wake and on_job for a timeline); weft__obs_stop empties them. */
 int weft__trace_start(weft__rt *rt);
-/* The counters event (from weft__obs_round, while rt->obs is set). */
+/* The counters event (from weft__obs_round, while rt->obs.state is set). */
 void weft__trace_round(weft__rt *rt);
 
 #endif

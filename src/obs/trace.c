@@ -283,7 +283,7 @@ int weft__trace_start(weft__rt *rt)
             return rc == -ENOMEM ? rc : 0; /* reported: run untraced */
         }
     }
-    rt->obs = ob;
+    rt->obs.state = ob;
     /* The core's hooks (sched/core.h): every switch, for slices and the
      * slow-poll warning; wakes and blocking jobs only for a timeline. */
     rt->hooks.on_switch = obs_switch;
@@ -324,12 +324,12 @@ static void close_slice(weft__rt *rt, struct weft__obs *ob, uint64_t now)
 }
 
 /* rt->hooks.on_switch: a switch from `from` to `to` on rt's thread, while
- * rt->obs is set.  Closes the slice of the task that stops running, opens
+ * rt->obs.state is set.  Closes the slice of the task that stops running, opens
  * the next, warns of a slow poll. */
 static __attribute__((cold)) void obs_switch(weft__rt *rt, const weft__co *from,
                                              const weft__co *to)
 {
-    struct weft__obs *ob = rt->obs;
+    struct weft__obs *ob = rt->obs.state;
     weft_task *next = to->task;
     if (from->task == next && ob->running == next)
         return; /* into or out of an async block of the same task */
@@ -353,7 +353,7 @@ static __attribute__((cold)) void obs_switch(weft__rt *rt, const weft__co *from,
  * running task woke it). */
 static __attribute__((cold)) void obs_wake(weft__rt *rt, weft_task *t)
 {
-    struct weft__obs *ob = rt->obs;
+    struct weft__obs *ob = rt->obs.state;
     if (!ob->trace || !ob->running || ob->running == t)
         return; /* woken by the scheduler (timers, I/O), or by itself */
     t->flow_pending = 1;
@@ -365,7 +365,7 @@ static __attribute__((cold)) void obs_wake(weft__rt *rt, weft_task *t)
 
 void weft__obs_instant(weft__rt *rt, const char *name, long arg)
 {
-    struct weft__obs *ob = rt->obs;
+    struct weft__obs *ob = rt->obs.state;
     if (!ob->trace)
         return;
     out o = begin(ob, 'i', weft__clock_mono());
@@ -382,7 +382,7 @@ void weft__obs_instant(weft__rt *rt, const char *name, long arg)
 static void obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
                     uint64_t end_ns)
 {
-    struct weft__obs *ob = rt->obs;
+    struct weft__obs *ob = rt->obs.state;
     if (!ob || !ob->trace)
         return;
     int tid = (int)syscall(SYS_gettid);
@@ -424,7 +424,7 @@ static void obs_job(weft__rt *rt, const weft_task *t, uint64_t start_ns,
 
 void weft__trace_round(weft__rt *rt)
 {
-    struct weft__obs *ob = rt->obs;
+    struct weft__obs *ob = rt->obs.state;
     if (!ob->trace)
         return;
     uint64_t now = weft__clock_mono();
@@ -444,11 +444,11 @@ void weft__trace_round(weft__rt *rt)
 
 void weft__obs_stop(weft__rt *rt)
 {
-    struct weft__obs *ob = rt->obs;
+    struct weft__obs *ob = rt->obs.state;
     rt->hooks = (weft__hooks){0}; /* the core calls obs/ no more */
     if (!ob)
         return;
-    rt->obs = NULL;
+    rt->obs.state = NULL;
     if (ob->trace) {
         flush(ob);
         fputs("\n]}\n", ob->trace);

@@ -12,7 +12,7 @@
  * started cannot be interrupted; cancelling one that has not started removes
  * it from the queue and calls its drop_arg.
  *
- * The runtime counts its unfinished jobs (rt->blocking_jobs): while any
+ * The runtime counts its unfinished jobs (rt->blocking.jobs): while any
  * exists it is not deadlocked, and the virtual clock does not jump.  It
  * ends only after every job has finished, then stops the idle threads and
  * joins each of them: no pool thread outlives weft_run.
@@ -125,14 +125,14 @@ static void job_done(weft__rt *rt, weft__remote *r)
     weft_task *t = weft__container(r, weft_task, done);
     t->co.state = WEFT__DEAD;
     t->co.status = 0; /* a started job always runs to its end */
-    rt->blocking_jobs--;
+    rt->blocking.jobs--;
     weft__task_finished(rt, t);
 }
 
 static weft__pool *pool_get(weft__rt *rt)
 {
-    if (rt->pool_blocking)
-        return rt->pool_blocking;
+    if (rt->blocking.pool)
+        return rt->blocking.pool;
     weft__pool *pool = weft__calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
@@ -146,7 +146,7 @@ static weft__pool *pool_get(weft__rt *rt)
     pthread_condattr_destroy(&attr);
     weft__list_init(&pool->queue);
     pool->rt = rt;
-    rt->pool_blocking = pool;
+    rt->blocking.pool = pool;
     return pool;
 free_lock:
     pthread_mutex_destroy(&pool->lock);
@@ -170,7 +170,7 @@ static int blocking_submit(weft__rt *rt, weft_task *t)
     }
     if (rc == 0) {
         weft__list_push(&pool->queue, &t->runq);
-        rt->blocking_jobs++;
+        rt->blocking.jobs++;
         pthread_cond_signal(&pool->work);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -179,7 +179,7 @@ static int blocking_submit(weft__rt *rt, weft_task *t)
 
 int weft__blocking_taken(weft__rt *rt, const weft_task *t)
 {
-    weft__pool *pool = rt->pool_blocking;
+    weft__pool *pool = rt->blocking.pool;
     if (!pool)
         return 0;
     pthread_mutex_lock(&pool->lock);
@@ -190,7 +190,7 @@ int weft__blocking_taken(weft__rt *rt, const weft_task *t)
 
 int weft__blocking_cancel(weft__rt *rt, weft_task *t)
 {
-    weft__pool *pool = rt->pool_blocking;
+    weft__pool *pool = rt->blocking.pool;
     int queued;
     pthread_mutex_lock(&pool->lock);
     queued = !t->job_taken;
@@ -204,14 +204,14 @@ int weft__blocking_cancel(weft__rt *rt, weft_task *t)
     t->co.status = -ECANCELED;
     if (t->co.drop_arg)
         t->co.drop_arg(t->co.arg);
-    rt->blocking_jobs--;
+    rt->blocking.jobs--;
     weft__task_finished(rt, t);
     return 1;
 }
 
 void weft__blocking_destroy(weft__rt *rt)
 {
-    weft__pool *pool = rt->pool_blocking;
+    weft__pool *pool = rt->blocking.pool;
     if (!pool)
         return;
     /* Every job has ended (the runtime had no live task): each thread is
@@ -229,7 +229,7 @@ void weft__blocking_destroy(weft__rt *rt)
     pthread_cond_destroy(&pool->work);
     pthread_mutex_destroy(&pool->lock);
     weft__free(pool);
-    rt->pool_blocking = NULL;
+    rt->blocking.pool = NULL;
 }
 
 weft_task *weft_spawn_blocking_with(const weft_spawn_opts *opts, weft_fn *fn,

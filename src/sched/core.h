@@ -199,7 +199,18 @@ typedef struct weft__counters {
     uint64_t longest_run_ns; /* measured while obs timing is on */
 } weft__counters;
 
+/*
+ * The runtime: one sub-struct per module, each owned (written) by that
+ * module and read by the few listed beside it.  The core's own fields come
+ * first, the switch path's in the first cache lines (main_co, current,
+ * back_from, batch_left, runq, yielded); the counters, the clock read of the
+ * round and the hooks that every switch and park touch stay together.  A
+ * module above the core keeps its state here by value, typed by fields the
+ * core never reads (time, inbox, chan, sync, loop, obs), or by a pointer to
+ * an incomplete type it defines (io): so this header includes none of theirs.
+ */
 struct weft__rt {
+    /* core (sched/runtime.c, sched/task.c): the switch and the run queue */
     weft__co main_co;  /* the scheduler, on the thread's own stack */
     weft__co *current; /* the coroutine on the CPU */
     weft_task *root;
@@ -213,53 +224,85 @@ struct weft__rt {
     uint64_t next_id;
     weft_config cfg;
     int shutting_down;
-    int deadlocked;
 
-    /* clock and timers */
-    uint64_t vnow; /* virtual clock */
-    uint64_t timer_seq;
-    struct weft__timer_entry *heap; /* 4-ary min-heap on (deadline, seq) */
-    size_t heap_len, heap_cap;
+    /* driver: the clock and the timer heap (time/timer.c; vnow is read and
+     * advanced by sched/runtime.c's clock and by the loop) */
+    struct weft__rt_time {
+        uint64_t vnow; /* virtual clock */
+        uint64_t timer_seq;
+        struct weft__timer_entry *heap; /* 4-ary min-heap on (deadline, seq) */
+        size_t heap_len, heap_cap;
+    } time;
 
-    /* stacks */
-    weft__stack_pool pool;
-    void *main_stack_lo; /* the thread's stack, for sanitizers */
-    size_t main_stack_size;
+    /* stacks (stack/, used by sched/runtime.c and the loop) */
+    struct weft__rt_stacks {
+        weft__stack_pool pool;
+        void *main_lo; /* the thread's stack, for sanitizers */
+        size_t main_size;
+    } stacks;
 
-    /* cross-thread wakes: work posted by other threads, run here */
-    weft__lock inbox_lock;
-    weft__remote *inbox;              /* LIFO of posted nodes */
-    int inbox_posted;                 /* inbox non-empty (under inbox_lock) */
-    int efd;                          /* eventfd written when the inbox fills */
-    struct weft__pool *pool_blocking; /* spawn_blocking threads, or NULL */
-    size_t blocking_jobs;             /* spawned and not yet finished */
-    weft__link chan_waits; /* channel sends and receives waiting here */
-    /* sync (src/sync/sync.c): semaphore, mutex and notify waits here */
-    weft__link sync_waits;
-    struct weft__io *io; /* the I/O reactor (io/), NULL until first used */
-    struct weft__exit_hook *exit_hooks; /* run by rt_destroy (weft__rt_on_exit) */
+    /* driver: the inbox, the one cross-thread wake path (sched/runtime.c):
+     * work posted by other threads, run here; efd is also registered in
+     * the reactor (io/) */
+    struct weft__rt_inbox {
+        weft__lock lock;
+        weft__remote *head; /* LIFO of posted nodes */
+        int posted;         /* head non-empty (under lock) */
+        int efd;            /* eventfd written when the inbox fills */
+    } inbox;
 
-    /* observability: the clock read once per scheduling round, for wait
-     * durations; the counters of weft_runtime_stats; the hooks the core
-     * calls (obs/ fills them); obs/'s own state, which the core never
-     * reads: the dump signal and the trace/slow-poll state (NULL unless
-     * enabled) */
+    /* blocking jobs (sched/blocking.c) */
+    struct weft__rt_blocking {
+        struct weft__pool *pool; /* spawn_blocking threads, or NULL */
+        size_t jobs;             /* spawned and not yet finished */
+    } blocking;
+
+    /* leaves and sync: who waits here (the loop's deadlock test reads them) */
+    struct weft__rt_chan {
+        weft__link waits; /* channel sends and receives (chan/chan.c) */
+    } chan;
+    struct weft__rt_sync {
+        weft__link waits; /* semaphore, mutex and notify waits (sync/) */
+    } sync;
+
+    /* driver: the I/O reactor (io/), NULL until first used */
+    struct weft__io *io;
+
+    /* the loop (loop/loop.c) */
+    struct weft__rt_loop {
+        struct weft__exit_hook *exit_hooks; /* run by rt_destroy
+                                               (weft__rt_on_exit) */
+        int deadlocked;
+    } loop;
+
+    /* core, read by obs/: the clock read once per scheduling round (wait
+     * durations), the counters of weft_runtime_stats, and the hooks the
+     * core calls (obs/ fills them) */
     uint64_t now_cached;
     weft__counters stats;
     weft__hooks hooks;
-    int dump_signal;    /* WEFT_DUMP_SIGNAL's number, or 0 */
-    uint64_t dump_seen; /* its deliveries already answered */
-    struct weft__obs *obs;
 
-    /* task structs recycled within this runtime */
-    weft_task *free_tasks;      /* oldest first: reused first-in first-out */
-    weft_task *free_tasks_tail; /* newest */
-    size_t free_task_count;
-    struct weft__task_slab *task_slabs; /* where task structs come from */
-    size_t slab_used;                   /* structs handed out of the first */
+    /* obs/'s own state, which the core never reads */
+    struct weft__rt_obs {
+        int dump_signal;         /* WEFT_DUMP_SIGNAL's number, or 0 */
+        uint64_t dump_seen;      /* its deliveries already answered */
+        struct weft__obs *state; /* trace/slow-poll state, NULL unless on */
+    } obs;
 
-    void *altstack; /* signal stack for the overflow report */
-    stack_t old_altstack;
+    /* task structs recycled within this runtime (sched/task.c) */
+    struct weft__rt_task_mem {
+        weft_task *free;      /* oldest first: reused first-in first-out */
+        weft_task *free_tail; /* newest */
+        size_t free_count;
+        struct weft__task_slab *slabs; /* where task structs come from */
+        size_t slab_used;              /* structs handed out of the first */
+    } task_mem;
+
+    /* the overflow report (sched/report.c) */
+    struct weft__rt_fault {
+        void *altstack; /* signal stack for the overflow report */
+        stack_t old_altstack;
+    } fault;
 };
 
 extern _Thread_local weft__rt *weft__tls_rt;

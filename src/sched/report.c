@@ -109,14 +109,14 @@ static void install_handler(void)
 int weft__fault_setup(weft__rt *rt)
 {
     pthread_once(&handler_once, install_handler);
-    rt->altstack = weft__malloc(ALTSTACK_SIZE);
-    if (!rt->altstack)
+    rt->fault.altstack = weft__malloc(ALTSTACK_SIZE);
+    if (!rt->fault.altstack)
         return -ENOMEM;
-    stack_t ss = {.ss_sp = rt->altstack, .ss_size = ALTSTACK_SIZE};
-    if (sigaltstack(&ss, &rt->old_altstack) != 0) {
+    stack_t ss = {.ss_sp = rt->fault.altstack, .ss_size = ALTSTACK_SIZE};
+    if (sigaltstack(&ss, &rt->fault.old_altstack) != 0) {
         int err = errno;
-        weft__free(rt->altstack);
-        rt->altstack = NULL;
+        weft__free(rt->fault.altstack);
+        rt->fault.altstack = NULL;
         return -err;
     }
     return 0;
@@ -124,14 +124,14 @@ int weft__fault_setup(weft__rt *rt)
 
 void weft__fault_teardown(weft__rt *rt)
 {
-    if (!rt->altstack)
+    if (!rt->fault.altstack)
         return;
-    if (rt->old_altstack.ss_flags & SS_DISABLE) {
+    if (rt->fault.old_altstack.ss_flags & SS_DISABLE) {
         stack_t off = {.ss_flags = SS_DISABLE};
         sigaltstack(&off, NULL);
     } else {
-        sigaltstack(&rt->old_altstack, NULL);
+        sigaltstack(&rt->fault.old_altstack, NULL);
     }
-    weft__free(rt->altstack);
-    rt->altstack = NULL;
+    weft__free(rt->fault.altstack);
+    rt->fault.altstack = NULL;
 }

@@ -31,8 +31,8 @@ static void stack_bounds(weft__rt *rt, const weft__co *to, void **lo,
                          size_t *size)
 {
     if (to == &rt->main_co) {
-        *lo = rt->main_stack_lo;
-        *size = rt->main_stack_size;
+        *lo = rt->stacks.main_lo;
+        *size = rt->stacks.main_size;
     } else {
         *lo = to->stack->lo;
         *size = to->stack->size;
@@ -128,7 +128,7 @@ static void co_die_unrun(weft__co *co, int status)
 static int co_prepare(weft__rt *rt, weft__co *co)
 {
     size_t size = co->stack_size ? co->stack_size : rt->cfg.stack_size;
-    co->stack = weft__stack_get(&rt->pool, size);
+    co->stack = weft__stack_get(&rt->stacks.pool, size);
     if (!co->stack)
         return -ENOMEM;
     weft__ctx_init(&co->ctx, co->stack->lo, co->stack->size, co_entry, co);
@@ -211,7 +211,7 @@ void weft__co_release(weft__rt *rt, weft__co *co)
     }
 #endif
     if (co->stack) {
-        weft__stack_put(&rt->pool, co->stack);
+        weft__stack_put(&rt->stacks.pool, co->stack);
         co->stack = NULL;
     }
 }
@@ -273,7 +273,8 @@ uint64_t weft__clock_mono(void)
 
 uint64_t weft__clock_now(weft__rt *rt)
 {
-    return rt->cfg.clock == WEFT_CLOCK_VIRTUAL ? rt->vnow : weft__clock_mono();
+    return rt->cfg.clock == WEFT_CLOCK_VIRTUAL ? rt->time.vnow
+                                               : weft__clock_mono();
 }
 
 uint64_t weft_now(void)
@@ -290,43 +291,44 @@ uint64_t weft_now(void)
 
 void weft__post(weft__rt *rt, weft__remote *r)
 {
-    weft__lock_acquire(&rt->inbox_lock);
-    int was_empty = rt->inbox == NULL;
-    r->next = rt->inbox;
-    rt->inbox = r;
-    __atomic_store_n(&rt->inbox_posted, 1, __ATOMIC_RELEASE);
+    weft__lock_acquire(&rt->inbox.lock);
+    int was_empty = rt->inbox.head == NULL;
+    r->next = rt->inbox.head;
+    rt->inbox.head = r;
+    __atomic_store_n(&rt->inbox.posted, 1, __ATOMIC_RELEASE);
     /* Written under the lock: rt cannot end before the drain that follows. */
     if (was_empty) {
         uint64_t one = 1;
-        ssize_t n = write(rt->efd, &one, sizeof one);
+        ssize_t n = write(rt->inbox.efd, &one, sizeof one);
         (void)n; /* a saturated counter still wakes the poll */
     }
-    weft__lock_release(&rt->inbox_lock);
+    weft__lock_release(&rt->inbox.lock);
 }
 
 int weft__unpost(weft__rt *rt, weft__remote *r)
 {
     int found = 0;
-    weft__lock_acquire(&rt->inbox_lock);
-    for (weft__remote **p = &rt->inbox; *p; p = &(*p)->next)
+    weft__lock_acquire(&rt->inbox.lock);
+    for (weft__remote **p = &rt->inbox.head; *p; p = &(*p)->next)
         if (*p == r) {
             *p = r->next;
             found = 1;
             break;
         }
-    if (!rt->inbox) /* the eventfd may still wake the loop once: harmless */
-        __atomic_store_n(&rt->inbox_posted, 0, __ATOMIC_RELEASE);
-    weft__lock_release(&rt->inbox_lock);
+    /* the eventfd may still wake the loop once: harmless */
+    if (!rt->inbox.head)
+        __atomic_store_n(&rt->inbox.posted, 0, __ATOMIC_RELEASE);
+    weft__lock_release(&rt->inbox.lock);
     return found;
 }
 
 void weft__inbox_drain(weft__rt *rt)
 {
-    weft__lock_acquire(&rt->inbox_lock);
-    weft__remote *r = rt->inbox;
-    rt->inbox = NULL;
-    __atomic_store_n(&rt->inbox_posted, 0, __ATOMIC_RELEASE);
-    weft__lock_release(&rt->inbox_lock);
+    weft__lock_acquire(&rt->inbox.lock);
+    weft__remote *r = rt->inbox.head;
+    rt->inbox.head = NULL;
+    __atomic_store_n(&rt->inbox.posted, 0, __ATOMIC_RELEASE);
+    weft__lock_release(&rt->inbox.lock);
     /* Posted newest first: run them in posting order. */
     weft__remote *prev = NULL;
     while (r) {

@@ -91,27 +91,29 @@ static void task_free(weft__rt *rt, weft_task *t)
     task_retire(t);
     /* Queued at the tail, reused from the head. */
     t->co.arg = NULL; /* reuse a field as the list link */
-    if (rt->free_tasks_tail)
-        rt->free_tasks_tail->co.arg = t;
+    if (rt->task_mem.free_tail)
+        rt->task_mem.free_tail->co.arg = t;
     else
-        rt->free_tasks = t;
-    rt->free_tasks_tail = t;
-    rt->free_task_count++;
+        rt->task_mem.free = t;
+    rt->task_mem.free_tail = t;
+    rt->task_mem.free_count++;
 }
 
 /* A task struct: a freed one, or the next of the current slab. */
 static weft_task *task_alloc(weft__rt *rt)
 {
-    weft_task *t = rt->free_tasks;
+    weft_task *t = rt->task_mem.free;
     if (t) {
-        rt->free_tasks = t->co.arg;
-        if (!rt->free_tasks)
-            rt->free_tasks_tail = NULL;
-        rt->free_task_count--;
+        rt->task_mem.free = t->co.arg;
+        if (!rt->task_mem.free)
+            rt->task_mem.free_tail = NULL;
+        rt->task_mem.free_count--;
         return t;
     }
-    if (!rt->task_slabs || rt->slab_used == rt->task_slabs->count) {
-        size_t bytes = rt->task_slabs ? rt->task_slabs->bytes * 2 : SLAB_MIN;
+    if (!rt->task_mem.slabs ||
+        rt->task_mem.slab_used == rt->task_mem.slabs->count) {
+        size_t bytes =
+            rt->task_mem.slabs ? rt->task_mem.slabs->bytes * 2 : SLAB_MIN;
         if (bytes > SLAB_MAX)
             bytes = SLAB_MAX;
         weft__task_slab *s =
@@ -119,13 +121,13 @@ static weft_task *task_alloc(weft__rt *rt)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (s == MAP_FAILED)
             return NULL;
-        s->next = rt->task_slabs;
+        s->next = rt->task_mem.slabs;
         s->bytes = bytes;
         s->count = (bytes - sizeof *s) / sizeof s->tasks[0];
-        rt->task_slabs = s;
-        rt->slab_used = 0;
+        rt->task_mem.slabs = s;
+        rt->task_mem.slab_used = 0;
     }
-    return &rt->task_slabs->tasks[rt->slab_used++];
+    return &rt->task_mem.slabs->tasks[rt->task_mem.slab_used++];
 }
 
 weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
@@ -135,7 +137,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     char *name = NULL;
     size_t stack_size = 0;
     if (opts && opts->stack_size) {
-        stack_size = weft__stack_round(&rt->pool, opts->stack_size);
+        stack_size = weft__stack_round(&rt->stacks.pool, opts->stack_size);
         if (!stack_size) {
             errno = EINVAL;
             goto fail;
@@ -231,13 +233,13 @@ void weft__task_free_all(weft__rt *rt)
         next = l->next;
         task_retire(weft__container(l, weft_task, all));
     }
-    while (rt->task_slabs) {
-        weft__task_slab *s = rt->task_slabs;
-        rt->task_slabs = s->next;
+    while (rt->task_mem.slabs) {
+        weft__task_slab *s = rt->task_mem.slabs;
+        rt->task_mem.slabs = s->next;
         munmap(s, s->bytes);
     }
-    rt->free_tasks = rt->free_tasks_tail = NULL;
-    rt->free_task_count = 0;
+    rt->task_mem.free = rt->task_mem.free_tail = NULL;
+    rt->task_mem.free_count = 0;
 }
 
 static int task_check(weft__rt *rt, const weft_task *t)

@@ -31,7 +31,7 @@
  * handed to the head waiter only; a request never overtakes a queued one,
  * try_acquire and try_lock included.
  *
- * Deadlock detection: a waiting waiter is on its runtime's rt->sync_waits
+ * Deadlock detection: a waiting waiter is on its runtime's rt->sync.waits
  * (touched by that runtime's thread only).  An object is "shared" when it
  * was created outside a runtime, used from a thread other than the one
  * whose runtime created it, or marked with weft_semaphore_share /
@@ -90,7 +90,7 @@ typedef struct waiter {
     weft_future base;
     sync_obj *obj;
     weft__link link; /* in obj->queue while WAITING; then a local list */
-    weft__link reg;  /* in rt->sync_waits while WAITING (rt's thread) */
+    weft__link reg;  /* in rt->sync.waits while WAITING (rt's thread) */
     weft__waker *waker;
     weft__rt *rt;      /* the runtime of the waiting coroutine */
     weft__remote post; /* a grant from another thread */
@@ -287,7 +287,7 @@ static int sync_poll(weft_future *f, weft__rt *rt, weft__waker *wk)
         w->waker = wk;
         w->rt = rt;
         weft__list_push(&o->queue, &w->link);
-        weft__list_push(&rt->sync_waits, &w->reg);
+        weft__list_push(&rt->sync.waits, &w->reg);
         weft__lock_release(&o->lock);
         return 0;
     case W_WAITING:
@@ -421,7 +421,7 @@ static void obj_free(sync_obj *o, const char *fn, int busy)
 
 int weft__sync_external_waits(weft__rt *rt)
 {
-    for (weft__link *l = rt->sync_waits.next; l != &rt->sync_waits;
+    for (weft__link *l = rt->sync.waits.next; l != &rt->sync.waits;
          l = l->next) {
         sync_obj *o = weft__container(l, waiter, reg)->obj;
         weft__lock_acquire(&o->lock);

@@ -2,7 +2,7 @@
  * time.h - timers and sleep (time/timer.c): the driver's timer heap and the
  * sleep leaf.  The clock itself (weft__clock_now, weft__clock_mono) is read
  * by the core and declared in sched/core.h; the heap's storage lives in
- * struct weft__rt (rt->heap), named there by an incomplete type.
+ * struct weft__rt (rt->time.heap), named there by an incomplete type.
  */
 #ifndef WEFT_TIME_TIME_H
 #define WEFT_TIME_TIME_H

@@ -33,7 +33,7 @@ static int before(const weft__timer_entry *a, const weft__timer_entry *b)
 
 static void place(weft__rt *rt, size_t i, weft__timer_entry e)
 {
-    rt->heap[i] = e;
+    rt->time.heap[i] = e;
     e.timer->index = i;
 }
 
@@ -41,9 +41,9 @@ static void sift_up(weft__rt *rt, size_t i, weft__timer_entry e)
 {
     while (i > 0) {
         size_t parent = (i - 1) / ARITY;
-        if (!before(&e, &rt->heap[parent]))
+        if (!before(&e, &rt->time.heap[parent]))
             break;
-        place(rt, i, rt->heap[parent]);
+        place(rt, i, rt->time.heap[parent]);
         i = parent;
     }
     place(rt, i, e);
@@ -53,12 +53,13 @@ static void sift_down(weft__rt *rt, size_t i, weft__timer_entry e)
 {
     for (;;) {
         size_t first = i * ARITY + 1, best = SIZE_MAX;
-        for (size_t c = first; c < first + ARITY && c < rt->heap_len; c++)
-            if (best == SIZE_MAX || before(&rt->heap[c], &rt->heap[best]))
+        for (size_t c = first; c < first + ARITY && c < rt->time.heap_len; c++)
+            if (best == SIZE_MAX ||
+                before(&rt->time.heap[c], &rt->time.heap[best]))
                 best = c;
-        if (best == SIZE_MAX || !before(&rt->heap[best], &e))
+        if (best == SIZE_MAX || !before(&rt->time.heap[best], &e))
             break;
-        place(rt, i, rt->heap[best]);
+        place(rt, i, rt->time.heap[best]);
         i = best;
     }
     place(rt, i, e);
@@ -75,20 +76,20 @@ int weft__timer_arm(weft__rt *rt, weft__timer *t, uint64_t deadline,
 {
     if (t->index != NOT_ARMED)
         weft__timer_cancel(rt, t);
-    if (rt->heap_len == rt->heap_cap) {
-        size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
-        weft__timer_entry *h = weft__realloc(rt->heap, cap * sizeof *h);
+    if (rt->time.heap_len == rt->time.heap_cap) {
+        size_t cap = rt->time.heap_cap ? rt->time.heap_cap * 2 : 64;
+        weft__timer_entry *h = weft__realloc(rt->time.heap, cap * sizeof *h);
         if (!h)
             return -ENOMEM;
-        rt->heap = h;
-        rt->heap_cap = cap;
+        rt->time.heap = h;
+        rt->time.heap_cap = cap;
     }
     t->deadline = deadline;
-    t->seq = rt->timer_seq++;
+    t->seq = rt->time.timer_seq++;
     t->waker = w;
     t->fired = 0;
     weft__timer_entry e = {.deadline = deadline, .seq = t->seq, .timer = t};
-    sift_up(rt, rt->heap_len++, e);
+    sift_up(rt, rt->time.heap_len++, e);
     return 0;
 }
 
@@ -99,10 +100,10 @@ void weft__timer_cancel(weft__rt *rt, weft__timer *t)
         return;
     t->index = NOT_ARMED;
     t->waker = NULL;
-    weft__timer_entry last = rt->heap[--rt->heap_len];
+    weft__timer_entry last = rt->time.heap[--rt->time.heap_len];
     if (last.timer == t)
         return;
-    if (i > 0 && before(&last, &rt->heap[(i - 1) / ARITY]))
+    if (i > 0 && before(&last, &rt->time.heap[(i - 1) / ARITY]))
         sift_up(rt, i, last);
     else
         sift_down(rt, i, last);
@@ -111,8 +112,8 @@ void weft__timer_cancel(weft__rt *rt, weft__timer *t)
 size_t weft__timers_fire(weft__rt *rt, uint64_t now, size_t max)
 {
     size_t n = 0;
-    while (n < max && rt->heap_len && rt->heap[0].deadline <= now) {
-        weft__timer *t = rt->heap[0].timer;
+    while (n < max && rt->time.heap_len && rt->time.heap[0].deadline <= now) {
+        weft__timer *t = rt->time.heap[0].timer;
         weft__waker *w = t->waker;
         weft__timer_cancel(rt, t);
         t->fired = 1;
@@ -125,14 +126,14 @@ size_t weft__timers_fire(weft__rt *rt, uint64_t now, size_t max)
 
 uint64_t weft__timers_next(const weft__rt *rt)
 {
-    return rt->heap_len ? rt->heap[0].deadline : UINT64_MAX;
+    return rt->time.heap_len ? rt->time.heap[0].deadline : UINT64_MAX;
 }
 
 void weft__timers_free(weft__rt *rt)
 {
-    weft__free(rt->heap);
-    rt->heap = NULL;
-    rt->heap_len = rt->heap_cap = 0;
+    weft__free(rt->time.heap);
+    rt->time.heap = NULL;
+    rt->time.heap_len = rt->time.heap_cap = 0;
 }
 
 /* ---- the sleep future --------------------------------------------------- */
