@@ -123,6 +123,7 @@ static int thread_start(weft__pool *pool)
 static void job_done(weft__rt *rt, weft__remote *r)
 {
     weft_task *t = weft__container(r, weft_task, done);
+    WEFT_ASSERT(t->co.state != WEFT__DEAD);
     t->co.state = WEFT__DEAD;
     t->co.status = 0; /* a started job always runs to its end */
     rt->blocking.jobs--;
@@ -200,6 +201,7 @@ int weft__blocking_cancel(weft__rt *rt, weft_task *t)
     if (!queued)
         return 0; /* running: it cannot be interrupted */
     t->co.cancel = 1;
+    WEFT_ASSERT(t->co.state != WEFT__DEAD);
     t->co.state = WEFT__DEAD;
     t->co.status = -ECANCELED;
     if (t->co.drop_arg)
@@ -253,6 +255,7 @@ weft_task *weft_spawn_blocking_with(const weft_spawn_opts *opts, weft_fn *fn,
     int rc = blocking_submit(rt, t);
     if (rc) {
         /* Never queued: finish it unrun, then drop the handle. */
+        WEFT_ASSERT(t->co.state != WEFT__DEAD);
         t->co.state = WEFT__DEAD;
         t->co.status = rc;
         if (t->co.drop_arg)

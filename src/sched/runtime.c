@@ -93,6 +93,7 @@ static void co_entry(void *p)
     errno = 0;
     co->result = co->fn(co->arg);
     co->status = co->cancel_seen ? -ECANCELED : 0;
+    WEFT_ASSERT(co->state == WEFT__RUNNING);
     co->state = WEFT__DEAD;
     switch_to(weft__tls_rt, co, co->resumer, 1);
     abort(); /* a dead coroutine is never resumed */
@@ -116,6 +117,7 @@ int weft__cancel_point(weft__co *co)
 
 static void co_die_unrun(weft__co *co, int status)
 {
+    WEFT_ASSERT(co->state == WEFT__FRESH && !co->stack);
     co->state = WEFT__DEAD;
     co->status = status;
     if (co->drop_arg)
@@ -151,6 +153,8 @@ void weft__co_resume(weft__rt *rt, weft__co *co)
             return;
         }
     }
+    WEFT_ASSERT(co->state == WEFT__FRESH || co->state == WEFT__SUSPENDED);
+    WEFT_ASSERT(co != self && self->state == WEFT__RUNNING);
     co->resumer = self;
     co->state = WEFT__RUNNING;
     switch_to(rt, self, co, 0);
@@ -173,6 +177,9 @@ static weft__co *take_next(weft__rt *rt)
     weft__co *co = &t->co;
     if (co->state == WEFT__FRESH && (weft__cancelled(co) || co_prepare(rt, co)))
         return NULL;
+    /* the head may be the suspending task itself, woken while it ran */
+    WEFT_ASSERT(co->state == WEFT__FRESH || co->state == WEFT__SUSPENDED ||
+                co == rt->current);
     weft__list_remove(&t->runq);
     t->queued = 0;
     rt->batch_left--;
@@ -186,6 +193,7 @@ void weft__co_suspend(weft__rt *rt)
 {
     weft__co *self = rt->current;
     weft__co *to = self->resumer;
+    WEFT_ASSERT(self != &rt->main_co && self->state == WEFT__RUNNING);
     if (to == &rt->main_co) { /* a task: hand over to the next one */
         /* A dump was asked for (WEFT_DUMP_SIGNAL): end the batch, so that
          * the scheduler writes it now, naming this task if it ran long. */
@@ -204,6 +212,7 @@ void weft__co_suspend(weft__rt *rt)
 
 void weft__co_release(weft__rt *rt, weft__co *co)
 {
+    WEFT_ASSERT(co->state == WEFT__DEAD);
 #ifdef WEFT__TSAN
     if (co->tsan_fiber) {
         WEFT__TSAN_DESTROY(co->tsan_fiber);

@@ -118,6 +118,7 @@ int weft_group_spawn_with(weft_group *g, const weft_spawn_opts *opts,
     m->waker.wake = member_wake;
     m->task = t;
     m->g = g;
+    weft__list_init(&m->link);
     t->joining = 1;
     t->join_waker = &m->waker;
     weft__list_push(&g->running, &m->link);
