@@ -280,7 +280,7 @@ test-fuzz:
 	scripts/deps.sh fuzz
 	mkdir -p $(B)/fuzz/corpus $(B)/fuzz/corpus-coord $(B)/fuzz/corpus-io
 	clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -D_GNU_SOURCE -DWEFT_BUILDING=1 -DWEFT_ASSERTS=1 -Iinclude -Isrc -Itests tests/fuzz_model.c \
+	    -D_GNU_SOURCE -DWEFT_BUILDING=1 -DWEFT_ASSERTS=1 -Iinclude -Isrc -Itests tests/fuzz_model.c tests/model_core.c \
 	    $$(git ls-files 'src/*.c' | grep -v -e '^src/arch/' -e '^src/http/' -e '^src/io/uring\.c$$') src/arch/$(FUZZ_ARCH)/switch.S \
 	    -lpthread -o $(B)/fuzz/fuzz_model
 	$(B)/fuzz/fuzz_model -runs=$(FUZZ_RUNS) -seed=1 $(B)/fuzz/corpus 2>&1 | tail -3

@@ -1,6 +1,6 @@
 /*
  * tests/fuzz_model.c - libFuzzer target for the model-based test: the fuzz
- * input drives the program generator of tests/model_core.h (one byte per
+ * input drives the program generator of tests/model_core.c (one byte per
  * random choice; an exhausted input ends every list), the program runs on
  * weft under the virtual clock and on the reference model, and the traces
  * must agree.  On a disagreement it prints the program, both traces from the
@@ -34,7 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "model_core.h"
+#include "model.h"
 
 static int fuzz_known_bugs, fuzz_mode;
 

@@ -4,7 +4,7 @@
  * timeout, join of futures) run on weft under the virtual clock, and the
  * trace of observable events must equal the one a simple reference model of
  * weft.h predicts.  The generator, the executor and the model are in
- * tests/model_core.h (shared with the libFuzzer target tests/fuzz_model.c).
+ * tests/model_core.c (shared with the libFuzzer target tests/fuzz_model.c).
  * model.stream_seeds, model.multirun_seeds and model.shared_stream_seeds
  * add streams (merge, timeout, take over receivers and intervals, polled
  * directly and from async blocks under timeout, race and join_all), kept
@@ -54,7 +54,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "model_core.h"
+#include "model.h"
 #include "support.h"
 #include "weft.h"
 
@@ -592,7 +592,7 @@ Test(model, cancelled_join_detaches_the_task)
  * runnable); b's first yield must let c's expired timer fire and c run
  * before it returns.  (Found by the model: the runtime used to resume a
  * task yielding alone in the queue at once; yields are now queued after
- * the next timer service, and model_core.h models that.)
+ * the next timer service, and model_core.c models that.)
  */
 static tlog yl;
 
