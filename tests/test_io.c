@@ -625,15 +625,11 @@ Test(io, writes_to_a_gone_peer_return_epipe_never_sigpipe)
 /* A writer blocked on a full socket whose peer shuts down its write side
  * and then closes: the shutdown is an event of the writer's end (its read
  * side's end of file), not readiness to write; the close must still end
- * the write with -EPIPE at once.  KNOWN BUG of the io_uring backend, not
- * fixed (found by the model, io seed 266 under WEFT_IO=uring): the kernel
- * ends a POLLOUT poll with POLLRDHUP alone (io_uring adds EPOLLRDHUP to
- * every poll), uring.c reports it as a read event, the writer is not woken
- * and nothing re-arms its poll, so the close is missed and the write waits
- * until it is cancelled.  Waking the writer instead makes it spin: its
- * re-armed poll ends at once with the same POLLRDHUP.  Under WEFT_IO=uring
- * this test only warns, until the backend waits for writability another
- * way once the peer has shut down. */
+ * the write with -EPIPE at once.  Found by the model (io seed 266) under
+ * WEFT_IO=uring (issue 11): io_uring adds EPOLLRDHUP to every poll, so the
+ * writer's POLLOUT poll ended with POLLRDHUP alone and nothing waited for
+ * the close any more; a plain re-arm would end at once again (a spin).
+ * Both backends run it (make test-uring). */
 static int hup_sv[2];
 static ssize_t hup_rc;
 static uint64_t hup_ms;
@@ -653,15 +649,7 @@ static void *hup_writer(void *arg)
 static void *root_shutdown_then_close(void *arg)
 {
     (void)arg;
-    const char *be = weft_io_backend();
-    cr_assert_not_null(be);
-    if (strcmp(be, "uring") == 0) {
-        /* A note, not cr_log_warn: Criterion's exit status counts warnings
-         * as failures. */
-        fprintf(stderr, "test_io: known bug of the io_uring backend (see "
-                        "blocked_write_ends_with_epipe_...): not checked\n");
-        return NULL;
-    }
+    cr_assert_not_null(weft_io_backend());
     pair(hup_sv);
     weft_task *w = weft_spawn(hup_writer, NULL);
     cr_assert_not_null(w);
@@ -683,6 +671,94 @@ Test(io, blocked_write_ends_with_epipe_when_peer_shuts_down_then_closes)
 {
     signal(SIGPIPE, SIG_DFL);
     run_io(WEFT_CLOCK_VIRTUAL, root_shutdown_then_close, NULL);
+}
+
+/* The writer above, blocked after the peer's shutdown, on the real clock:
+ * the reactor waits for the next change without spinning (a few events in
+ * 50 ms, where a poll re-armed at the level of POLLRDHUP would harvest
+ * thousands), and a writer cancelled meanwhile leaves no poll behind that
+ * would keep its socket open after weft_close: the peer then reads what
+ * was sent and the end of file, not EAGAIN. */
+static void *root_shutdown_no_spin(void *arg)
+{
+    (void)arg;
+    cr_assert_not_null(weft_io_backend());
+    pair(hup_sv);
+    hup_rc = 1;
+    weft_task *w = weft_spawn(hup_writer, NULL);
+    cr_assert_not_null(w);
+    cr_assert_eq(weft_yield(), 0); /* the writer fills the socket, blocks */
+    cr_assert_eq(shutdown(hup_sv[1], SHUT_WR), 0);
+    weft_stats before, after;
+    cr_assert_eq(weft_runtime_stats(&before), 0);
+    cr_assert_eq(weft_sleep(WEFT_MS(50)), 0);
+    cr_assert_eq(weft_runtime_stats(&after), 0);
+    cr_assert_eq(hup_rc, 1, "the write returned %zd", hup_rc);
+    uint64_t events = after.io_events - before.io_events;
+    cr_assert_leq(events, 4, "%llu reactor events in 50 ms (%s)",
+                  (unsigned long long)events, weft_io_backend());
+    weft_task_abort(w);
+    weft_task_join(w, NULL);
+    cr_assert_eq(hup_rc, -ECANCELED);
+    cr_assert_eq(weft_close(hup_sv[0]), 0);
+    static char buf[65536];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = recv(hup_sv[1], buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        total += (size_t)n;
+    cr_assert_eq(n, 0, "the peer's read after %zu bytes: %zd (%s)", total, n,
+                 n < 0 ? strerror(errno) : "");
+    cr_assert_gt(total, 0);
+    cr_assert_eq(weft_close(hup_sv[1]), 0);
+    return NULL;
+}
+
+Test(io, blocked_write_after_peer_shutdown_does_not_spin_nor_leak_its_poll)
+{
+    signal(SIGPIPE, SIG_DFL);
+    run_io(WEFT_CLOCK_MONOTONIC, root_shutdown_no_spin, NULL);
+}
+
+/* A peer that shuts down its write side and then reads everything: the
+ * blocked writer is woken by the room its reads make and writes it all. */
+static void *hup_reader(void *arg)
+{
+    size_t *total = arg;
+    static char buf[65536];
+    ssize_t n;
+    while (*total < (size_t)4 << 20 &&
+           (n = weft_read(hup_sv[1], buf, sizeof buf)) > 0)
+        *total += (size_t)n;
+    return NULL;
+}
+
+static void *root_shutdown_then_read(void *arg)
+{
+    (void)arg;
+    pair(hup_sv);
+    hup_rc = 1;
+    weft_task *w = weft_spawn(hup_writer, NULL);
+    cr_assert_not_null(w);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* the writer blocks */
+    cr_assert_eq(shutdown(hup_sv[1], SHUT_WR), 0);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0);
+    cr_assert_eq(hup_rc, 1, "the write returned %zd", hup_rc);
+    size_t total = 0;
+    weft_task *r = weft_spawn(hup_reader, &total);
+    cr_assert_not_null(r);
+    cr_assert_eq(weft_task_join(r, NULL), 0);
+    cr_assert_eq(weft_task_join(w, NULL), 0);
+    cr_assert_eq(total, (size_t)4 << 20);
+    cr_assert_eq(hup_rc, (ssize_t)4 << 20);
+    cr_assert_eq(hup_ms, 2); /* virtual: no time passed while they talked */
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(weft_close(hup_sv[i]), 0);
+    return NULL;
+}
+
+Test(io, blocked_write_after_peer_shutdown_ends_when_the_peer_reads)
+{
+    run_io(WEFT_CLOCK_VIRTUAL, root_shutdown_then_read, NULL);
 }
 
 static atomic_int interrupts;
