@@ -1146,13 +1146,10 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
  * function's results, errors, cancel safety and wake order hold whichever
  * runs (the test suite runs test_io, test_http and test_examples under
  * both: make test-uring); only the cost per wait differs (bench/RESULTS.md).
- * One known exception, open (issue 11): on the uring backend a write blocked
- * on a full socket is not woken when the peer shuts its write side down and
- * then closes (every io_uring poll also completes on the peer's shutdown,
- * POLLRDHUP, and the reactor does not re-arm the write poll it ended); it
- * waits until cancelled or timed out, where epoll returns -EPIPE at once
- * (test_io.c: blocked_write_ends_with_epipe_when_peer_shuts_down_then_closes,
- * which warns on uring).
+ * (A write blocked on a full socket whose peer has shut its write side down
+ * is still woken by the peer's reads or close on uring, where every poll
+ * also ends on the shutdown: a multishot poll then waits for writing, as
+ * src/io/uring.c describes; test_io.c, blocked_write_*.)
  *
  * Rules common to the functions below:
  *  - The first weft call on an fd makes it non-blocking (O_NONBLOCK); other

@@ -70,7 +70,7 @@ typedef struct weft__iofd {
     uint8_t ready;      /* WEFT__R | WEFT__W (cleared on EAGAIN), WEFT__TRY */
     uint8_t registered; /* in the epoll set (io_uring: known pollable) */
     uint8_t owned;      /* created by weft (flags known) */
-    uint8_t armed;      /* io_uring: one-shot polls outstanding, R | W */
+    uint8_t armed;      /* io_uring: polls outstanding, R | W */
     uint8_t tcp;        /* 0 not asked yet, 1 a TCP socket, 2 not one */
 } weft__iofd;
 
@@ -83,10 +83,10 @@ struct weft__io;
  * A backend of the reactor: how fds are registered and readiness harvested.
  * epoll (epoll.c): each fd registered once, edge-triggered.  io_uring
  * (uring.c): a one-shot IORING_OP_POLL_ADD per fd and direction while a
- * task waits in that direction (arm/disarm below), a multishot poll on the
- * wake fd.  Chosen when the reactor is created (WEFT_IO=epoll|uring; see
- * weft__io_get).  Every rule of weft.h's I/O section must hold whichever
- * backend runs.
+ * task waits in that direction (arm/disarm below; a multishot one for
+ * writing after the peer's shutdown), a multishot poll on the wake fd.  Chosen
+ * when the reactor is created (WEFT_IO=epoll|uring; see weft__io_get).  Every
+ * rule of weft.h's I/O section must hold whichever backend runs.
  */
 typedef struct weft__io_backend {
     const char *name; /* "epoll" or "uring", as WEFT_IO spells them */
@@ -102,8 +102,14 @@ typedef struct weft__io_backend {
     /* NULL when add's registration covers every wait (epoll).  Else: a
      * task parks on fd for dir (WEFT__R or WEFT__W) and no interest of the
      * backend is outstanding in that direction (rec->armed): asks for one
-     * event, which ends the interest (ready()'s done bits).  0 or -errno. */
-    int (*arm)(struct weft__io *io, int fd, uint64_t token, unsigned dir);
+     * event, which ends the interest (ready()'s done bits).  With persist,
+     * the interest is one that a condition already true cannot end (the
+     * peer's shutdown, which every io_uring poll reports: see uring.c): it
+     * reports the next changes, as epoll's edge-triggered registration,
+     * and stays until disarmed (or ended by the backend, done bits).  0 or
+     * -errno. */
+    int (*arm)(struct weft__io *io, int fd, uint64_t token, unsigned dir,
+               int persist);
     /* With arm: withdraws the outstanding interest in dirs (the last
      * waiter in those directions left, or the fd is forgotten) before the
      * fd can be closed, so that none outlives its wait. */

@@ -308,6 +308,24 @@ static int ensure_registered(weft__io *io, int fd, weft__iofd *rec)
 /* ---- the poll hook ------------------------------------------------------ */
 
 static void fd_event(weft__iofd *rec, unsigned bits);
+static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
+                    int persist);
+
+/* An event ended the interest in lost (done bits) without being an event
+ * of that direction: with io_uring, the peer's shutdown (POLLRDHUP) ends a
+ * poll for writing (see uring.c).  Its waiters still wait: ask again, for
+ * the next change, as a plain re-arm would end at once on the same
+ * POLLRDHUP, again and again.  If even that fails, the waiters are woken
+ * to try their call again (and park, or fail, on their own). */
+static void rearm_lost(weft__io *io, int fd, weft__iofd *rec, unsigned lost)
+{
+    unsigned want = 0;
+    for (weft__link *l = rec->waiters.next; l != &rec->waiters; l = l->next)
+        want |= weft__container(l, io_op, link)->dir;
+    lost &= want;
+    if (lost && arm_dirs(io, fd, rec, lost, 1) != 0)
+        fd_event(rec, lost);
+}
 
 /* A backend's event: the wake fd, or an fd's readiness (done: the
  * one-shot interests it ended). */
@@ -324,9 +342,14 @@ static void on_event(weft__io *io, uint64_t tok, unsigned bits, unsigned done)
     /* Events of an fd closed (or forgotten) since are dropped. */
     if (!rec || (rec->gen & WEFT__IO_GEN_MASK) != (uint32_t)(tok >> 32))
         return;
+    /* Still armed here: no disarm withdrew it, its waiters are parked. */
+    unsigned lost = done & rec->armed & ~bits;
     rec->armed &= (uint8_t)~done;
-    if (rec->registered)
-        fd_event(rec, bits);
+    if (!rec->registered)
+        return;
+    fd_event(rec, bits);
+    if (lost)
+        rearm_lost(io, fd, rec, lost);
 }
 
 int weft__io_poll(weft__rt *rt, uint64_t deadline_ns)
@@ -401,15 +424,20 @@ static void fd_event(weft__iofd *rec, unsigned bits)
 }
 
 /* Backends with one-shot interest (io_uring): one outstanding for each
- * direction of dirs.  0 or -errno. */
-static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs)
+ * direction of dirs; persist: one that reports changes until disarmed (see
+ * weft__io_backend.arm), also taken for writing once the fd has reported
+ * a hang-up (WEFT__TRY, sticky): every io_uring poll would end at once on
+ * the peer's shutdown (POLLRDHUP).  0 or -errno. */
+static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
+                    int persist)
 {
     if (!io->be->arm)
         return 0;
     for (unsigned d = WEFT__R; d <= WEFT__W; d <<= 1) {
         if (!(dirs & d) || (rec->armed & d))
             continue;
-        int rc = io->be->arm(io, fd, make_token(fd, rec->gen), d);
+        int p = persist || (d == WEFT__W && (rec->ready & WEFT__TRY));
+        int rc = io->be->arm(io, fd, make_token(fd, rec->gen), d, p);
         if (rc)
             return rc;
         rec->armed |= (uint8_t)d;
@@ -671,7 +699,7 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
             /* A spurious wake, or another waiter took the readiness. */
             if (op->has_to && op->timer.fired)
                 return op_finish(rt, op, -ETIMEDOUT);
-            int rc = arm_dirs(io, op->fd, rec, op->dir);
+            int rc = arm_dirs(io, op->fd, rec, op->dir, 0);
             if (rc)
                 return op_finish(rt, op, rc);
             op->waker = w;
@@ -719,7 +747,7 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         op->parked = 1;
         io->waiting++;
     }
-    rc = arm_dirs(io, op->fd, rec, op->dir);
+    rc = arm_dirs(io, op->fd, rec, op->dir, 0);
     if (rc)
         return op_finish(rt, op, rc);
     op->waker = w;

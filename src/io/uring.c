@@ -15,6 +15,25 @@
  * must not stay open in the kernel behind it.  The runtime's wake fd has a
  * multishot poll (IORING_POLL_ADD_MULTI), re-armed if the kernel ends it.
  *
+ * The peer's shutdown (issue 11).  The kernel adds EPOLLERR, EPOLLHUP,
+ * EPOLLNVAL and EPOLLRDHUP to the mask of every poll (IO_POLL_UNMASK in
+ * io_uring/poll.c, io_init_poll_iocb), so once the peer has shut its write
+ * side down a POLLOUT poll of a full socket ends with POLLRDHUP alone: an
+ * event for readers, not for the writer, whose wait goes on; a one-shot
+ * poll armed again would end at once with the same POLLRDHUP (it checks
+ * the level when armed), again and again.  The reactor then asks for a
+ * persistent interest (arm's persist; reactor.c, rearm_lost; also for any
+ * later wait for writing on that fd, WEFT__TRY): a multishot poll.  Armed
+ * with the level already true, it posts one completion at once and stays
+ * (__io_arm_poll_handler: EPOLLET without EPOLLONESHOT), then one per
+ * wakeup of the socket's wait queue whose key matches its mask or has none
+ * (io_poll_wake): room to write, the peer's close (EPOLLHUP), not the
+ * level it started with; its completions carry IORING_CQE_F_MORE, and one
+ * without it ends the poll (liburing's io_uring_prep_poll_multishot(3)).
+ * It stays until the waiter leaves (disarm: IORING_OP_POLL_REMOVE), as an
+ * edge-triggered epoll registration would; epoll itself never needs this,
+ * since EPOLLOUT|EPOLLHUP arrive with the close.
+ *
  * Polls are queued in the submission ring and go to the kernel with the
  * next wait: one io_uring_enter both submits and waits (with a timeout for
  * the deadline, in ns), as Seastar's and Photon's io_uring engines do.
@@ -126,13 +145,17 @@ static void ur_del(weft__io *io, int fd)
     (void)fd;
 }
 
-static int ur_arm(weft__io *io, int fd, uint64_t token, unsigned dir)
+static int ur_arm(weft__io *io, int fd, uint64_t token, unsigned dir,
+                  int persist)
 {
     struct io_uring_sqe *sqe = sqe_get(io->ring);
     if (!sqe)
         return -ENOMEM;
-    io_uring_prep_poll_add(
-        sqe, fd, dir == WEFT__R ? POLLIN | POLLRDHUP | POLLPRI : POLLOUT);
+    unsigned mask = dir == WEFT__R ? POLLIN | POLLRDHUP | POLLPRI : POLLOUT;
+    if (persist)
+        io_uring_prep_poll_multishot(sqe, fd, mask);
+    else
+        io_uring_prep_poll_add(sqe, fd, mask);
     io_uring_sqe_set_data64(sqe, user_data(token, dir));
     return 0;
 }
@@ -144,8 +167,9 @@ static void ur_disarm(weft__io *io, uint64_t token, unsigned dirs)
         if (!(dirs & d))
             continue;
         struct io_uring_sqe *sqe = sqe_get(ring);
-        if (!sqe)
-            return; /* the poll completes on its own, its event is harmless */
+        if (!sqe) /* a one-shot poll completes on its own, harmlessly; a
+                   * multishot one (persist) ends with the ring */
+            return;
         io_uring_prep_poll_remove(sqe, user_data(token, d));
         io_uring_sqe_set_data64(sqe, user_data(token, 0));
     }
@@ -210,7 +234,8 @@ static int ur_wait(weft__io *io, uint64_t deadline,
             if (res & (POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
                 bits |= WEFT__TRY;
         }
-        ready(io, ud & ~DIR_MASK, bits, dir);
+        /* A multishot poll (persist) that goes on ends no interest. */
+        ready(io, ud & ~DIR_MASK, bits, flags & IORING_CQE_F_MORE ? 0 : dir);
         n++;
     }
     if (rewake && arm_wake(ring, io->wake_fd) == 0)
