@@ -18,8 +18,9 @@
 #     make test-lint      make lint
 #     make test-layers    make check-layers
 #     make test-native    build/native, WEFT_WERROR=ON, ctest
-#     make test-uring     build/native's test_io, test_http, test_examples with
-#                         WEFT_IO=uring (the io_uring backend of the reactor)
+#     make test-uring     build/native's test_io, test_http, test_examples,
+#                         test_model.io with WEFT_IO=uring (the io_uring
+#                         backend of the reactor)
 #     make test-readme    the README's install-and-compile lines, run literally
 #                         (scripts/readme-check.sh)
 #     make test-asan      build/asan, WEFT_SANITIZE=address,undefined, ctest
@@ -180,14 +181,14 @@ test-native:
 	$(call ctest,$(B)/native,native)
 
 # The I/O suites again on the io_uring backend (WEFT_IO=uring; the suites
-# check that it really is the backend in use).  Not under valgrind, which
-# stays on epoll.
+# check that it really is the backend in use), the model's I/O programs
+# (test_model.io) included.  Not under valgrind, which stays on epoll.
 test-uring:
 	@$(call banner,test-uring: build/native's I/O suites with WEFT_IO=uring)
 	scripts/deps.sh native
 	$(call configure,$(B)/native,-DWEFT_WERROR=ON -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_EXAMPLES=ON)
 	export WEFT_IO=uring
-	$(call ctest,$(B)/native,uring,-R '^test_(io|http|examples)(\.real)?$$')
+	$(call ctest,$(B)/native,uring,-R '^test_(io|http|examples|model\.io)(\.real)?$$')
 
 test-asan:
 	@$(call banner,test-asan: WEFT_SANITIZE=address$(,)undefined + ctest)

@@ -535,6 +535,38 @@ Test(model, regression_io_eof_after_all_bytes) { expect_io_seed(8); }
 /* Bugs the model found, now fixed                                           */
 /* ------------------------------------------------------------------------ */
 
+/* A write blocked on a full socket ends when the peer shuts down and then
+ * closes, on both backends (test_model.io runs under WEFT_IO=uring too,
+ * make test-uring): t4's big write to e4 blocks, t6 shuts e5 (its peer)
+ * down and closes it, and the write returns -EPIPE at 0 ms.  Found under
+ * io_uring (issue 11): the write's poll ended with POLLRDHUP alone at the
+ * shutdown, nothing waited for writing any more and the write stayed
+ * blocked until the root's end cancelled it at 35 ms. */
+Test(model, regression_io_uring_write_woken_by_close_after_shutdown)
+{
+    expect_io_seed(266);
+}
+
+static void *root_io_backend(void *arg)
+{
+    *(const char **)arg = weft_io_backend();
+    return NULL;
+}
+
+/* make test-uring runs test_model.io with WEFT_IO=uring: the I/O programs
+ * really ran on io_uring there (on epoll in make test-native). */
+Test(model, io_backend_is_the_one_WEFT_IO_names)
+{
+    const char *v = getenv("WEFT_IO"), *want = "epoll", *name = NULL;
+#ifdef WEFT_TEST_IO_URING
+    if (v && (strcmp(v, "uring") == 0 || strcmp(v, "io_uring") == 0))
+        want = "uring";
+#endif
+    cr_assert_eq(weft_run(root_io_backend, &name, NULL), 0);
+    cr_assert_not_null(name);
+    cr_assert_str_eq(name, want, "WEFT_IO=%s", v ? v : "(unset)");
+}
+
 /*
  * A join cancelled while waiting consumes the handle all the same (weft.h):
  * the joined task is detached, keeps running to its end and is freed by
