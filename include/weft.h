@@ -1131,9 +1131,9 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
  *  - WEFT_IO=epoll (the default, also when unset or empty): one epoll
  *    instance in which every fd weft waits on is registered once,
  *    edge-triggered, for both directions (as Go's netpoller and mio).
- *  - WEFT_IO=uring: one io_uring ring (Linux 5.1+, with liburing); while a
+ *  - WEFT_IO=uring: one io_uring ring (Linux 5.13+, with liburing); while a
  *    task waits on an fd, a one-shot IORING_OP_POLL_ADD is outstanding for
- *    that fd and direction, withdrawn (IORING_OP_POLL_REMOVE) when the wait
+ *    that fd and direction, withdrawn (IORING_OP_ASYNC_CANCEL) when the wait
  *    ends without it; the polls are submitted with the scheduler's wait, one
  *    io_uring_enter per park (as Seastar's and Photon's io_uring engines,
  *    readiness mode).

@@ -761,6 +761,45 @@ Test(io, blocked_write_after_peer_shutdown_ends_when_the_peer_reads)
     run_io(WEFT_CLOCK_VIRTUAL, root_shutdown_then_read, NULL);
 }
 
+/* weft_close of a socket whose read waits, right after the socket's own
+ * shutdown(SHUT_WR): the socket is released at once, so its peer's writes
+ * fail with EPIPE.  Under io_uring the shutdown leaves a wakeup of the
+ * read's poll pending, with no event; the poll withdrawn by weft_close
+ * must end all the same, not be armed again with the file held (found by
+ * test_model, io seed 5392: the peer's writes went on succeeding). */
+static void *waiting_reader(void *arg)
+{
+    char b[64];
+    return (void *)(intptr_t)weft_read(*(int *)arg, b, sizeof b);
+}
+
+static void *root_close_after_own_shutdown(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    weft_task *r = weft_spawn(waiting_reader, &sv[0]);
+    cr_assert_not_null(r);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* the read waits */
+    cr_assert_eq(shutdown(sv[0], SHUT_WR), 0);
+    cr_assert_eq(weft_close(sv[0]), 0);
+    void *res = NULL;
+    cr_assert_eq(weft_task_join(r, &res), 0);
+    cr_assert_eq((intptr_t)res, -EBADF);
+    errno = 0;
+    cr_assert_eq(send(sv[1], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT), -1,
+                 "the closed socket is still open in the kernel (%s)",
+                 weft_io_backend());
+    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(weft_close(sv[1]), 0);
+    return NULL;
+}
+
+Test(io, close_right_after_own_shutdown_releases_the_socket)
+{
+    run_io(WEFT_CLOCK_VIRTUAL, root_close_after_own_shutdown, NULL);
+}
+
 static atomic_int interrupts;
 static void on_usr2(int sig)
 {

@@ -10,10 +10,21 @@
  * ready) is outstanding for that fd and direction; its completion ends it
  * and the next wait arms a new one.  When the last waiter in a direction
  * leaves without its event (a timeout, a cancel, weft_close), an
- * IORING_OP_POLL_REMOVE withdraws the poll, submitted at once: a pending
- * poll holds a reference to the file, so a socket closed with weft_close
- * must not stay open in the kernel behind it.  The runtime's wake fd has a
- * multishot poll (IORING_POLL_ADD_MULTI), re-armed if the kernel ends it.
+ * IORING_OP_ASYNC_CANCEL of the poll's user_data withdraws it, submitted at
+ * once: a pending poll holds a reference to the file, so a socket closed
+ * with weft_close must not stay open in the kernel behind it.  Not
+ * IORING_OP_POLL_REMOVE: it fails with -EALREADY when a wakeup of the poll
+ * is pending (io_poll_disarm cannot take the request's ownership), and
+ * that wakeup, finding no event (the fd's own shutdown(2) wakes its polls
+ * with none), arms the poll again (IOU_POLL_REISSUE), or a multishot poll
+ * goes on: the poll outlived its wait and the closed socket stayed open
+ * (its peer could still write to it: io seed 5392 of test_model).  A
+ * cancel marks the poll cancelled whoever owns it (io_poll_cancel_req),
+ * and the pending wakeup then completes it with -ECANCELED.
+ *
+ * The runtime's wake fd has a multishot poll (IORING_POLL_ADD_MULTI),
+ * re-armed if the kernel ends it.  Multishot polls came with Linux 5.13
+ * (its IORING_FEAT_RSRC_TAGS tells): an older kernel gives epoll.
  *
  * The peer's shutdown (issue 11).  The kernel adds EPOLLERR, EPOLLHUP,
  * EPOLLNVAL and EPOLLRDHUP to the mask of every poll (IO_POLL_UNMASK in
@@ -30,7 +41,7 @@
  * (io_poll_wake): room to write, the peer's close (EPOLLHUP), not the
  * level it started with; its completions carry IORING_CQE_F_MORE, and one
  * without it ends the poll (liburing's io_uring_prep_poll_multishot(3)).
- * It stays until the waiter leaves (disarm: IORING_OP_POLL_REMOVE), as an
+ * It stays until the waiter leaves (disarm: the cancel above), as an
  * edge-triggered epoll registration would; epoll itself never needs this,
  * since EPOLLOUT|EPOLLHUP arrive with the close.
  *
@@ -40,7 +51,7 @@
  *
  * user_data: the reactor's token (fd, 30 bits of generation) with the
  * direction of the poll in its top two bits; direction 0 tags a
- * poll-remove's own completion (ignored); UINT64_MAX is the wake fd.
+ * cancel's own completion (ignored); UINT64_MAX is the wake fd.
  *
  * The ring is set up with IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN (only
  * the runtime's thread submits, and completions are worked at its waits;
@@ -103,7 +114,11 @@ static int ur_init(weft__io *io, int wake_fd)
         weft__free(ring);
         return rc;
     }
-    rc = arm_wake(ring, wake_fd);
+    /* Before 5.13 a multishot poll fails (-EINVAL): the wake fd's would be
+     * armed again and again. */
+    rc = ring->features & IORING_FEAT_RSRC_TAGS ? 0 : -ENOSYS;
+    if (rc == 0)
+        rc = arm_wake(ring, wake_fd);
     if (rc == 0)
         rc = io_uring_submit(ring) < 0 ? -EBUSY : 0;
     if (rc) {
@@ -170,7 +185,7 @@ static void ur_disarm(weft__io *io, uint64_t token, unsigned dirs)
         if (!sqe) /* a one-shot poll completes on its own, harmlessly; a
                    * multishot one (persist) ends with the ring */
             return;
-        io_uring_prep_poll_remove(sqe, user_data(token, d));
+        io_uring_prep_cancel64(sqe, user_data(token, d), 0);
         io_uring_sqe_set_data64(sqe, user_data(token, 0));
     }
     /* Now, with the deferred completions run: the cancelled poll lets go
@@ -222,7 +237,7 @@ static int ur_wait(weft__io *io, uint64_t deadline,
         }
         unsigned dir = (unsigned)(ud >> DIR_SHIFT);
         if (dir == 0 || res == -ECANCELED)
-            continue; /* a poll-remove, or the poll it withdrew */
+            continue; /* a cancel, or the poll it withdrew */
         /* An error: let the call tell. */
         unsigned bits = WEFT__R | WEFT__W | WEFT__TRY;
         if (res >= 0) {
