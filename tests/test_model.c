@@ -547,6 +547,17 @@ Test(model, regression_io_uring_write_woken_by_close_after_shutdown)
     expect_io_seed(266);
 }
 
+/* weft_close releases the socket at once, on both backends: t2's big
+ * write to e0 times out at 3 ms while t1's read of e0 waits, t2 shuts e0
+ * down and closes it, and t5's writes to e1 (e0's peer) fail with EPIPE.
+ * Found under io_uring: the shutdown left a wakeup of the read's poll
+ * pending, the IORING_OP_POLL_REMOVE of weft_close failed (-EALREADY), the
+ * wakeup armed the poll again, and e0 stayed open: t5's writes succeeded. */
+Test(model, regression_io_uring_close_releases_the_socket)
+{
+    expect_io_seed(5392);
+}
+
 static void *root_io_backend(void *arg)
 {
     *(const char **)arg = weft_io_backend();
