@@ -182,7 +182,9 @@ test-native:
 
 # The I/O suites again on the io_uring backend (WEFT_IO=uring; the suites
 # check that it really is the backend in use), the model's I/O programs
-# (test_model.io) included.  Not under valgrind, which stays on epoll.
+# (test_model.io) included.  Not under valgrind, which stays on epoll
+# (valgrind runs io_uring_enter with signals blocked: tests/test_io.c,
+# skip_uring_under_valgrind).
 test-uring:
 	@$(call banner,test-uring: build/native's I/O suites with WEFT_IO=uring)
 	scripts/deps.sh native

@@ -2296,11 +2296,22 @@ Test(io, epoll_is_the_default)
     cr_assert_eq(errno, EPERM);
 }
 
-/* make test-valgrind stays on epoll (with WEFT_IO=uring under valgrind,
- * chat_server_example_drops_a_client_that_does_not_read hangs: the server
- * waits in io_uring_enter and the dropped client never sees its end of
- * stream; not understood yet): the tests that choose io_uring themselves
- * step aside under valgrind.  They pass there when run by hand. */
+/* make test-valgrind stays on epoll, and the tests that choose io_uring
+ * themselves step aside under valgrind: valgrind (3.19, Debian's) runs
+ * io_uring_enter as a syscall that does not block ("[sync]" in
+ * --trace-syscalls=yes, where epoll_wait is "[async]": its wrapper lacks
+ * SfMayBlock), so while the runtime's thread waits in it, valgrind keeps
+ * every signal blocked and its own lock held.  A signal's handler then
+ * never runs, so nothing writes the wake fd and the wait never ends:
+ * chat_server under valgrind with WEFT_IO=uring ignores the SIGTERM that
+ * chat_server_example_drops_a_client_that_does_not_read sends it at the
+ * end (a weft_signal_wait(SIGTERM) program does the same; it ends at once
+ * without valgrind, or on epoll); and no other thread of the process (the
+ * blocking pool, a thread posting a wake) can run meanwhile (liburing
+ * issue 657: valgrind hangs in io_uring_wait_cqe while another thread
+ * submits).  A limitation of valgrind, not of weft's backend: with the
+ * fixes of issue 11 the drop itself passed there (one run, 412 s); the
+ * test failed only at the SIGTERM. */
 static void skip_uring_under_valgrind(void)
 {
     if (getenv("WEFT_TEST_VALGRIND"))
