@@ -752,7 +752,7 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         return op_finish(rt, op, rc);
     op->waker = w;
     if (op->has_to) {
-        if (op->timer.index == SIZE_MAX) {
+        if (!weft__timer_armed(&op->timer)) {
             rc = weft__timer_arm(rt, &op->timer, op->deadline, w);
             if (rc)
                 return op_finish(rt, op, rc);

@@ -9,9 +9,9 @@
  * sources (time/time.h, io/io.h, chan/chan.h, future/future.h,
  * sync/sync.h, obs/obs.h, loop/loop.h) and include this one; a higher
  * module's state kept in struct weft__rt is named here by an incomplete
- * type only (struct weft__timer_entry, struct weft__io, struct weft__obs,
- * struct weft__pool, struct weft__exit_hook), so this header never needs
- * theirs.
+ * type only (struct weft__timer_entry, struct weft__timer, struct weft__io,
+ * struct weft__obs, struct weft__pool, struct weft__exit_hook), so this header
+ * never needs theirs.
  *
  * Objects and who owns them:
  *
@@ -66,6 +66,7 @@ struct weft__io;
 struct weft__obs;
 struct weft__exit_hook;
 struct weft__timer_entry;
+struct weft__timer;
 
 /* ---- cross-thread posts ------------------------------------------------- */
 
@@ -232,6 +233,14 @@ struct weft__rt {
         uint64_t timer_seq;
         struct weft__timer_entry *heap; /* 4-ary min-heap on (deadline, seq) */
         size_t heap_len, heap_cap;
+        /* the slot table, heap_cap long: slot_pos[id] is the heap position
+         * of the timer holding slot id (while id is free: the next free
+         * id + 1, 0 ending the list), slot_timer[id] that timer; slot_len
+         * ids handed out so far, the free ones in a LIFO list from
+         * slot_free (id + 1; 0 when none is free) */
+        uint32_t *slot_pos;
+        struct weft__timer **slot_timer;
+        uint32_t slot_len, slot_free;
     } time;
 
     /* stacks (stack/, used by sched/runtime.c and the loop) */

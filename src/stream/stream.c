@@ -112,7 +112,7 @@ static weft_stream *fail_drop(weft_stream *a, weft_stream *b, int err)
 /* Arms t for deadline with waker w unless already armed for it. */
 static int arm(weft__rt *rt, weft__timer *t, uint64_t deadline, weft__waker *w)
 {
-    if (t->index != SIZE_MAX && t->deadline == deadline) {
+    if (weft__timer_armed(t) && t->deadline == deadline) {
         t->waker = w;
         return 0;
     }
