@@ -1,6 +1,8 @@
 /*
  * tests/test_time.c - sleeps, sleep_until, yield ordering, the virtual
- * clock, timer cleanup, and a few real-clock checks with generous bounds.
+ * clock, timer cleanup, and a few real-clock checks with generous bounds;
+ * and the timer heap itself (time/timer.c), driven directly against a
+ * sorted reference and checked by weft__timers_check after every step.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "time/time.h"
 #include "weft.h"
 
 static tlog lg;
@@ -571,4 +574,360 @@ Test(time, lone_sleep_of_uint64_max_is_not_a_deadlock)
               status, err);
     cr_assert_null(strstr(err, "deadlock"), "stderr: %s", err);
     free(err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The timer heap (time/timer.c) against a reference                        */
+/* ------------------------------------------------------------------------ */
+
+/* The timers are armed on the runtime of a root task that never yields, with
+ * no waker and deadlines far beyond the virtual clock, and fired by calling
+ * weft__timers_fire with a "now" of the test's own: the loop never sees one
+ * due.  The test only passes rt to the library's functions (it reads none of
+ * its fields), so it needs none of the library's layout definitions.  The
+ * reference is a sorted array of (deadline, arming order). */
+
+#define HEAP_BASE WEFT_SEC(1000000) /* 11.6 virtual days: never due */
+
+typedef struct ref_entry {
+    uint64_t deadline, seq;
+    size_t t; /* index in hm->timers */
+} ref_entry;
+
+typedef struct heap_model {
+    weft__rt *rt;
+    weft__timer *timers;
+    unsigned char *armed; /* per timer: in the reference */
+    size_t nt;
+    ref_entry *ref;
+    size_t len;
+    uint64_t seq;
+} heap_model;
+
+static uint64_t rng_next(uint64_t *s) /* xorshift64 */
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void hm_init(heap_model *m, size_t nt)
+{
+    memset(m, 0, sizeof *m);
+    m->rt = weft__rt_here();
+    cr_assert_not_null(m->rt);
+    cr_assert_eq(weft__timers_next(m->rt), UINT64_MAX, "a timer was armed");
+    m->nt = nt;
+    m->timers = calloc(nt, sizeof *m->timers);
+    m->armed = calloc(nt, 1);
+    m->ref = calloc(nt, sizeof *m->ref);
+    cr_assert(m->timers && m->armed && m->ref);
+    for (size_t i = 0; i < nt; i++)
+        weft__timer_init(&m->timers[i]);
+}
+
+/* Heap and table consistent, the earliest deadline the reference's, and
+ * exactly the reference's timers armed (that scan when full is set). */
+static void hm_check(heap_model *m, int full)
+{
+    const char *why = weft__timers_check(m->rt);
+    cr_assert_null(why, "weft__timers_check: %s", why);
+    cr_assert_eq(weft__timers_next(m->rt),
+                 m->len ? m->ref[0].deadline : UINT64_MAX);
+    if (full)
+        for (size_t i = 0; i < m->nt; i++)
+            cr_assert_eq(weft__timer_armed(&m->timers[i]), m->armed[i],
+                         "timer %zu: armed %d, reference %d", i,
+                         weft__timer_armed(&m->timers[i]), m->armed[i]);
+}
+
+static void ref_remove_at(heap_model *m, size_t k)
+{
+    m->armed[m->ref[k].t] = 0;
+    memmove(&m->ref[k], &m->ref[k + 1], (m->len - k - 1) * sizeof *m->ref);
+    m->len--;
+}
+
+static void ref_remove(heap_model *m, size_t t)
+{
+    if (!m->armed[t])
+        return;
+    for (size_t k = 0; k < m->len; k++)
+        if (m->ref[k].t == t) {
+            ref_remove_at(m, k);
+            return;
+        }
+    cr_assert_fail("timer %zu not in the reference", t);
+}
+
+static void hm_arm(heap_model *m, size_t t, uint64_t deadline)
+{
+    cr_assert_eq(weft__timer_arm(m->rt, &m->timers[t], deadline, NULL), 0);
+    ref_remove(m, t); /* re-arming cancels first */
+    size_t k = m->len;
+    while (k > 0 && m->ref[k - 1].deadline > deadline) /* after ties */
+        k--;
+    memmove(&m->ref[k + 1], &m->ref[k], (m->len - k) * sizeof *m->ref);
+    m->ref[k] = (ref_entry){.deadline = deadline, .seq = m->seq++, .t = t};
+    m->len++;
+    m->armed[t] = 1;
+    cr_assert(weft__timer_armed(&m->timers[t]));
+    cr_assert_eq(m->timers[t].fired, 0);
+}
+
+static void hm_cancel(heap_model *m, size_t t)
+{
+    weft__timer_cancel(m->rt, &m->timers[t]);
+    ref_remove(m, t);
+    cr_assert(!weft__timer_armed(&m->timers[t]));
+}
+
+/* Fires at most max timers due at now: exactly the reference's first ones,
+ * and with max 1, exactly its first. */
+static void hm_fire(heap_model *m, uint64_t now, size_t max)
+{
+    size_t due = 0;
+    while (due < m->len && due < max && m->ref[due].deadline <= now)
+        due++;
+    cr_assert_eq(weft__timers_fire(m->rt, now, max), due);
+    for (size_t k = 0; k < due; k++) {
+        const weft__timer *t = &m->timers[m->ref[k].t];
+        cr_assert(t->fired && !weft__timer_armed(t),
+                  "reference entry %zu (timer %zu, deadline %llu) did not "
+                  "fire",
+                  k, m->ref[k].t, (unsigned long long)m->ref[k].deadline);
+    }
+    for (size_t k = 0; k < due; k++)
+        ref_remove_at(m, 0);
+}
+
+/* Fires one by one until nothing is due at now: the exact order. */
+static void hm_drain(heap_model *m, uint64_t now)
+{
+    while (m->len && m->ref[0].deadline <= now) {
+        hm_fire(m, now, 1);
+        hm_check(m, 0);
+    }
+    cr_assert_eq(weft__timers_fire(m->rt, now, 1), 0);
+}
+
+static void hm_done(heap_model *m)
+{
+    for (size_t t = 0; t < m->nt; t++)
+        hm_cancel(m, t);
+    cr_assert_eq(m->len, 0);
+    hm_check(m, 1);
+    free(m->timers);
+    free(m->armed);
+    free(m->ref);
+}
+
+/* Random arm / re-arm / cancel (top, last, anywhere) / fire (one by one or
+ * in batches) sequences, deadlines from a narrow window so ties abound. */
+static void *heap_random_root(void *arg)
+{
+    uint64_t seed = (uint64_t)(uintptr_t)arg, s = seed;
+    heap_model m;
+    hm_init(&m, 300);
+    uint64_t now = HEAP_BASE;
+    for (int step = 0; step < 6000; step++) {
+        uint64_t r = rng_next(&s) % 100;
+        if (r < 45) {
+            size_t t = rng_next(&s) % m.nt;
+            uint64_t d = now + rng_next(&s) % 120;
+            if (rng_next(&s) % 16 == 0)
+                d = now - rng_next(&s) % 50; /* already due */
+            hm_arm(&m, t, d);
+        } else if (r < 70) {
+            if (m.len) {
+                size_t k = rng_next(&s) % 4 == 0   ? 0
+                           : rng_next(&s) % 3 == 0 ? m.len - 1
+                                                   : rng_next(&s) % m.len;
+                hm_cancel(&m, m.ref[k].t);
+            } else {
+                hm_cancel(&m, rng_next(&s) % m.nt); /* not armed: no-op */
+            }
+        } else if (r < 85) {
+            now += rng_next(&s) % 12;
+            hm_fire(&m, now, 1);
+        } else if (r < 97) {
+            now += rng_next(&s) % 12;
+            hm_fire(&m, now, 1 + rng_next(&s) % 8);
+        } else {
+            now += rng_next(&s) % 40;
+            hm_drain(&m, now);
+        }
+        hm_check(&m, step % 16 == 0);
+    }
+    hm_drain(&m, UINT64_MAX);
+    hm_done(&m);
+    return NULL;
+}
+
+Test(timer_heap, random_sequences_fire_as_a_sorted_reference)
+{
+    static const uint64_t seeds[] = {1, 42, 0x9e3779b97f4a7c15ull, 20261205,
+                                     777};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        run_virtual(heap_random_root, (void *)(uintptr_t)seeds[i]);
+}
+
+/* Armed in deadline order, timer i sits at heap position i (no sift moves
+ * it): cancel the last position, the top, then the middle, and the rest
+ * still fires in order. */
+static void *heap_cancel_positions_root(void *arg)
+{
+    (void)arg;
+    enum { N = 100 };
+    heap_model m;
+    hm_init(&m, N);
+    for (size_t t = 0; t < N; t++)
+        hm_arm(&m, t, HEAP_BASE + t * 10);
+    hm_check(&m, 1);
+    hm_cancel(&m, N - 1); /* the last position: nothing to move */
+    hm_check(&m, 1);
+    hm_cancel(&m, 0); /* the top */
+    hm_check(&m, 1);
+    hm_cancel(&m, N / 2); /* the middle */
+    hm_check(&m, 1);
+    hm_cancel(&m, N / 2); /* twice: nothing */
+    hm_check(&m, 1);
+    cr_assert_eq(weft__timers_next(m.rt), HEAP_BASE + 10);
+    hm_drain(&m, UINT64_MAX);
+    cr_assert_eq(m.len, 0);
+    hm_done(&m);
+    return NULL;
+}
+
+Test(timer_heap, cancel_from_last_top_and_middle)
+{
+    run_virtual(heap_cancel_positions_root, NULL);
+}
+
+/* Freed slot ids are reused last-freed first, so a steady number of armed
+ * timers keeps using the same few ids. */
+static void *heap_slot_reuse_root(void *arg)
+{
+    (void)arg;
+    heap_model m;
+    hm_init(&m, 8);
+    weft__timer *t = m.timers;
+    hm_arm(&m, 0, HEAP_BASE + 3);
+    hm_arm(&m, 1, HEAP_BASE + 1);
+    hm_arm(&m, 2, HEAP_BASE + 2);
+    uint32_t a = t[0].slot, b = t[1].slot, c = t[2].slot;
+    cr_assert(a != b && b != c && a != c);
+    hm_cancel(&m, 1);
+    hm_arm(&m, 3, HEAP_BASE + 5);
+    cr_assert_eq(t[3].slot, b, "the freed id is reused");
+    hm_cancel(&m, 0);
+    hm_cancel(&m, 2);
+    hm_arm(&m, 4, HEAP_BASE + 4);
+    cr_assert_eq(t[4].slot, c, "the last freed id first");
+    hm_arm(&m, 5, HEAP_BASE + 4);
+    cr_assert_eq(t[5].slot, a);
+    hm_check(&m, 1);
+    /* firing frees ids too, and re-arming keeps them within {a, b, c} */
+    uint32_t max = a > b ? a : b;
+    max = max > c ? max : c;
+    for (int round = 0; round < 200; round++) {
+        hm_fire(&m, HEAP_BASE + 4, 1); /* timer 4, or 5 after it */
+        size_t fired = m.armed[4] ? 5 : 4;
+        cr_assert(!m.armed[fired]);
+        hm_arm(&m, fired, HEAP_BASE + 4);
+        for (size_t i = 3; i <= 5; i++)
+            cr_assert_leq(t[i].slot, max, "round %d: timer %zu got id %u",
+                          round, i, t[i].slot);
+        hm_check(&m, 1);
+    }
+    hm_done(&m);
+    return NULL;
+}
+
+Test(timer_heap, freed_slot_ids_are_reused_last_freed_first)
+{
+    run_virtual(heap_slot_reuse_root, NULL);
+}
+
+/* Equal deadlines fire in arming order, whatever the timers' order in
+ * memory; re-arming one for the same deadline puts it last. */
+static void *heap_ties_root(void *arg)
+{
+    (void)arg;
+    enum { N = 200 };
+    heap_model m;
+    hm_init(&m, N);
+    uint64_t s = 7;
+    size_t perm[N];
+    for (size_t i = 0; i < N; i++)
+        perm[i] = i;
+    for (size_t i = N - 1; i > 0; i--) {
+        size_t j = rng_next(&s) % (i + 1), x = perm[i];
+        perm[i] = perm[j];
+        perm[j] = x;
+    }
+    for (size_t i = 0; i < N; i++)
+        hm_arm(&m, perm[i], HEAP_BASE);
+    hm_arm(&m, perm[0], HEAP_BASE);         /* now last of the ties */
+    hm_arm(&m, perm[N / 2], HEAP_BASE - 1); /* earlier: first */
+    hm_check(&m, 1);
+    size_t expect[N], n = 0;
+    expect[n++] = perm[N / 2];
+    for (size_t i = 1; i < N; i++)
+        if (i != N / 2)
+            expect[n++] = perm[i];
+    expect[n++] = perm[0];
+    cr_assert_eq(n, N);
+    for (size_t i = 0; i < N; i++) {
+        cr_assert_eq(m.ref[0].t, expect[i]); /* the reference agrees */
+        hm_fire(&m, HEAP_BASE, 1);
+        cr_assert(m.timers[expect[i]].fired, "%zu-th to fire: timer %zu", i,
+                  expect[i]);
+    }
+    hm_done(&m);
+    return NULL;
+}
+
+Test(timer_heap, ties_fire_first_armed_first)
+{
+    run_virtual(heap_ties_root, NULL);
+}
+
+/* Past several doublings of the heap and the slot table (64 to 8192): all
+ * stays consistent, then everything fires in order, then the emptied table
+ * is refilled from its free list. */
+static void *heap_growth_root(void *arg)
+{
+    (void)arg;
+    enum { N = 5000 };
+    heap_model m;
+    hm_init(&m, N);
+    uint64_t s = 99;
+    for (size_t t = 0; t < N; t++) {
+        hm_arm(&m, t, HEAP_BASE + rng_next(&s) % 1000);
+        if ((t & (t + 1)) == 0 || t % 500 == 0) /* 2^k - 1: before a growth */
+            hm_check(&m, 0);
+    }
+    hm_check(&m, 1);
+    for (size_t t = 0; t < N; t += 3)
+        hm_cancel(&m, t);
+    hm_check(&m, 1);
+    for (uint64_t now = HEAP_BASE; now < HEAP_BASE + 1000; now += 97)
+        hm_fire(&m, now, SIZE_MAX); /* in batches */
+    hm_check(&m, 1);
+    hm_drain(&m, UINT64_MAX);
+    for (size_t t = 0; t < N; t++) {
+        hm_arm(&m, t, HEAP_BASE + rng_next(&s) % 1000);
+        cr_assert_lt(m.timers[t].slot, N, "ids come from the free list");
+    }
+    hm_check(&m, 1);
+    hm_drain(&m, UINT64_MAX);
+    hm_done(&m);
+    return NULL;
+}
+
+Test(timer_heap, growth_past_several_resizes)
+{
+    run_virtual(heap_growth_root, NULL);
 }
