@@ -1134,9 +1134,10 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
  *  - WEFT_IO=uring: one io_uring ring (Linux 5.13+, with liburing); while a
  *    task waits on an fd, a one-shot IORING_OP_POLL_ADD is outstanding for
  *    that fd and direction, withdrawn (IORING_OP_ASYNC_CANCEL) when the wait
- *    ends without it; the polls are submitted with the scheduler's wait, one
- *    io_uring_enter per park (as Seastar's and Photon's io_uring engines,
- *    readiness mode).
+ *    ends without it (never two at once: the next is armed once the kernel
+ *    reports the last one ended); the polls are submitted with the
+ *    scheduler's wait, one io_uring_enter per park (as Seastar's and
+ *    Photon's io_uring engines, readiness mode).
  * Any other value, a build without io_uring (CMake option WEFT_IO_URING
  * off: cross builds, or liburing missing) and a kernel or sandbox that
  * refuses io_uring (ENOSYS, EPERM from a seccomp filter or

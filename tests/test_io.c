@@ -800,6 +800,120 @@ Test(io, close_right_after_own_shutdown_releases_the_socket)
     run_io(WEFT_CLOCK_VIRTUAL, root_close_after_own_shutdown, NULL);
 }
 
+/* A poll that completed with an event after its waiter left, its
+ * completion not yet harvested when the fd is waited on again (issue 11,
+ * io_uring).  One batch of tasks, no harvest of the reactor in it:
+ *   - b's reader is parked (its poll in the kernel); the peer writes to b,
+ *     so that poll's completion is pending in the kernel;
+ *   - weft_close(a) withdraws a's poll and, with it, has the kernel post
+ *     every pending completion: b's poll completes (readable);
+ *   - b's reader is aborted: its withdrawal finds nothing left to cancel;
+ *   - the root drains b and waits on it again: a new poll, same fd, same
+ *     generation, same direction.
+ * The stale completion (readable) then wakes the new read, which meets
+ * EAGAIN and waits again.  That stale completion must not be taken for the
+ * new poll's: a second poll armed beside it would be left behind by
+ * weft_close (one cancel withdraws one poll), holding the file, so the
+ * peer would not see the socket close (its send would succeed). */
+static int stale_a[2], stale_b[2];
+
+static void *stale_closer(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* the root waits on b */
+    cr_assert_eq(weft_close(stale_b[0]), 0);
+    return NULL;
+}
+
+static void *root_stale_completion(void *arg)
+{
+    (void)arg;
+    pair(stale_a);
+    pair(stale_b);
+    weft_task *ra = weft_spawn(waiting_reader, &stale_a[0]);
+    weft_task *rb = weft_spawn(waiting_reader, &stale_b[0]);
+    cr_assert_not_null(ra);
+    cr_assert_not_null(rb);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* both reads wait */
+    cr_assert_eq(write(stale_b[1], "x", 1), 1);
+    cr_assert_eq(weft_close(stale_a[0]), 0);
+    weft_task_abort(rb);
+    /* ra and rb end in this batch, and the root goes on in it. */
+    cr_assert_eq(weft_task_join(rb, NULL), -ECANCELED);
+    void *res = NULL;
+    cr_assert_eq(weft_task_join(ra, &res), 0);
+    cr_assert_eq((intptr_t)res, -EBADF);
+    char c;
+    cr_assert_eq(recv(stale_b[0], &c, 1, MSG_DONTWAIT), 1);
+    weft_task *closer = weft_spawn(stale_closer, NULL);
+    cr_assert_not_null(closer);
+    char buf[8];
+    cr_assert_eq(weft_read(stale_b[0], buf, sizeof buf), -EBADF);
+    cr_assert_eq(weft_task_join(closer, NULL), 0);
+    errno = 0;
+    cr_assert_eq(send(stale_b[1], "y", 1, MSG_NOSIGNAL | MSG_DONTWAIT), -1,
+                 "the closed socket is still open in the kernel (%s)",
+                 weft_io_backend());
+    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(weft_close(stale_a[1]), 0);
+    cr_assert_eq(weft_close(stale_b[1]), 0);
+    return NULL;
+}
+
+Test(io, a_stale_poll_completion_leaves_no_poll_behind_close)
+{
+    run_io(WEFT_CLOCK_VIRTUAL, root_stale_completion, NULL);
+}
+
+/* A wait that comes while the withdrawal of its direction's poll has not
+ * ended yet (its -ECANCELED not harvested: under io_uring no new poll is
+ * armed beside it, see above) is still served, and at once: the data
+ * written in the same batch wakes it with no time passing. */
+static int wd_sv[2];
+
+static void *wd_wait(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)weft_fd_wait(wd_sv[0], WEFT_READABLE, WEFT_MS(5));
+}
+
+static void *wd_write(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(write(wd_sv[1], "x", 1), 1);
+    return NULL;
+}
+
+static void *root_wait_during_withdrawal(void *arg)
+{
+    (void)arg;
+    pair(wd_sv);
+    weft_task *first = weft_spawn(wd_wait, NULL);
+    cr_assert_not_null(first);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* its poll is in the kernel */
+    uint64_t t0 = weft_now();
+    weft_task_abort(first); /* withdraws the poll, when it runs */
+    weft_task *second = weft_spawn(wd_wait, NULL);  /* then waits */
+    weft_task *writer = weft_spawn(wd_write, NULL); /* then writes */
+    cr_assert_not_null(second);
+    cr_assert_not_null(writer);
+    cr_assert_eq(weft_task_join(first, NULL), -ECANCELED);
+    void *res = NULL;
+    cr_assert_eq(weft_task_join(second, &res), 0);
+    cr_assert_eq((intptr_t)res, WEFT_READABLE, "the wait returned %d (%s)",
+                 (int)(intptr_t)res, weft_io_backend());
+    cr_assert_eq(weft_now(), t0);
+    cr_assert_eq(weft_task_join(writer, NULL), 0);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(weft_close(wd_sv[i]), 0);
+    return NULL;
+}
+
+Test(io, a_wait_during_its_polls_withdrawal_is_served_at_once)
+{
+    run_io(WEFT_CLOCK_VIRTUAL, root_wait_during_withdrawal, NULL);
+}
+
 static atomic_int interrupts;
 static void on_usr2(int sig)
 {

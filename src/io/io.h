@@ -70,7 +70,9 @@ typedef struct weft__iofd {
     uint8_t ready;      /* WEFT__R | WEFT__W (cleared on EAGAIN), WEFT__TRY */
     uint8_t registered; /* in the epoll set (io_uring: known pollable) */
     uint8_t owned;      /* created by weft (flags known) */
-    uint8_t armed;      /* io_uring: polls outstanding, R | W */
+    uint8_t armed;      /* io_uring: polls outstanding, R | W, until their
+                         * last completion is harvested (withdrawn or not) */
+    uint8_t withdrawn;  /* io_uring: of armed, those disarm withdrew */
     uint8_t tcp;        /* 0 not asked yet, 1 a TCP socket, 2 not one */
 } weft__iofd;
 
@@ -112,7 +114,11 @@ typedef struct weft__io_backend {
                int persist);
     /* With arm: withdraws the outstanding interest in dirs (the last
      * waiter in those directions left, or the fd is forgotten) before the
-     * fd can be closed, so that none outlives its wait. */
+     * fd can be closed, so that none outlives its wait.  The interest's
+     * end is still reported by wait() (its done bits, maybe with an event
+     * it had before it was withdrawn); until then no other may be armed in
+     * that direction with the same token (one withdrawal ends one
+     * interest: see uring.c). */
     void (*disarm)(struct weft__io *io, uint64_t token, unsigned dirs);
     /* Waits at most until deadline_ns (CLOCK_MONOTONIC; 0: not at all;
      * UINT64_MAX: no limit) and calls ready() for each event with its

@@ -217,9 +217,13 @@ static void reset(weft__io *io, int fd, weft__iofd *rec)
         io->waiting--;
         op_closed(weft__container(l, io_op, link));
     }
+    /* Withdrawn ones too: a withdrawal that found no free submission
+     * entry left its poll in place (a second one finds nothing, harmless,
+     * since no other poll is ever armed while one is outstanding). */
     if (rec->armed && io->be->disarm)
         io->be->disarm(io, make_token(fd, rec->gen), rec->armed);
     rec->armed = 0;
+    rec->withdrawn = 0;
     if (rec->registered)
         io->be->del(io, fd);
     rec->gen++;
@@ -311,20 +315,26 @@ static void fd_event(weft__iofd *rec, unsigned bits);
 static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
                     int persist);
 
-/* An event ended the interest in lost (done bits) without being an event
- * of that direction: with io_uring, the peer's shutdown (POLLRDHUP) ends a
- * poll for writing (see uring.c).  Its waiters still wait: ask again, for
- * the next change, as a plain re-arm would end at once on the same
- * POLLRDHUP, again and again.  If even that fails, the waiters are woken
- * to try their call again (and park, or fail, on their own). */
-static void rearm_lost(weft__io *io, int fd, weft__iofd *rec, unsigned lost)
+/* An interest ended (done bits) without an event of its direction, lost,
+ * while tasks wait in it.  Withdrawn ones (withdrawn: a waiter left, and
+ * others came while the withdrawal's end was pending, see on_event): ask
+ * again as a wait would.  Others: with io_uring, the peer's shutdown
+ * (POLLRDHUP) ends a poll for writing (see uring.c): ask again, for the
+ * next change, as a plain re-arm would end at once on the same POLLRDHUP,
+ * again and again.  If even that fails, the waiters are woken to try their
+ * call again (and park, or fail, on their own). */
+static void rearm_lost(weft__io *io, int fd, weft__iofd *rec, unsigned lost,
+                       unsigned withdrawn)
 {
     unsigned want = 0;
     for (weft__link *l = rec->waiters.next; l != &rec->waiters; l = l->next)
         want |= weft__container(l, io_op, link)->dir;
     lost &= want;
-    if (lost && arm_dirs(io, fd, rec, lost, 1) != 0)
-        fd_event(rec, lost);
+    unsigned again = lost & withdrawn, next = lost & ~withdrawn;
+    if (again && arm_dirs(io, fd, rec, again, 0) != 0)
+        fd_event(rec, again);
+    if (next && arm_dirs(io, fd, rec, next, 1) != 0)
+        fd_event(rec, next);
 }
 
 /* A backend's event: the wake fd, or an fd's readiness (done: the
@@ -342,14 +352,20 @@ static void on_event(weft__io *io, uint64_t tok, unsigned bits, unsigned done)
     /* Events of an fd closed (or forgotten) since are dropped. */
     if (!rec || (rec->gen & WEFT__IO_GEN_MASK) != (uint32_t)(tok >> 32))
         return;
-    /* Still armed here: no disarm withdrew it, its waiters are parked. */
+    /* An interest stays armed until its end is harvested, here, even
+     * after it was withdrawn: until then no other is armed beside it (see
+     * uring.c).  A withdrawn one's end may carry an event it had before
+     * (harmless: a spurious wake), or none: its direction's new waiters,
+     * if any came meanwhile, get a new interest now. */
     unsigned lost = done & rec->armed & ~bits;
+    unsigned withdrawn = done & rec->withdrawn;
     rec->armed &= (uint8_t)~done;
+    rec->withdrawn &= (uint8_t)~done;
     if (!rec->registered)
         return;
     fd_event(rec, bits);
     if (lost)
-        rearm_lost(io, fd, rec, lost);
+        rearm_lost(io, fd, rec, lost, withdrawn);
 }
 
 int weft__io_poll(weft__rt *rt, uint64_t deadline_ns)
@@ -446,19 +462,22 @@ static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
 }
 
 /* op left rec's waiters: withdraws the interest in the directions no
- * other waiter wants, so that none outlives its wait. */
+ * other waiter wants, so that none outlives its wait.  It stays in
+ * rec->armed (withdrawn) until its end is harvested (on_event). */
 static void disarm_unwanted(weft__io *io, const io_op *op)
 {
     weft__iofd *rec = record(io, op->fd, 0);
-    if (!rec || rec->gen != op->gen || !(rec->armed & op->dir))
-        return; /* reset (weft_close) withdrew it, or an event ended it */
+    if (!rec || rec->gen != op->gen ||
+        !(rec->armed & ~rec->withdrawn & op->dir))
+        return; /* reset (weft_close) withdrew it, or an event ended it,
+                 * or it is being withdrawn */
     unsigned want = 0;
     for (weft__link *l = rec->waiters.next; l != &rec->waiters; l = l->next)
         want |= weft__container(l, io_op, link)->dir;
-    unsigned drop = rec->armed & op->dir & ~want;
+    unsigned drop = rec->armed & ~rec->withdrawn & op->dir & ~want;
     if (drop) {
         io->be->disarm(io, make_token(op->fd, rec->gen), drop);
-        rec->armed &= (uint8_t)~drop;
+        rec->withdrawn |= (uint8_t)drop;
     }
 }
 

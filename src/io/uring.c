@@ -8,8 +8,9 @@
  * same for both backends).  While a task waits on an fd in a direction, one
  * one-shot IORING_OP_POLL_ADD (level: it completes at once if the fd is
  * ready) is outstanding for that fd and direction; its completion ends it
- * and the next wait arms a new one.  When the last waiter in a direction
- * leaves without its event (a timeout, a cancel, weft_close), an
+ * and the next wait arms a new one (never before the last one's end is
+ * harvested: see "One poll per user_data" below).  When the last waiter in a
+ * direction leaves without its event (a timeout, a cancel, weft_close), an
  * IORING_OP_ASYNC_CANCEL of the poll's user_data withdraws it, submitted at
  * once: a pending poll holds a reference to the file, so a socket closed
  * with weft_close must not stay open in the kernel behind it.  Not
@@ -21,6 +22,31 @@
  * (its peer could still write to it: io seed 5392 of test_model).  A
  * cancel marks the poll cancelled whoever owns it (io_poll_cancel_req),
  * and the pending wakeup then completes it with -ECANCELED.
+ *
+ * One poll per user_data (issue 11).  A cancel without
+ * IORING_ASYNC_CANCEL_ALL ends the first poll it finds with that
+ * user_data, and a poll's user_data is the same for every wait of that fd
+ * and direction (the generation changes only with weft_close).  So no
+ * poll is armed while another with its user_data may still be in the
+ * kernel: the reactor's rec->armed bit stays set after a withdrawal
+ * (rec->withdrawn) until the poll's last completion is harvested, its
+ * -ECANCELED included (passed on with no event, where it used to be
+ * dropped), and a waiter that comes meanwhile parks without arming; that
+ * completion then arms a poll for it (reactor.c, on_event, rearm_lost).
+ * Without this, a poll that completed with an event before its withdrawal
+ * (the cancel then finds nothing: -ENOENT), its completion not yet
+ * harvested, was taken for the end of the next poll armed with the same
+ * user_data; that poll, still in the kernel, was forgotten, the next wait
+ * armed another beside it, and weft_close's one cancel left one behind,
+ * holding the closed socket open until it fired (its peer's send
+ * succeeded; tests/test_io.c,
+ * a_stale_poll_completion_leaves_no_poll_behind_close).  With
+ * DEFER_TASKRUN, completions are posted only when the runtime's thread
+ * enters the ring to get events: a withdrawal (disarm, which does) of one
+ * fd posts the pending completions of all, which the next wait harvests.
+ * The kernel posts exactly one completion without IORING_CQE_F_MORE per
+ * poll, whatever ends it, so the bit always clears; IORING_ASYNC_CANCEL_ALL
+ * (5.19) would only have hidden the duplicate at close.
  *
  * The runtime's wake fd has a multishot poll (IORING_POLL_ADD_MULTI),
  * re-armed if the kernel ends it.  Multishot polls came with Linux 5.13
@@ -209,15 +235,15 @@ static int submit_wait(struct io_uring *ring, uint64_t deadline)
     return io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
 }
 
-static int ur_wait(weft__io *io, uint64_t deadline,
+/* Works the completions there are: ready() for each poll's (and the wake
+ * fd's); *rewake set if the wake fd's poll ended.  Returns the events:
+ * completions with readiness or an error. */
+static int harvest(weft__io *io, struct io_uring *ring,
                    void (*ready)(weft__io *io, uint64_t token, unsigned bits,
-                                 unsigned done))
+                                 unsigned done),
+                   int *rewake)
 {
-    struct io_uring *ring = io->ring;
-    /* -ETIME (the deadline), -EINTR (a signal, whose handler wrote the
-     * wake fd): harvest what is there. */
-    (void)submit_wait(ring, deadline);
-    int n = 0, rewake = 0;
+    int n = 0;
     for (;;) {
         struct io_uring_cqe *cqe;
         if (io_uring_peek_cqe(ring, &cqe) != 0)
@@ -228,7 +254,7 @@ static int ur_wait(weft__io *io, uint64_t deadline,
         io_uring_cqe_seen(ring, cqe);
         if (ud == WEFT__IO_WAKE_TOKEN) {
             if (!(flags & IORING_CQE_F_MORE))
-                rewake = 1; /* the kernel ended the multishot poll */
+                *rewake = 1; /* the kernel ended the multishot poll */
             if (res >= 0) {
                 ready(io, WEFT__IO_WAKE_TOKEN, WEFT__R, 0);
                 n++;
@@ -236,10 +262,12 @@ static int ur_wait(weft__io *io, uint64_t deadline,
             continue;
         }
         unsigned dir = (unsigned)(ud >> DIR_SHIFT);
-        if (dir == 0 || res == -ECANCELED)
-            continue; /* a cancel, or the poll it withdrew */
-        /* An error: let the call tell. */
-        unsigned bits = WEFT__R | WEFT__W | WEFT__TRY;
+        if (dir == 0)
+            continue; /* a cancel's own completion */
+        /* An error: let the call tell.  -ECANCELED: the end of a poll
+         * withdrawn (no event), which the reactor must see all the same
+         * (its done bit): see "One poll per user_data" above. */
+        unsigned bits = res == -ECANCELED ? 0 : WEFT__R | WEFT__W | WEFT__TRY;
         if (res >= 0) {
             bits = 0;
             if (res & (POLLIN | POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
@@ -251,7 +279,34 @@ static int ur_wait(weft__io *io, uint64_t deadline,
         }
         /* A multishot poll (persist) that goes on ends no interest. */
         ready(io, ud & ~DIR_MASK, bits, flags & IORING_CQE_F_MORE ? 0 : dir);
-        n++;
+        if (bits)
+            n++;
+    }
+    return n;
+}
+
+static int ur_wait(weft__io *io, uint64_t deadline,
+                   void (*ready)(weft__io *io, uint64_t token, unsigned bits,
+                                 unsigned done))
+{
+    struct io_uring *ring = io->ring;
+    int n = 0, rewake = 0;
+    /* Polls ready() armed again (the end of a withdrawn poll whose
+     * direction has new waiters, a write's poll ended by POLLRDHUP) go out
+     * in a second round, not waiting, so that a level already true is
+     * seen in this wait, as a wait's own poll would be: under the virtual
+     * clock, time must not jump past it.  At most three rounds (a re-arm
+     * ended at once by POLLRDHUP is armed once more, multishot); what is
+     * left goes out with the next wait. */
+    for (int round = 0; round < 3; round++) {
+        if (round == 0) /* -ETIME (the deadline), -EINTR (a signal, whose
+                         * handler wrote the wake fd): harvest what is there */
+            (void)submit_wait(ring, deadline);
+        else if (io_uring_sq_ready(ring) > 0)
+            (void)io_uring_submit_and_get_events(ring);
+        else
+            break;
+        n += harvest(io, ring, ready, &rewake);
     }
     if (rewake && arm_wake(ring, io->wake_fd) == 0)
         (void)io_uring_submit(ring);
