@@ -218,9 +218,15 @@ struct weft__rt {
     unsigned batch_left; /* runs left in this batch (see sched_loop) */
     weft__link runq;     /* FIFO of queued tasks */
     weft__link yielded;  /* tasks that yielded: queued after the timers */
-    int defer_wakes;     /* set while a yield wakes its own task */
-    weft__link tasks;    /* every task not yet freed */
-    size_t live;         /* tasks not yet DEAD */
+    /* A woken task is queued before this link: &runq (the tail) but while
+     * the timers fire (the head, behind what timers woke before: see
+     * loop.c's service) and while a yield queues its own task (&yielded). */
+    weft__link *wake_at;
+    /* The last of the tasks at the head of runq that timers woke, or NULL
+     * when none is queued (weft__runq_take keeps it on the queue). */
+    weft__link *timer_last;
+    weft__link tasks; /* every task not yet freed */
+    size_t live;      /* tasks not yet DEAD */
     uint64_t next_id;
     weft_config cfg;
     int shutting_down;
@@ -314,6 +320,15 @@ static inline weft__rt *weft__rt_here(void)
 {
     weft__rt *rt = weft__tls_rt;
     return rt && rt->current != &rt->main_co ? rt : NULL;
+}
+
+/* Takes t (queued) off rt->runq. */
+static inline void weft__runq_take(weft__rt *rt, weft_task *t)
+{
+    if (rt->timer_last == &t->runq) /* the timers' segment ends earlier */
+        rt->timer_last = t->runq.prev == &rt->runq ? NULL : t->runq.prev;
+    weft__list_remove(&t->runq);
+    t->queued = 0;
 }
 
 int weft__cancelled(const weft__co *co);

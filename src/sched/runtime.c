@@ -180,8 +180,7 @@ static weft__co *take_next(weft__rt *rt)
     /* the head may be the suspending task itself, woken while it ran */
     WEFT_ASSERT(co->state == WEFT__FRESH || co->state == WEFT__SUSPENDED ||
                 co == rt->current);
-    weft__list_remove(&t->runq);
-    t->queued = 0;
+    weft__runq_take(rt, t);
     rt->batch_left--;
     rt->stats.polls++;
     co->resumer = &rt->main_co;
@@ -264,9 +263,9 @@ int weft_yield(void)
     weft__co *co = rt->current;
     if (weft__cancel_point(co))
         return -ECANCELED;
-    rt->defer_wakes = 1; /* the task lands in rt->yielded */
+    rt->wake_at = &rt->yielded; /* the task lands in rt->yielded */
     weft__wake(co->waker);
-    rt->defer_wakes = 0;
+    rt->wake_at = &rt->runq;
     weft__park(rt, co, "yield", WEFT__WAIT_LEAF, NULL);
     return weft__cancel_point(co) ? -ECANCELED : 0;
 }
