@@ -24,7 +24,7 @@
  */
 #include "bench.h"
 
-#include "arch.h" /* weft__ctx_*: the bare switch, for micro_ctx */
+#include "arch/arch.h" /* weft__ctx_*: the bare switch, for micro_ctx */
 
 typedef struct {
     uint64_t n;
