@@ -144,8 +144,10 @@ static void sched_loop(weft__rt *rt)
     for (;;) {
         rt->batch_left = WEFT__BATCH;
         while (!weft__list_empty(&rt->runq) && rt->batch_left > 0) {
-            rt->batch_left--;
             weft_task *t = weft__container(rt->runq.next, weft_task, runq);
+            if (t->co.state == WEFT__FRESH)
+                weft__batch_fresh(rt);
+            rt->batch_left--;
             weft__runq_take(rt, t);
             run_task(rt, t);
             if (__builtin_expect(rt->obs.dump_signal != 0, 0) &&

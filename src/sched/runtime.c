@@ -175,8 +175,11 @@ static weft__co *take_next(weft__rt *rt)
         return NULL;
     weft_task *t = weft__container(rt->runq.next, weft_task, runq);
     weft__co *co = &t->co;
-    if (co->state == WEFT__FRESH && (weft__cancelled(co) || co_prepare(rt, co)))
-        return NULL;
+    if (co->state == WEFT__FRESH) {
+        if (weft__cancelled(co) || co_prepare(rt, co))
+            return NULL;
+        weft__batch_fresh(rt);
+    }
     /* the head may be the suspending task itself, woken while it ran */
     WEFT_ASSERT(co->state == WEFT__FRESH || co->state == WEFT__SUSPENDED ||
                 co == rt->current);
