@@ -45,6 +45,12 @@
  *    call that actually waits.  A loop whose operations are always ready
  *    (receiving from a channel that always has items, an interval that is
  *    behind) never lets other tasks run; call weft_yield() in such loops.
+ *  - Run order: queued tasks run first queued, first run, but for those
+ *    that expiring timers wake: they go ahead of the others, in deadline
+ *    order (as Go runs a goroutine its timer readied next).  Expired timers
+ *    are checked after every 64 task runs, so a timer is late by about one
+ *    such batch, not by the length of the queue (100,000 tasks not yet
+ *    started, say).  On one thread the order is deterministic.
  *    I/O operations are the exception: as tokio's coop budget, a task
  *    that completes WEFT_IO_BUDGET (128) I/O operations in a row without
  *    waiting yields before its next one (see "I/O" below).  Channel
@@ -505,7 +511,9 @@ WEFT_API int weft_timeout(weft_future *f, uint64_t timeout_ns, void **result);
 /*
  * weft_sleep - suspend the calling task for at least ns nanoseconds (never
  * less; rounded up to the clock's resolution).  Timers with equal deadlines
- * fire in the order they were armed.  weft_sleep(0) behaves as weft_yield.
+ * fire in the order they were armed; the task resumes ahead of the tasks
+ * queued without a timer (see "Run order" above).  weft_sleep(0) behaves
+ * as weft_yield.
  * As trpl::sleep / tokio::time::sleep.  Allocates nothing.
  * Returns 0, -ECANCELED, -EPERM outside a runtime.  Suspends.  [task]
  */

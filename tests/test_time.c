@@ -147,6 +147,136 @@ Test(time_real, yield_loop_does_not_starve_timers)
     run_real(yield_spin_root, NULL);
 }
 
+/* What a timer wakes runs ahead of the tasks queued before it fired: a
+ * sleeper behind 300 tasks that have never run resumes after the batch in
+ * which its deadline passed (at most 64 runs), not after the 300.  The first
+ * queued task holds the CPU until the deadline has passed, so the order does
+ * not depend on the machine's speed. */
+#define TF_QUEUED 300
+static uint64_t tf_deadline;
+static int tf_order[512], tf_ran; /* every run of both tests below */
+
+static void *tf_sleeper(void *arg)
+{
+    (void)arg;
+    tf_deadline = weft_now() + WEFT_MS(1);
+    cr_assert_eq(weft_sleep_until(tf_deadline), 0);
+    cr_assert_geq(weft_now(), tf_deadline, "woken early");
+    tf_order[tf_ran++] = -1;
+    return NULL;
+}
+
+static void *tf_queued(void *arg)
+{
+    while (weft_now() < tf_deadline + WEFT_US(100))
+        ; /* only the first one waits: the CPU held past the deadline */
+    tf_order[tf_ran++] = (int)(intptr_t)arg;
+    return NULL;
+}
+
+static void *timer_first_root(void *arg)
+{
+    (void)arg;
+    static weft_task *h[TF_QUEUED + 1];
+    tf_ran = 0;
+    tf_deadline = UINT64_MAX;
+    cr_assert_not_null(h[0] = weft_spawn(tf_sleeper, NULL));
+    for (int i = 0; i < TF_QUEUED; i++)
+        cr_assert_not_null(h[i + 1] =
+                               weft_spawn(tf_queued, (void *)(intptr_t)i));
+    for (int i = 0; i <= TF_QUEUED; i++)
+        cr_assert_eq(weft_task_join(h[i], NULL), 0);
+    cr_assert_eq(tf_ran, TF_QUEUED + 1);
+    int at = -1;
+    for (int i = 0; i <= TF_QUEUED; i++) {
+        if (tf_order[i] == -1)
+            at = i;
+        else /* the queued tasks keep their FIFO order among themselves */
+            cr_assert_eq(tf_order[i], i - (at >= 0));
+    }
+    cr_assert(at >= 1 && at <= 64,
+              "the sleeper ran after %d of the queued tasks (not within "
+              "the batch in which its timer expired)",
+              at);
+    return NULL;
+}
+
+Test(time_real, timer_wakes_run_ahead_of_the_queue)
+{
+    run_real(timer_first_root, NULL);
+}
+
+/* ... and they keep deadline order when more expire than a batch runs:
+ * 100 sleepers expire together, the first to run holds the CPU until a
+ * later sleeper's deadline has passed too; that one, woken by the next
+ * service, runs after the 36 still queued, not ahead of them.  (On a
+ * machine too slow to arm all 100 within 20 ms, those armed late yield
+ * instead and are left out.) */
+#define TF_EARLY 100
+static uint64_t tf_later;
+
+static void *tf_early(void *arg)
+{
+    /* A sleeper that arms after the deadline (a slow machine) only yields:
+     * it is not one of the timers whose order is checked. */
+    int timed = weft_now() < tf_deadline;
+    cr_assert_eq(weft_sleep_until(tf_deadline), 0);
+    while (weft_now() < tf_later + WEFT_US(100))
+        ; /* only the first to run waits */
+    tf_order[tf_ran++] = (int)(intptr_t)arg + (timed ? 0 : 2000);
+    return NULL;
+}
+
+static void *tf_late(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(weft_sleep_until(tf_later), 0);
+    tf_order[tf_ran++] = -1;
+    return NULL;
+}
+
+static void *deadline_order_root(void *arg)
+{
+    (void)arg;
+    static weft_task *h[TF_EARLY + 1 + TF_QUEUED];
+    int n = 0;
+    tf_ran = 0;
+    tf_deadline = weft_now() + WEFT_MS(20);
+    tf_later = tf_deadline + WEFT_MS(1);
+    for (int i = 0; i < TF_EARLY; i++)
+        cr_assert_not_null(h[n++] = weft_spawn(tf_early, (void *)(intptr_t)i));
+    cr_assert_not_null(h[n++] = weft_spawn(tf_late, NULL));
+    /* keeps the queue busy: the first holds the CPU past tf_deadline */
+    for (int i = 0; i < TF_QUEUED; i++)
+        cr_assert_not_null(
+            h[n++] = weft_spawn(tf_queued, (void *)(intptr_t)(1000 + i)));
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(weft_task_join(h[i], NULL), 0);
+    cr_assert_eq(tf_ran, n);
+    int early = -1, late_at = -1;
+    for (int i = 0; i < n; i++) {
+        if (tf_order[i] == -1)
+            late_at = i;
+        else if (tf_order[i] < TF_EARLY) { /* in arming order */
+            cr_assert_gt(tf_order[i], early);
+            early = tf_order[i];
+        }
+    }
+    cr_assert_geq(late_at, 0);
+    int early_after = 0;
+    for (int i = late_at + 1; i < n; i++)
+        early_after += tf_order[i] >= 0 && tf_order[i] < TF_EARLY;
+    cr_assert_eq(early_after, 0,
+                 "%d sleepers woken before the later one ran after it",
+                 early_after);
+    return NULL;
+}
+
+Test(time_real, timer_wakes_keep_deadline_order_across_batches)
+{
+    run_real(deadline_order_root, NULL);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Ordering (virtual clock)                                                 */
 /* ------------------------------------------------------------------------ */

@@ -729,9 +729,9 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     } else if (!op->yielded && op->kind != OP_DIRWAIT && !budget_take(rt, io)) {
         /* Budget used up: behind every runnable task, then go on. */
         op->yielded = 1;
-        rt->defer_wakes = 1;
+        rt->wake_at = &rt->yielded;
         weft__wake(w);
-        rt->defer_wakes = 0;
+        rt->wake_at = &rt->runq;
         return 0;
     }
     int r;

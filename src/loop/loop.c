@@ -4,7 +4,8 @@
  * the inbox), the idle wait, deadlock detection, shutdown.
  *
  * The scheduler runs on the thread's own stack as the pseudo-coroutine
- * rt->main_co.  It resumes queued tasks in FIFO order; a task runs until it
+ * rt->main_co.  It resumes queued tasks in FIFO order, but for those an
+ * expiring timer wakes, which go to the head; a task runs until it
  * suspends (back to the scheduler) or dies.  Every WEFT__BATCH task runs, and
  * whenever the queue empties, it services the cross-thread inbox and fires
  * expired timers, so neither can be starved by tasks that keep each other
@@ -94,7 +95,17 @@ static void service(weft__rt *rt)
     size_t fired = 0;
     rt->now_cached = weft__clock_now(rt); /* once per round: wait times */
     if (rt->time.heap_len) {
+        /* What the timers wake goes ahead of the other queued tasks, in
+         * firing order, behind what they woke before (as Go's runnext
+         * takes a goroutine its timer readied): a timer is then late by
+         * about a batch, not by the length of the queue (100k tasks not
+         * yet started, say).  Nothing leaves the queue while timers fire,
+         * so the link stays. */
+        rt->wake_at = rt->timer_last ? rt->timer_last->next : rt->runq.next;
         fired = weft__timers_fire(rt, rt->now_cached, idle ? 1 : SIZE_MAX);
+        if (rt->wake_at->prev != &rt->runq)
+            rt->timer_last = rt->wake_at->prev;
+        rt->wake_at = &rt->runq;
         rt->stats.timers_fired += fired;
         if (fired && rt->obs.state)
             weft__obs_instant(rt, "timers fired", (long)fired);
@@ -133,11 +144,11 @@ static void sched_loop(weft__rt *rt)
     for (;;) {
         rt->batch_left = WEFT__BATCH;
         while (!weft__list_empty(&rt->runq) && rt->batch_left > 0) {
+            weft_task *t = weft__container(rt->runq.next, weft_task, runq);
+            if (t->co.state == WEFT__FRESH)
+                weft__batch_fresh(rt);
             rt->batch_left--;
-            weft__link *l = rt->runq.next;
-            weft__list_remove(l);
-            weft_task *t = weft__container(l, weft_task, runq);
-            t->queued = 0;
+            weft__runq_take(rt, t);
             run_task(rt, t);
             if (__builtin_expect(rt->obs.dump_signal != 0, 0) &&
                 weft__obs_dump_pending(rt))
@@ -202,6 +213,7 @@ static int rt_init(weft__rt *rt, const weft_config *cfg)
         rt->cfg = *cfg;
     weft__list_init(&rt->runq);
     weft__list_init(&rt->yielded);
+    rt->wake_at = &rt->runq;
     weft__list_init(&rt->tasks);
     weft__list_init(&rt->chan.waits);
     weft__list_init(&rt->sync.waits); /* sync/sync.c */

@@ -219,9 +219,15 @@ struct weft__rt {
     unsigned batch_left; /* runs left in this batch (see sched_loop) */
     weft__link runq;     /* FIFO of queued tasks */
     weft__link yielded;  /* tasks that yielded: queued after the timers */
-    int defer_wakes;     /* set while a yield wakes its own task */
-    weft__link tasks;    /* every task not yet freed */
-    size_t live;         /* tasks not yet DEAD */
+    /* A woken task is queued before this link: &runq (the tail) but while
+     * the timers fire (the head, behind what timers woke before: see
+     * loop.c's service) and while a yield queues its own task (&yielded). */
+    weft__link *wake_at;
+    /* The last of the tasks at the head of runq that timers woke, or NULL
+     * when none is queued (weft__runq_take keeps it on the queue). */
+    weft__link *timer_last;
+    weft__link tasks; /* every task not yet freed */
+    size_t live;      /* tasks not yet DEAD */
     uint64_t next_id;
     weft_config cfg;
     int shutting_down;
@@ -323,6 +329,27 @@ static inline weft__rt *weft__rt_here(void)
 {
     weft__rt *rt = weft__tls_rt;
     return rt && rt->current != &rt->main_co ? rt : NULL;
+}
+
+/* A task's first run takes a stack and writes a page that may be new
+ * (1-18 us, bench/pages): while a timer is armed it counts WEFT__FRESH_RUN
+ * runs of the batch (see loop.c's sched_loop), so that expired timers are
+ * checked after 8 such starts rather than 64.  Called before the run's own
+ * count. */
+#define WEFT__FRESH_RUN 8u
+static inline void weft__batch_fresh(weft__rt *rt)
+{
+    if (rt->time.heap_len && rt->batch_left > WEFT__FRESH_RUN)
+        rt->batch_left -= WEFT__FRESH_RUN - 1;
+}
+
+/* Takes t (queued) off rt->runq. */
+static inline void weft__runq_take(weft__rt *rt, weft_task *t)
+{
+    if (rt->timer_last == &t->runq) /* the timers' segment ends earlier */
+        rt->timer_last = t->runq.prev == &rt->runq ? NULL : t->runq.prev;
+    weft__list_remove(&t->runq);
+    t->queued = 0;
 }
 
 int weft__cancelled(const weft__co *co);

@@ -175,13 +175,15 @@ static weft__co *take_next(weft__rt *rt)
         return NULL;
     weft_task *t = weft__container(rt->runq.next, weft_task, runq);
     weft__co *co = &t->co;
-    if (co->state == WEFT__FRESH && (weft__cancelled(co) || co_prepare(rt, co)))
-        return NULL;
+    if (co->state == WEFT__FRESH) {
+        if (weft__cancelled(co) || co_prepare(rt, co))
+            return NULL;
+        weft__batch_fresh(rt);
+    }
     /* the head may be the suspending task itself, woken while it ran */
     WEFT_ASSERT(co->state == WEFT__FRESH || co->state == WEFT__SUSPENDED ||
                 co == rt->current);
-    weft__list_remove(&t->runq);
-    t->queued = 0;
+    weft__runq_take(rt, t);
     rt->batch_left--;
     rt->stats.polls++;
     co->resumer = &rt->main_co;
@@ -264,9 +266,9 @@ int weft_yield(void)
     weft__co *co = rt->current;
     if (weft__cancel_point(co))
         return -ECANCELED;
-    rt->defer_wakes = 1; /* the task lands in rt->yielded */
+    rt->wake_at = &rt->yielded; /* the task lands in rt->yielded */
     weft__wake(co->waker);
-    rt->defer_wakes = 0;
+    rt->wake_at = &rt->runq;
     weft__park(rt, co, "yield", WEFT__WAIT_LEAF, NULL);
     return weft__cancel_point(co) ? -ECANCELED : 0;
 }

@@ -50,10 +50,11 @@ static inline int task_queue(weft_task *t)
     if (t->queued || t->co.state == WEFT__DEAD || t->blocking)
         return 0;
     t->queued = 1;
-    /* A yielding task goes behind what the timers wake (tokio defers
-     * yield_now's wake the same way). */
-    weft__list_push(t->rt->defer_wakes ? &t->rt->yielded : &t->rt->runq,
-                    &t->runq);
+    /* Before rt->wake_at: the tail of the run queue; the queue's head while
+     * the timers fire (what a timer wakes runs next); rt->yielded while a
+     * yield queues its own task (behind what the timers wake, as tokio
+     * defers yield_now's wake). */
+    weft__list_push(t->rt->wake_at, &t->runq);
     return 1;
 }
 
@@ -214,10 +215,8 @@ void weft__task_finished(weft__rt *rt, weft_task *t)
     rt->live--;
     rt->stats.finished++;
     weft__co_release(rt, &t->co);
-    if (t->queued) {
-        weft__list_remove(&t->runq);
-        t->queued = 0;
-    }
+    if (t->queued)
+        weft__runq_take(rt, t);
     if (t->join_waker)
         weft__wake(t->join_waker);
     if (t == rt->root)
