@@ -1908,6 +1908,20 @@ static void flood_line(char *buf, unsigned k)
     buf[900] = '\0';
 }
 
+/* A blocking connect to 127.0.0.1:port with SO_RCVBUF rcvbuf (bytes). */
+static int connect_rcvbuf(uint16_t port, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf),
+                 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
 Test(io, chat_server_example_drops_a_client_that_does_not_read)
 {
     static chat_client a, s, b;
@@ -1918,16 +1932,7 @@ Test(io, chat_server_example_drops_a_client_that_does_not_read)
 
     /* s reads nothing while a floods: small buffers, so the server's side
      * fills soon. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    int small = 4096;
-    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
-                 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    chat_open(&s, fd);
+    chat_open(&s, connect_rcvbuf(port, 4096));
     chat_expect(&a, "* 2 joined\n");
 
     char line[901];
@@ -1968,13 +1973,47 @@ Test(io, chat_server_example_drops_a_client_that_does_not_read)
     cr_assert_lt(k, sent, "s received all %u lines: it was not slow", sent);
     close(s.fd);
 
-    /* The server goes on without s. */
-    chat_open(&b, plain_connect(port));
+    /* The server goes on without s.  a wrote on until it heard of s, and
+     * the server may not have read the rest of the flood yet when b joins
+     * (run at load 4, it had not read 2.5 MB of it): the lines it reads
+     * after b's join go to b.  So b gets a run of the flood that ends with
+     * its last line, in order and without a gap (possibly none of it), then
+     * a's line written after b's welcome; after that line nothing of a's is
+     * left unread.  b's receive buffer is made large (8 MiB asked, the
+     * kernel caps it), so that b is not dropped as too slow in the moment
+     * before the test reads it. */
+    chat_open(&b, connect_rcvbuf(port, 8 << 20));
     chat_expect(&b, "* you are 3\n");
+    chat_write(&a, "end of the flood\n");
+    static const char end[] = "[1] end of the flood\n";
+    size_t end_len = strlen(end);
+    while (b.len - b.seen < end_len ||
+           memcmp(b.buf + b.len - end_len, end, end_len) != 0)
+        cr_assert_gt(chat_read(&b), 0,
+                     "b: end of stream before '%s' (received %zu bytes)", end,
+                     b.len);
+    unsigned first = sent; /* none of the flood */
+    if (b.len - b.seen > end_len) {
+        cr_assert_eq(sscanf(b.buf + b.seen, "[1] line %u ", &first), 1,
+                     "b: unexpected '%.40s'", b.buf + b.seen);
+        cr_assert_lt(first, sent, "b: unexpected '%.40s'", b.buf + b.seen);
+    }
+    for (k = first; k < sent; k++) {
+        snprintf(want, sizeof want, "[1] ");
+        flood_line(want + 4, k);
+        size_t n = strlen(want);
+        cr_assert(b.len - b.seen >= n && memcmp(b.buf + b.seen, want, n) == 0,
+                  "b: flood line %u missing or different: '%.20s'", k,
+                  b.buf + b.seen);
+        b.seen += n;
+    }
+    chat_expect(&b, end);
     chat_expect(&a, "* 3 joined\n");
     chat_write(&b, "anyone?\n");
     chat_expect(&a, "[3] anyone?\n");
 
+    /* Nothing of a's is left unread at the signal (closing a socket with
+     * input unread resets it: a's read would fail with ECONNRESET). */
     cr_assert_eq(kill(pid, SIGINT), 0);
     expect_exit_0(pid, "chat_server");
     chat_expect_eof(&a);
