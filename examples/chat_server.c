@@ -12,8 +12,23 @@
  * the others are told "* N left".  Lines end with "\n" (a "\r" before it is
  * removed); a line longer than MAX_LINE bytes is sent in pieces of MAX_LINE
  * bytes, each as a line of its own; a last line without "\n" before the
- * client closes is sent as a line.  On SIGINT or SIGTERM the server closes
- * every connection and the listener and exits 0 (1 if it could not start).
+ * client closes is sent as a line.  On SIGINT or SIGTERM the server stops
+ * relaying, closes every connection as below and the listener, and exits 0
+ * (1 if it could not start).
+ *
+ * Closing a connection (at a signal, or once a client has left or been
+ * dropped): its socket is shut down for writing, so the client reads what
+ * was written to it and then the end of the stream; what the client still
+ * sends is read and discarded until it closes its side, or for at most
+ * LINGER_MS; only then is the fd closed.  Linux (as RFC 1122 4.2.2.13 asks)
+ * answers a close(2) with unread input, or input arriving after it, with a
+ * reset: the client gets ECONNRESET instead of the end of the stream, and
+ * what the server had written that it had not yet received is lost.  A
+ * plain close would reset every client that had sent lines the server had
+ * not read yet when the signal came.  A client that goes on sending for
+ * LINGER_MS after the end of the stream is still reset, and so is a client
+ * dropped as too slow that sends after its drop (its socket is shut down
+ * in both directions, so its input is not waited for).
  *
  * Tasks and channels: one hub task owns the list of clients, each with its
  * outbox, a bounded channel (OUTBOX_CAP lines) that the client's writer
@@ -34,7 +49,9 @@
  * A connection's fd is closed only after the hub has removed the client (its
  * writer ends when the hub drops the outbox's sender), so the fd the hub
  * shuts down is always the client's own.  On a signal the root cancels the
- * hub first, then the acceptor, then every connection task, and joins each.
+ * hub first, then the acceptor, then tells every connection to stop (a
+ * notify each races its reader and writer against; not a cancellation, so
+ * that the connection can still close its socket as above) and joins each.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -52,6 +69,15 @@
 #define OUTBOX_CAP 64   /* lines queued for one client before it is dropped */
 #define HUB_CAP    64   /* events queued for the hub before readers wait */
 #define HUB_BATCH  16   /* events the hub handles before it yields */
+#define LINGER_MS  2000 /* closing: longest wait for the client's end */
+
+/* The root's order to stop, for the connections: set is 1 once the
+ * notify has been notified (a connection that makes its notified future
+ * after that checks set instead). */
+typedef struct stop_order {
+    weft_notify *notify;
+    int set;
+} stop_order;
 
 /* An outbox item: one line, "\n" included, ready to write. */
 typedef struct line {
@@ -225,6 +251,7 @@ typedef struct conn {
     unsigned id;
     weft_sender *hub;      /* the connection's own clone */
     weft_receiver *outbox; /* drained by the writer */
+    stop_order *stop;      /* the root's */
 } conn;
 
 static int send_line(conn *c, const char *text, size_t len)
@@ -289,6 +316,34 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* The connection's work: its reader and writer. */
+static void *serve(void *arg)
+{
+    conn *c = arg;
+    weft_future *r = weft_async(reader, c), *w = weft_async(writer, c);
+    return (void *)(intptr_t)weft_join(r, w);
+}
+
+/* Reads and discards what arrives on the fd, until its end or an error. */
+static void *discard(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[4096];
+    while (weft_read(fd, buf, sizeof buf) > 0)
+        ;
+    return NULL;
+}
+
+/* Closes a connection's socket without resetting it (see the top of the
+ * file): shutdown for writing, then discard the client's input until it
+ * closes its side or LINGER_MS have passed, then close. */
+static void close_gracefully(int fd)
+{
+    shutdown(fd, SHUT_WR); /* fails only if the connection is gone */
+    weft_timeout(weft_async(discard, &fd), WEFT_MS(LINGER_MS), NULL);
+    weft_close(fd);
+}
+
 static void *connection(void *arg)
 {
     conn *c = arg;
@@ -306,15 +361,27 @@ static void *connection(void *arg)
         weft_sender_drop(out_tx);
         goto out;
     }
-    weft_future *r = weft_async(reader, c), *w = weft_async(writer, c);
-    rc = weft_join(r, w);
-    if (rc < 0 && rc != -ECANCELED)
-        fprintf(stderr, "chat_server: client %u: %s\n", c->id,
-                weft_strerror(rc));
+    /* The stop's future first, so that a stop after it counts; a stop
+     * before it is seen in set.  Until the root's stop, serve; then the
+     * hub is gone, so no fd of ours is in its hands. */
+    weft_future *fs[2] = {weft_notified_future(c->stop->notify),
+                          weft_async(serve, c)};
+    void *res = NULL;
+    if (c->stop->set) {
+        weft_future_drop(fs[0]);
+        weft_future_drop(fs[1]);
+    } else {
+        rc = weft_race(fs, 2, &res);
+        if (rc == 1) /* serve's status (0: told to stop) */
+            rc = (int)(intptr_t)res;
+        if (rc < 0 && rc != -ECANCELED)
+            fprintf(stderr, "chat_server: client %u: %s\n", c->id,
+                    weft_strerror(rc));
+    }
 out:
     weft_receiver_drop(c->outbox);
     weft_sender_drop(c->hub);
-    weft_close(c->fd);
+    close_gracefully(c->fd);
     free(c);
     return NULL;
 }
@@ -332,6 +399,7 @@ static void drop_conn(void *arg)
 
 typedef struct server {
     int listener;
+    stop_order stop;
     weft_sender *hub;
     weft_task **conns; /* connection tasks not yet joined */
     size_t n, cap;
@@ -387,7 +455,10 @@ static void *acceptor(void *arg)
             weft_close(fd);
             continue;
         }
-        *c = (conn){.fd = fd, .id = next_id, .hub = weft_sender_clone(s->hub)};
+        *c = (conn){.fd = fd,
+                    .id = next_id,
+                    .hub = weft_sender_clone(s->hub),
+                    .stop = &s->stop};
         if (!c->hub) {
             fprintf(stderr, "chat_server: sender: %s\n", strerror(errno));
             weft_close(fd);
@@ -433,11 +504,18 @@ static void *root(void *arg)
         weft_close(s.listener);
         return (void *)1;
     }
+    s.stop.notify = weft_notify_new();
+    if (!s.stop.notify) {
+        fprintf(stderr, "chat_server: notify: %s\n", strerror(errno));
+        weft_close(s.listener);
+        return (void *)1;
+    }
     weft_receiver *hub_rx;
     weft_channel_opts ho = {.capacity = HUB_CAP, .drop = drop_event};
     int rc = weft_channel_with(sizeof(event), &ho, &s.hub, &hub_rx);
     if (rc < 0) {
         fprintf(stderr, "chat_server: channel: %s\n", weft_strerror(rc));
+        weft_notify_free(s.stop.notify);
         weft_close(s.listener);
         return (void *)1;
     }
@@ -454,6 +532,7 @@ static void *root(void *arg)
         weft_task_abort(sig);
         weft_task_join(sig, NULL);
         weft_sender_drop(s.hub);
+        weft_notify_free(s.stop.notify);
         weft_close(s.listener);
         return (void *)1;
     }
@@ -472,11 +551,14 @@ static void *root(void *arg)
     weft_task_join(hubt, NULL);
     weft_task_abort(acc);
     weft_task_join(acc, NULL);
-    for (size_t i = 0; i < s.n; i++)
-        weft_task_abort(s.conns[i]);
+    /* Each connection stops serving, closes its socket (LINGER_MS at most)
+     * and returns. */
+    s.stop.set = 1;
+    weft_notify_all(s.stop.notify);
     for (size_t i = 0; i < s.n; i++)
         weft_task_join(s.conns[i], NULL);
     free(s.conns);
+    weft_notify_free(s.stop.notify);
     weft_sender_drop(s.hub);
     weft_close(s.listener);
     fprintf(stderr, "chat_server: signal %d, closed everything\n",

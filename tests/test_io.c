@@ -1892,11 +1892,13 @@ Test(io, chat_server_example_relays_lines_to_the_others_in_order)
     chat_write(&b, "still two of us\n");
     chat_expect(&a, "[2] still two of us\n");
 
+    /* Nothing else reaches a or b, then the end of the stream; once they
+     * have closed their side, the server, which waits for that (at most 2
+     * s) before it closes its own, exits. */
     cr_assert_eq(kill(pid, SIGTERM), 0);
-    expect_exit_0(pid, "chat_server");
-    /* Nothing else reached a or b, and the server closed them. */
     chat_expect_eof(&a);
     chat_expect_eof(&b);
+    expect_exit_0(pid, "chat_server");
 }
 
 /* Line k of the flood: 900 bytes, numbered. */
@@ -2013,11 +2015,34 @@ Test(io, chat_server_example_drops_a_client_that_does_not_read)
     chat_expect(&a, "[3] anyone?\n");
 
     /* Nothing of a's is left unread at the signal (closing a socket with
-     * input unread resets it: a's read would fail with ECONNRESET). */
+     * input unread resets it: a's read would fail with ECONNRESET).  The
+     * end of the stream on a and b, then, once they have closed, the
+     * server's exit (as in the test above). */
     cr_assert_eq(kill(pid, SIGINT), 0);
-    expect_exit_0(pid, "chat_server");
     chat_expect_eof(&a);
     chat_expect_eof(&b);
+    expect_exit_0(pid, "chat_server");
+}
+
+Test(io, chat_server_example_ends_the_stream_of_a_client_not_yet_read)
+{
+    static chat_client a;
+    uint16_t port;
+    pid_t pid = start_chat_server(&port);
+    chat_open(&a, plain_connect(port));
+    chat_expect(&a, "* you are 1\n");
+    /* 3.6 MB of lines (nobody else hears them), then the signal at once:
+     * the server has not read most of them yet.  Closing its socket with
+     * them unread would reset a (read fails with ECONNRESET); it shuts it
+     * down and discards them instead, so a reads the end of the stream. */
+    char line[901];
+    for (unsigned k = 0; k < 4000; k++) {
+        flood_line(line, k);
+        chat_write(&a, line);
+    }
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    chat_expect_eof(&a);
+    expect_exit_0(pid, "chat_server");
 }
 
 /* Whether a plain blocking connect to 127.0.0.1:port completes (a socket
