@@ -729,9 +729,7 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     } else if (!op->yielded && op->kind != OP_DIRWAIT && !budget_take(rt, io)) {
         /* Budget used up: behind every runnable task, then go on. */
         op->yielded = 1;
-        rt->wake_at = &rt->yielded;
-        weft__wake(w);
-        rt->wake_at = &rt->runq;
+        weft__wake_behind(rt, w);
         return 0;
     }
     int r;

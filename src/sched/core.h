@@ -343,6 +343,16 @@ static inline void weft__batch_fresh(weft__rt *rt)
         rt->batch_left -= WEFT__FRESH_RUN - 1;
 }
 
+/* Wakes w with its task queued in rt->yielded, behind what the timers and
+ * the inbox wake next (a yield; the I/O budget), as tokio defers
+ * yield_now's wake. */
+static inline void weft__wake_behind(weft__rt *rt, weft__waker *w)
+{
+    rt->wake_at = &rt->yielded;
+    weft__wake(w);
+    rt->wake_at = &rt->runq;
+}
+
 /* Takes t (queued) off rt->runq. */
 static inline void weft__runq_take(weft__rt *rt, weft_task *t)
 {

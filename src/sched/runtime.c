@@ -266,9 +266,7 @@ int weft_yield(void)
     weft__co *co = rt->current;
     if (weft__cancel_point(co))
         return -ECANCELED;
-    rt->wake_at = &rt->yielded; /* the task lands in rt->yielded */
-    weft__wake(co->waker);
-    rt->wake_at = &rt->runq;
+    weft__wake_behind(rt, co->waker); /* the task lands in rt->yielded */
     weft__park(rt, co, "yield", WEFT__WAIT_LEAF, NULL);
     return weft__cancel_point(co) ? -ECANCELED : 0;
 }

@@ -51,9 +51,8 @@ static inline int task_queue(weft_task *t)
         return 0;
     t->queued = 1;
     /* Before rt->wake_at: the tail of the run queue; the queue's head while
-     * the timers fire (what a timer wakes runs next); rt->yielded while a
-     * yield queues its own task (behind what the timers wake, as tokio
-     * defers yield_now's wake). */
+     * the timers fire (what a timer wakes runs next); rt->yielded in
+     * weft__wake_behind. */
     weft__list_push(t->rt->wake_at, &t->runq);
     return 1;
 }

@@ -25,7 +25,7 @@
 #define ARITY     4
 #define NOT_ARMED WEFT__TIMER_NOT_ARMED
 /* the most armed timers: ids and positions must fit a uint32_t below
- * NO_SLOT */
+ * NOT_ARMED */
 #define MAX_TIMERS ((size_t)UINT32_MAX - 1)
 
 /* Entries carry copies of their timer's (deadline, seq), so sifting
