@@ -50,7 +50,16 @@
  *    order (as Go runs a goroutine its timer readied next).  Expired timers
  *    are checked after every 64 task runs, so a timer is late by about one
  *    such batch, not by the length of the queue (100,000 tasks not yet
- *    started, say).  On one thread the order is deterministic.
+ *    started, say).  Hand-offs go ahead too, behind what the timers
+ *    woke: a task that joins a task not yet started (weft_task_join) runs
+ *    it next, and a task that returns is followed by the task joining it
+ *    (weft_task_join, a task future in a combinator, weft_group_join_next),
+ *    as tokio's LIFO slot and Go's runnext run the task that the running
+ *    one readied.  So a tree of tasks that spawn and join their children
+ *    runs depth first, with few stacks in use at once.  At most 256
+ *    hand-offs run in a row; the next one is queued at the tail like any
+ *    wake, so a task that spawns and joins in a loop cannot starve the
+ *    tasks queued before.  On one thread the order is deterministic.
  *    I/O operations are the exception: as tokio's coop budget, a task
  *    that completes WEFT_IO_BUDGET (128) I/O operations in a row without
  *    waiting yields before its next one (see "I/O" below).  Channel
@@ -306,7 +315,8 @@ WEFT_API weft_task *weft_spawn_with(const weft_spawn_opts *opts, weft_fn *fn,
 
 /*
  * weft_task_join - wait for the task to return and free the handle.  As
- * awaiting tokio's JoinHandle.
+ * awaiting tokio's JoinHandle.  A task that has not started yet runs next,
+ * and the caller runs next once it returns (hand-offs, see "Run order").
  *
  * Returns 0 with *result (if non-NULL) = the task's return value; or
  * -ECANCELED if the task was aborted before it returned (it returned because

@@ -22,7 +22,8 @@
 #define M_MAX_OPS        (M_MAX_RANDOM_OPS + M_MAX_TASKS)
 #define M_MAX_EVENTS     512
 #define M_MAX_ITEMS      256
-#define M_BATCH          64    /* WEFT__BATCH in src/sched/runtime.c */
+#define M_BATCH          64    /* WEFT__BATCH in src/loop/loop.c */
+#define M_HANDOFF_MAX    256   /* WEFT__HANDOFF_MAX in src/sched/core.h */
 #define M_SKIP           7777  /* rc of an op the program skipped */
 #define M_NO_RESULT      (-1)  /* *result of weft_run left unchanged */
 #define M_NORUN          7778  /* a block's next that never ran */

@@ -45,19 +45,21 @@
  *
  * The reference model is a discrete-event simulation of the documented
  * semantics: a FIFO run queue (a wake queues a task at the back unless it is
- * already queued or dead; spawn queues the new task; yield queues the caller
- * after the next timer service); timers ordered by (deadline, arming order);
- * the virtual clock jumps to the next deadline when nothing is runnable; when
- * nothing is queued only the first expired timer fires, and after a batch of
- * 64 task runs every expired timer fires, then the yielded tasks are queued
- * (runtime.c, service()); channels FIFO with
- * bounded senders served first come first served and item hand-over at the
- * moment room is made; abort = cancel flag + wake; a never-started cancelled
- * task dies (drop_arg) when the scheduler reaches it; deadlock = nothing
- * runnable and no timer armed -> report, cancel every live task in spawn
- * order, weft_run returns -EDEADLK; root return -> every other task
- * cancelled in spawn order.  Combinators poll woken children in argument
- * order (join fairness, race bias); a receive that loses consumes nothing.
+ * already queued or dead; but hand-offs, while fewer than 256 have run in a
+ * row, go to the head: a join of a task not yet started moves it there, a
+ * task that returns queues its joiner there; spawn queues the new task; yield
+ * queues the caller after the next timer service); timers ordered by (deadline,
+ * arming order); the virtual clock jumps to the next deadline when nothing is
+ * runnable; when nothing is queued only the first expired timer fires, and
+ * after a batch of 64 task runs every expired timer fires, then the yielded
+ * tasks are queued (runtime.c, service()); channels FIFO with bounded senders
+ * served first come first served and item hand-over at the moment room is made;
+ * abort = cancel flag + wake; a never-started cancelled task dies (drop_arg)
+ * when the scheduler reaches it; deadlock = nothing runnable and no timer armed
+ * -> report, cancel every live task in spawn order, weft_run returns -EDEADLK;
+ * root return -> every other task cancelled in spawn order.  Combinators poll
+ * woken children in argument order (join fairness, race bias); a receive that
+ * loses consumes nothing.
  *
  * Streams (m_gen_streams; programs of m_gen have none, so old seeds give
  * the same programs).  A stream program has 1..2 streams, each a tree of
@@ -2269,6 +2271,7 @@ typedef struct m_task {
     int pending;     /* handle of a join cancelled while waiting, or -1 */
     int iokind;      /* the kind logged for an I/O op (a read may become
                         read_all) */
+    int handed;      /* queued by a hand-off: at the head */
 } m_task;
 
 typedef struct m_chan {
@@ -2299,6 +2302,9 @@ typedef struct m_model {
     int run, hang;
     int runq[M_MAX_TASKS];
     int nq;
+    int ntseg; /* runq[0..ntseg) were woken by timers (loop.c's segment) */
+    int handoff_run, handing; /* hand-offs run in a row; a wake is one */
+    int timing;               /* a wake now is a timer's */
     int yielded[M_MAX_TASKS]; /* queued after the next timer service */
     int ny;
     int order[M_MAX_TASKS], norder;
@@ -2352,13 +2358,38 @@ static void m_fail(m_model *M, const char *msg)
 
 /* ---- scheduling --------------------------------------------------------- */
 
+static void m_runq_insert(m_model *M, int pos, int k)
+{
+    memmove(&M->runq[pos + 1], &M->runq[pos],
+            (size_t)(M->nq - pos) * sizeof M->runq[0]);
+    M->runq[pos] = k;
+    M->nq++;
+}
+
+static void m_runq_remove(m_model *M, int i)
+{
+    memmove(&M->runq[i], &M->runq[i + 1],
+            (size_t)(M->nq - i - 1) * sizeof M->runq[0]);
+    M->nq--;
+    if (i < M->ntseg)
+        M->ntseg--;
+}
+
+/* Queues task k: at the tail, but a timer's wake at the end of the timers'
+ * segment at the head and a hand-off right behind it. */
 static void m_task_wake(m_model *M, int k)
 {
     m_task *T = &M->t[k];
     if (T->queued || T->state == MT_DEAD)
         return;
     T->queued = 1;
-    M->runq[M->nq++] = k;
+    T->handed = M->handing;
+    if (M->timing)
+        m_runq_insert(M, M->ntseg++, k);
+    else if (M->handing)
+        m_runq_insert(M, M->ntseg, k);
+    else
+        M->runq[M->nq++] = k;
 }
 
 /* A waker: slot -1 is the task's own, 0/1 a combinator slot. */
@@ -2395,9 +2426,7 @@ static void m_finished(m_model *M, int k)
     if (T->queued) {
         for (int i = 0; i < M->nq; i++)
             if (M->runq[i] == k) {
-                memmove(&M->runq[i], &M->runq[i + 1],
-                        (size_t)(M->nq - i - 1) * sizeof M->runq[0]);
-                M->nq--;
+                m_runq_remove(M, i);
                 break;
             }
         for (int i = 0; i < M->ny; i++)
@@ -2409,8 +2438,11 @@ static void m_finished(m_model *M, int k)
             }
         T->queued = 0;
     }
-    if (T->join_waiter >= 0)
+    if (T->join_waiter >= 0) { /* a hand-off, while they last */
+        M->handing = M->handoff_run < M_HANDOFF_MAX;
         m_wake(M, T->join_waiter, -1);
+        M->handing = 0;
+    }
     if (M->p->member[k]) { /* a group member: now in completion order */
         for (int i = 0; i < M->ngrun; i++)
             if (M->grun[i] == k) {
@@ -2423,7 +2455,9 @@ static void m_finished(m_model *M, int k)
         if (M->gjoiner >= 0) {
             int j = M->gjoiner;
             M->gjoiner = -1;
+            M->handing = M->handoff_run < M_HANDOFF_MAX; /* as a join */
             m_wake(M, j, M->gjslot);
+            M->handing = 0;
         }
     }
     if (k == 0)
@@ -2482,7 +2516,9 @@ static int m_timers_fire(m_model *M, int max)
         f->fired = 1;
         if (M->cov)
             M->cov->timer_fires++;
+        M->timing = 1; /* ahead of the queue, in firing order */
         m_wake(M, k, f->wslot);
+        M->timing = 0;
     }
     return max;
 }
@@ -3928,6 +3964,16 @@ static int m_op_start(m_model *M, int k, const m_op *o)
             return M_DONE;
         }
         ps->handle[t] = H_JOINING;
+        if (M->t[t].queued && M->t[t].state == MT_FRESH &&
+            M->handoff_run < M_HANDOFF_MAX) { /* not started: runs next */
+            for (int i = 0; i < M->nq; i++)
+                if (M->runq[i] == t) {
+                    m_runq_remove(M, i);
+                    m_runq_insert(M, M->ntseg, t);
+                    break;
+                }
+            M->t[t].handed = 1;
+        }
         T->mode = MODE_LEAF;
         T->fut[0].kind = F_JOIN;
         T->fut[0].target = t;
@@ -4444,7 +4490,8 @@ static int m_model_run(m_model *M)
     m_cov *cov = M->cov;
     memset(M->t, 0, sizeof M->t);
     memset(M->ps.handle, 0, sizeof M->ps.handle);
-    M->nq = M->ny = M->norder = 0;
+    M->nq = M->ny = M->norder = M->ntseg = 0;
+    M->handoff_run = M->handing = M->timing = 0;
     M->now = M->seq = 0;
     M->live = M->deadlocked = M->blocked_at_deadlock = 0;
     M->permits = p->sem_permits;
@@ -4502,10 +4549,10 @@ static int m_model_run(m_model *M)
         int n = 0;
         while (M->nq > 0 && n++ < M_BATCH) {
             int k = M->runq[0];
-            memmove(&M->runq[0], &M->runq[1],
-                    (size_t)(M->nq - 1) * sizeof M->runq[0]);
-            M->nq--;
+            m_runq_remove(M, 0);
             M->t[k].queued = 0;
+            M->handoff_run = M->t[k].handed ? M->handoff_run + 1 : 0;
+            M->t[k].handed = 0;
             m_run_task(M, k);
             if (M->error)
                 break;

@@ -389,6 +389,19 @@ Test(model, regression_sender_drop_closes) { expect_seed(38177); }
 /* timeout(recv, 0) on an empty channel times out at once. */
 Test(model, regression_timeout_zero) { expect_seed(5720); }
 
+/* Hand-offs (#15): at 2 ms the timers wake t1, then t4; t1 spawns t5 and
+ * joins it before it started: t5 runs next, but behind t4, which the timer
+ * woke (weft.h, "Run order").  A model that put hand-offs at the very head
+ * ran t5 before t4. */
+Test(model, regression_handoff_behind_a_timer_wake) { expect_seed(15417); }
+
+/* The same in a program of two runs with streams: t6 returns from its join
+ * of t4 behind t5, whom a timer woke. */
+Test(model, regression_handoff_behind_a_timer_wake_streams)
+{
+    expect_stream_seed(6745, 2);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Streams (#9): fixed seeds of model.stream_seeds (WEFT_MODEL_MODE=1) and   */
 /* model.multirun_seeds (=2).  All but the last fail on the library before  */

@@ -50,6 +50,166 @@ Test(task, spawn_starts_only_when_spawner_suspends)
     run_virtual(lazy_root, NULL);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Run order: hand-offs (weft.h, "Run order")                               */
+/* ------------------------------------------------------------------------ */
+
+static char order_log[64];
+
+static void order_note(const char *what)
+{
+    if (order_log[0])
+        strcat(order_log, " ");
+    strcat(order_log, what);
+}
+
+static void *note_arg(void *arg)
+{
+    order_note(arg);
+    return NULL;
+}
+
+static void *join_unstarted_root(void *arg)
+{
+    (void)arg;
+    order_log[0] = 0;
+    weft_task *a = weft_spawn(note_arg, "A");
+    weft_task *b = weft_spawn(note_arg, "B");
+    weft_task *c = weft_spawn(note_arg, "C");
+    cr_assert(a && b && c);
+    cr_assert_eq(weft_task_join(c, NULL), 0);
+    order_note("main");
+    cr_assert_eq(weft_yield(), 0);
+    order_note("yielded");
+    cr_assert_eq(weft_task_join(a, NULL), 0);
+    cr_assert_eq(weft_task_join(b, NULL), 0);
+    return NULL;
+}
+
+/* C, queued behind A and B, runs first because it is joined before it
+ * started; main follows it at once, then the queue (A, B) before the yield
+ * returns.  First in, first out would give "A B C main yielded". */
+Test(task, joining_a_task_not_started_runs_it_next)
+{
+    run_virtual(join_unstarted_root, NULL);
+    cr_assert_str_eq(order_log, "C main A B yielded");
+}
+
+static void *note_yield_note(void *arg)
+{
+    const char *name = arg;
+    char a[8], b[8];
+    snprintf(a, sizeof a, "%s1", name);
+    snprintf(b, sizeof b, "%s2", name);
+    order_note(a);
+    cr_assert_eq(weft_yield(), 0);
+    order_note(b);
+    return NULL;
+}
+
+static void *join_started_root(void *arg)
+{
+    (void)arg;
+    order_log[0] = 0;
+    weft_task *a = weft_spawn(note_yield_note, "A");
+    weft_task *b = weft_spawn(note_yield_note, "B");
+    cr_assert(a && b);
+    cr_assert_eq(weft_task_join(a, NULL), 0);
+    order_note("main");
+    cr_assert_eq(weft_task_join(b, NULL), 0);
+    return NULL;
+}
+
+/* A returns while B is queued: main, joining A, runs before B. */
+Test(task, a_task_that_returns_hands_over_to_its_joiner)
+{
+    run_virtual(join_started_root, NULL);
+    cr_assert_str_eq(order_log, "A1 B1 A2 main B2");
+}
+
+static int chain_joins;
+static int chain_seen = -1;
+
+static void *see_chain(void *arg)
+{
+    (void)arg;
+    chain_seen = chain_joins;
+    return NULL;
+}
+
+static void *chain_root(void *arg)
+{
+    (void)arg;
+    chain_joins = 0;
+    chain_seen = -1;
+    weft_task *x = weft_spawn(see_chain, NULL);
+    cr_assert_not_null(x);
+    for (int i = 0; i < 1000; i++) {
+        weft_task *c = weft_spawn(note_arg, "");
+        cr_assert_not_null(c);
+        cr_assert_eq(weft_task_join(c, NULL), 0);
+        chain_joins++;
+    }
+    cr_assert_eq(weft_task_join(x, NULL), 0);
+    return NULL;
+}
+
+/* Each spawn-and-join is two hand-offs (the child, then the root): after
+ * 128 of them, 256 in a row, the next child is queued at the tail, behind
+ * the task spawned before the loop, which then runs. */
+Test(task, hand_offs_in_a_row_are_bounded)
+{
+    order_log[0] = 0;
+    run_virtual(chain_root, NULL);
+    cr_assert_eq(chain_seen, 128, "the task queued first ran after %d joins",
+                 chain_seen);
+}
+
+static size_t tree_stacks_max;
+
+static void *tree_node(void *arg)
+{
+    intptr_t depth = (intptr_t)arg;
+    weft_stats st;
+    cr_assert_eq(weft_runtime_stats(&st), 0);
+    if (st.stacks_in_use > tree_stacks_max)
+        tree_stacks_max = st.stacks_in_use;
+    if (depth == 0)
+        return (void *)1;
+    weft_task *h[10];
+    for (int i = 0; i < 10; i++)
+        cr_assert_not_null(h[i] = weft_spawn(tree_node, (void *)(depth - 1)));
+    intptr_t sum = 0;
+    for (int i = 0; i < 10; i++) {
+        void *r;
+        cr_assert_eq(weft_task_join(h[i], &r), 0);
+        sum += (intptr_t)r;
+    }
+    return (void *)sum;
+}
+
+static void *tree_root(void *arg)
+{
+    (void)arg;
+    void *r;
+    tree_stacks_max = 0;
+    weft_task *t = weft_spawn(tree_node, (void *)4);
+    cr_assert_not_null(t);
+    cr_assert_eq(weft_task_join(t, &r), 0);
+    cr_assert_eq((intptr_t)r, 10000);
+    return NULL;
+}
+
+/* skynet's shape, 11,111 tasks: first in, first out starts all 1,111 inner
+ * nodes before the first leaf returns, each holding a stack; depth first,
+ * with a chain of hand-offs broken every 256 runs, 35 are in use at most. */
+Test(task, a_tree_of_spawns_and_joins_runs_depth_first)
+{
+    run_virtual(tree_root, NULL);
+    cr_assert_leq(tree_stacks_max, 64, "%zu stacks in use at once",
+                  tree_stacks_max);
+}
+
 static void *sleep_then_value(void *arg)
 {
     cr_assert_eq(weft_sleep(WEFT_MS(10)), 0);

@@ -5,10 +5,11 @@
  *
  * The scheduler runs on the thread's own stack as the pseudo-coroutine
  * rt->main_co.  It resumes queued tasks in FIFO order, but for those an
- * expiring timer wakes, which go to the head; a task runs until it
- * suspends (back to the scheduler) or dies.  Every WEFT__BATCH task runs, and
- * whenever the queue empties, it services the cross-thread inbox and fires
- * expired timers, so neither can be starved by tasks that keep each other
+ * expiring timer wakes, which go to the head, and hand-offs, which go
+ * behind them (sched/core.h, weft__runq_hand and weft__wake_hand); a task runs
+ * until it suspends (back to the scheduler) or dies.  Every WEFT__BATCH task
+ * runs, and whenever the queue empties, it services the cross-thread inbox and
+ * fires expired timers, so neither can be starved by tasks that keep each other
  * busy.  When nothing is runnable it waits on its eventfd until the next
  * deadline (real clock), or jumps to the next deadline (virtual clock), or,
  * when no wake source is left, reports a deadlock.
@@ -148,7 +149,7 @@ static void sched_loop(weft__rt *rt)
             if (t->co.state == WEFT__FRESH)
                 weft__batch_fresh(rt);
             rt->batch_left--;
-            weft__runq_take(rt, t);
+            weft__runq_pop(rt, t);
             run_task(rt, t);
             if (__builtin_expect(rt->obs.dump_signal != 0, 0) &&
                 weft__obs_dump_pending(rt))

@@ -5,7 +5,8 @@
  * loop that drives it (weft_run) is loop/loop.c.
  *
  * The scheduler runs on the thread's own stack as the pseudo-coroutine
- * rt->main_co.  It resumes queued tasks in FIFO order; a task runs until it
+ * rt->main_co.  It resumes queued tasks in FIFO order (but for timer wakes
+ * and hand-offs, see loop/loop.c); a task runs until it
  * suspends (back to the scheduler, or straight to the next queued task
  * while its batch lasts) or dies.
  */
@@ -183,7 +184,7 @@ static weft__co *take_next(weft__rt *rt)
     /* the head may be the suspending task itself, woken while it ran */
     WEFT_ASSERT(co->state == WEFT__FRESH || co->state == WEFT__SUSPENDED ||
                 co == rt->current);
-    weft__runq_take(rt, t);
+    weft__runq_pop(rt, t);
     rt->batch_left--;
     rt->stats.polls++;
     co->resumer = &rt->main_co;

@@ -185,6 +185,7 @@ weft_task *weft__task_new(weft__rt *rt, const weft_spawn_opts *opts,
     t->blocking = 0;
     t->job_taken = 0;
     t->result_taken = 0;
+    t->handed = 0;
     t->rt = rt;
     t->id = rt->next_id++;
     t->waker.wake = rt->hooks.on_wake ? task_wake_traced : task_wake;
@@ -216,8 +217,10 @@ void weft__task_finished(weft__rt *rt, weft_task *t)
     weft__co_release(rt, &t->co);
     if (t->queued)
         weft__runq_take(rt, t);
-    if (t->join_waker)
-        weft__wake(t->join_waker);
+    if (t->join_waker && !t->blocking)
+        weft__wake_hand(rt, t->join_waker); /* the joiner runs next */
+    else if (t->join_waker)
+        weft__wake(t->join_waker); /* a job's end comes from the inbox */
     if (t == rt->root)
         weft__shutdown(rt);
     else if (t->released)
@@ -407,6 +410,8 @@ int weft_task_join(weft_task *task, void **result)
         return -EINVAL; /* already being joined */
     if (task == rt->current->task || task == rt->root)
         return -EDEADLK; /* it would wait for itself */
+    if (task->queued && task->co.state == WEFT__FRESH)
+        weft__runq_hand(rt, task); /* not started: it runs next */
     weft__task_future f;
     task_future_init(&f, task);
     rc = weft__await_leaf(rt, &f.base);
