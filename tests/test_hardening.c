@@ -355,16 +355,54 @@ Test(hardening, free_stacks_past_the_bound_give_memory_back)
     int real = !getenv("WEFT_TEST_EMULATED");
     if (real)
         cr_assert_eq(resident_stacks(s, p->page), STACKS);
+    /* All come back hot: the high-water mark (160 in use) leaves room. */
     for (int i = 0; i < STACKS; i++)
         weft__stack_put(p, s[i]);
-    /* One batch trimmed; the hot stacks and a part batch keep memory. */
-    int kept = WEFT__STACK_HOT + (STACKS - WEFT__STACK_HOT) % WEFT__STACK_BATCH;
     if (real)
-        cr_assert_eq(resident_stacks(s, p->page), kept);
-    weft__stack_trim(p);
+        cr_assert_eq(resident_stacks(s, p->page), STACKS);
+    /* A step halves the mark's excess over the stacks in use (0): room for
+     * 80, the 80 others trimmed a batch (64) per call: the call asks to be
+     * made again at once, then at the next step, a second later. */
+    const uint64_t t0 = UINT64_C(5000000000), sec = WEFT__STACK_DECAY_NS;
+    cr_assert_eq(weft__stack_trim(p, t0), t0);
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), STACKS - WEFT__STACK_BATCH);
+    cr_assert_eq(weft__stack_trim(p, t0 + 1), t0 + sec);
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), STACKS / 2);
+    cr_assert_eq(weft__stack_trim(p, t0 + sec / 2), t0 + sec);
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), STACKS / 2);
+    /* Room for 40: the floor of WEFT__STACK_HOT keep their memory. */
+    cr_assert_eq(weft__stack_trim(p, t0 + sec), UINT64_MAX);
     if (real)
         cr_assert_eq(resident_stacks(s, p->page), WEFT__STACK_HOT);
-    weft__stack_trim(p); /* nothing left to trim */
+    cr_assert_eq(weft__stack_trim(p, t0 + 3 * sec), UINT64_MAX);
+
+    /* A wave of 160 again (the 64 hot ones first, then the cold ones),
+     * and a step while 64 are still in use: the mark goes to 64 + 96 / 2 =
+     * 112, and the hot ones past the room (64) are trimmed.  Of the 64
+     * returned after it, the first 16 find no room (in use + hot = 112):
+     * they go warm; then each leaves room for itself.  The next trim gives
+     * back the warm ones and, at the step (mark 56), the hot ones past
+     * WEFT__STACK_HOT. */
+    for (int i = 0; i < STACKS; i++) {
+        s[i] = weft__stack_get(p, size);
+        cr_assert_not_null(s[i]);
+        memset(s[i]->lo + s[i]->size - TOUCH, 1, TOUCH);
+    }
+    for (int i = 0; i < STACKS - 64; i++)
+        weft__stack_put(p, s[i]);
+    cr_assert_eq(weft__stack_trim(p, t0 + 4 * sec), UINT64_MAX);
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), 64 + WEFT__STACK_HOT);
+    for (int i = STACKS - 64; i < STACKS; i++)
+        weft__stack_put(p, s[i]);
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), 112 + 16);
+    cr_assert_eq(weft__stack_trim(p, t0 + 5 * sec), UINT64_MAX);
+    if (real)
+        cr_assert_eq(resident_stacks(s, p->page), WEFT__STACK_HOT);
 
     /* Trimmed ranges spanned neighbours' guards: they must still fault. */
     int guarded = 0;

@@ -55,9 +55,12 @@ static int io_events(weft__rt *rt, int n)
  * limit), on the real clock. */
 static void idle_wait(weft__rt *rt, uint64_t deadline)
 {
-    /* Nothing to run: a good moment to give back the memory of stacks
-     * freed past the pool's hot bound (see stack.h). */
-    weft__stack_trim(&rt->stacks.pool);
+    /* Nothing to run: a good moment to give back the memory of free stacks
+     * past the room under the pool's decaying high-water mark; while some
+     * is still held, wake for the mark's next step (see stack.h). */
+    uint64_t step = weft__stack_trim(&rt->stacks.pool, weft__clock_mono());
+    if (step < deadline)
+        deadline = step;
     if (rt->io) { /* the reactor's epoll set holds the eventfd too */
         io_events(rt, weft__io_poll(rt, deadline));
         return;
@@ -95,6 +98,12 @@ static void service(weft__rt *rt)
     int idle = weft__list_empty(&rt->runq) && weft__list_empty(&rt->yielded);
     size_t fired = 0;
     rt->now_cached = weft__clock_now(rt); /* once per round: wait times */
+    /* Busy: the high-water marks still decay (no system call: the stacks
+     * past the lower room are given back as they come back, a batch at a
+     * time, or at the next idle moment). */
+    if (rt->cfg.clock != WEFT_CLOCK_VIRTUAL &&
+        rt->now_cached >= rt->stacks.pool.decay_at)
+        weft__stack_step(&rt->stacks.pool, rt->now_cached);
     if (rt->time.heap_len) {
         /* What the timers wake goes ahead of the other queued tasks, in
          * firing order, behind what they woke before (as Go's runnext

@@ -7,8 +7,9 @@
  *
  * Invariants: a stack descriptor lives in its chunk's descriptor array and is
  * either handed out (in_use) or on exactly one of its size pool's hot, warm
- * or cold free lists.  Hot and warm stacks keep their memory (hot <= HOT,
- * warm < BATCH); cold ones have been trimmed (MADV_DONTNEED).  Chunks are
+ * or cold free lists.  Hot and warm stacks keep their memory (hot <= the
+ * room under the high-water mark, at least HOT; warm < BATCH); cold ones
+ * have been trimmed (MADV_DONTNEED).  Chunks are
  * unmapped only when the pool is destroyed.
  *
  * Trimming is batched: one madvise per stack cost a system call and a TLB
@@ -304,6 +305,8 @@ weft__stack *weft__stack_get(weft__stack_pool *p, size_t size)
     if (!s->guard)
         memcpy(s->lo, &(uint64_t){WEFT__CANARY}, sizeof(uint64_t));
     p->in_use++;
+    if (++sp->in_use > sp->peak)
+        sp->peak = sp->in_use;
     return s;
 }
 
@@ -314,18 +317,19 @@ static int by_address(const void *a, const void *b)
     return (x->lo > y->lo) - (x->lo < y->lo);
 }
 
-/* Gives back the memory of every warm stack of sp (keeping the address
- * ranges and the guards) and moves them to the cold list. */
-static void trim_warm(weft__stack_pool *p, weft__size_pool *sp)
+/* Gives back the memory of the stacks of the chain s (linked by next; at
+ * most WEFT__STACK_BATCH of them), keeping the address ranges and the
+ * guards, and moves them to sp's cold list. */
+static void trim_batch(weft__stack_pool *p, weft__size_pool *sp, weft__stack *s)
 {
     size_t n = 0, nr = 0, total = 0;
     int saved = errno;
     int merge = atomic_load(&guard_mode) != GUARD_MPROTECT;
-    for (weft__stack *s = sp->warm; s; s = s->next)
+    for (; s; s = s->next)
         p->scratch[n++] = s;
     qsort(p->scratch, n, sizeof *p->scratch, by_address);
     for (size_t i = 0; i < n; i++) {
-        weft__stack *s = p->scratch[i];
+        s = p->scratch[i];
         char *end = s->lo + s->size;
         if (merge && nr > 0 && s->chunk == p->scratch[i - 1]->chunk &&
             s->lo - p->scratch[i - 1]->lo == (ptrdiff_t)s->chunk->slot) {
@@ -345,22 +349,35 @@ static void trim_warm(weft__stack_pool *p, weft__size_pool *sp)
     if (advise_vector(p->iov, nr, MADV_DONTNEED, total) != 0)
         for (size_t i = 0; i < nr; i++)
             madvise(p->iov[i].iov_base, p->iov[i].iov_len, MADV_DONTNEED);
+    errno = saved;
+}
+
+static void trim_warm(weft__stack_pool *p, weft__size_pool *sp)
+{
+    trim_batch(p, sp, sp->warm); /* at most WEFT__STACK_BATCH */
     sp->warm = NULL;
     sp->nwarm = 0;
-    errno = saved;
+}
+
+/* How many free stacks of sp keep their memory: the room under the mark. */
+static size_t room(const weft__size_pool *sp)
+{
+    size_t r = sp->peak - sp->in_use;
+    return r > WEFT__STACK_HOT ? r : WEFT__STACK_HOT;
 }
 
 void weft__stack_put(weft__stack_pool *p, weft__stack *s)
 {
     weft__size_pool *sp = size_pool(p, s->size); /* exists: s came from it */
     p->in_use--;
-    if (sp->nhot < WEFT__STACK_HOT) {
+    sp->in_use--;
+    if (sp->nhot < room(sp)) {
         s->next = sp->hot;
         sp->hot = s;
         sp->nhot++;
         return;
     }
-    /* Past the bound: the memory goes back to the kernel a batch at a time
+    /* Past the room: the memory goes back to the kernel a batch at a time
      * (the address range stays reserved). */
     s->next = sp->warm;
     sp->warm = s;
@@ -368,11 +385,45 @@ void weft__stack_put(weft__stack_pool *p, weft__stack *s)
         trim_warm(p, sp);
 }
 
-void weft__stack_trim(weft__stack_pool *p)
+void weft__stack_step(weft__stack_pool *p, uint64_t now)
 {
-    for (size_t i = 0; i < p->nsizes; i++)
-        if (p->sizes[i].nwarm)
-            trim_warm(p, &p->sizes[i]);
+    if (now < p->decay_at)
+        return;
+    for (size_t i = 0; i < p->nsizes; i++) {
+        weft__size_pool *sp = &p->sizes[i];
+        sp->peak = sp->in_use + (sp->peak - sp->in_use) / 2;
+    }
+    p->decay_at = now + WEFT__STACK_DECAY_NS;
+}
+
+uint64_t weft__stack_trim(weft__stack_pool *p, uint64_t now)
+{
+    int excess = 0, held = 0;
+    weft__stack_step(p, now);
+    for (size_t i = 0; i < p->nsizes; i++) {
+        weft__size_pool *sp = &p->sizes[i];
+        if (sp->nwarm)
+            trim_warm(p, sp);
+        size_t keep = room(sp);
+        if (sp->nhot > keep) {
+            /* One batch a call, from the head (the most recently
+             * returned: the same pages as any other), so that a call
+             * stays short; the caller comes back at once for the rest. */
+            size_t n = sp->nhot - keep;
+            if (n > WEFT__STACK_BATCH)
+                n = WEFT__STACK_BATCH;
+            weft__stack *first = sp->hot, *last = first;
+            for (size_t k = 1; k < n; k++)
+                last = last->next;
+            sp->hot = last->next;
+            last->next = NULL;
+            sp->nhot -= n;
+            trim_batch(p, sp, first);
+        }
+        excess |= sp->nhot > keep;
+        held |= sp->nhot > WEFT__STACK_HOT;
+    }
+    return excess ? now : held ? p->decay_at : UINT64_MAX;
 }
 
 int weft__stack_smashed(const weft__stack *s)

@@ -18,15 +18,23 @@
  * not handed out yet.
  *
  * A pool belongs to one runtime (one thread): no locking.  Free stacks are
- * kept per size and reused most recently returned first: the first
- * WEFT__STACK_HOT keep their memory ("hot"); past them, returned stacks
- * ("warm") also keep it until WEFT__STACK_BATCH have accumulated, and then
- * the memory of all of them is given back at once (MADV_DONTNEED, one system
- * call for the batch where the kernel allows) and they turn "cold".  So at
- * most WEFT__STACK_HOT + WEFT__STACK_BATCH - 1 free stacks of each size hold
- * memory (each only the pages it touched), and weft__stack_trim brings that
- * down to WEFT__STACK_HOT.  A stack is handed out hot first, then warm, then
- * cold, then newly carved.
+ * kept per size and reused most recently returned first.  Those that keep
+ * their memory are "hot": as many as the size's decaying high-water mark
+ * of stacks in use leaves room for (peak - in_use), at least
+ * WEFT__STACK_HOT, so that the tasks of the next wave find the stacks of
+ * the last one warm instead of writing fresh pages (1-18 us each,
+ * bench/pages).  The mark is the most stacks in use at once; a step
+ * (weft__stack_step, at most once per WEFT__STACK_DECAY_NS, also while the
+ * runtime is busy) halves its excess over the stacks in use now.  When the
+ * runtime is idle, weft__stack_trim gives back the memory of the hot
+ * stacks past the room (MADV_DONTNEED, one system call per batch of
+ * WEFT__STACK_BATCH where the kernel allows): they turn "cold".  A returned
+ * stack past the room ("warm") keeps its memory until WEFT__STACK_BATCH
+ * have accumulated or the next trim.  So after a wave, the memory of its
+ * stacks goes back within about log2(wave / HOT) seconds of idle trims,
+ * down to WEFT__STACK_HOT free stacks per size; a busy runtime gives back
+ * what comes back past the lowered room.  A stack
+ * is handed out hot first, then warm, then cold, then newly carved.
  */
 #ifndef WEFT_STACK_H
 #define WEFT_STACK_H
@@ -35,9 +43,10 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define WEFT__STACK_HOT   64 /* free stacks per size that keep memory */
-#define WEFT__STACK_BATCH 64 /* stacks trimmed / guarded per system call */
-#define WEFT__CANARY      UINT64_C(0x77656674b10cb10c)
+#define WEFT__STACK_HOT      64 /* free stacks per size that keep memory */
+#define WEFT__STACK_DECAY_NS 1000000000u /* a step of the high-water mark */
+#define WEFT__STACK_BATCH    64 /* stacks trimmed / guarded per system call */
+#define WEFT__CANARY         UINT64_C(0x77656674b10cb10c)
 
 typedef struct weft__stack {
     char *lo;                 /* lowest usable byte */
@@ -64,7 +73,8 @@ typedef struct weft__size_pool {
     size_t size;
     weft__stack *hot, *warm, *cold; /* free stacks */
     size_t nhot, nwarm;
-    weft__chunk *chunk; /* the chunk being carved */
+    size_t in_use, peak; /* handed out; the decaying high-water mark */
+    weft__chunk *chunk;  /* the chunk being carved */
 } weft__size_pool;
 
 typedef struct weft__stack_pool {
@@ -72,8 +82,9 @@ typedef struct weft__stack_pool {
     weft__size_pool *sizes; /* one per distinct stack size */
     size_t nsizes;
     size_t page;
-    size_t in_use; /* stacks handed out and not yet returned */
-    size_t total;  /* stacks carved */
+    size_t in_use;     /* stacks handed out and not yet returned */
+    size_t total;      /* stacks carved */
+    uint64_t decay_at; /* the next step of the marks (CLOCK_MONOTONIC ns) */
     /* Room to build one batch of system-call arguments. */
     weft__stack *scratch[WEFT__STACK_BATCH];
     struct iovec iov[WEFT__STACK_BATCH];
@@ -85,10 +96,19 @@ void weft__stack_pool_destroy(weft__stack_pool *p);
 /* A stack of at least size bytes, or NULL with errno (ENOMEM). */
 weft__stack *weft__stack_get(weft__stack_pool *p, size_t size);
 void weft__stack_put(weft__stack_pool *p, weft__stack *s);
-/* Gives back the memory of every free stack past the WEFT__STACK_HOT bound
- * now instead of when a batch is full: for when the runtime goes idle.
- * Cheap when there is nothing to trim. */
-void weft__stack_trim(weft__stack_pool *p);
+/* At now (CLOCK_MONOTONIC ns), once WEFT__STACK_DECAY_NS have passed
+ * since the last step: halves each size's high-water mark's excess over
+ * the stacks in use.  No system call: for a runtime that stays busy, once
+ * a round. */
+void weft__stack_step(weft__stack_pool *p, uint64_t now);
+/* At now: gives back the memory of the warm stacks, takes a step
+ * (weft__stack_step), and trims at most WEFT__STACK_BATCH hot stacks per
+ * size past the room (so a call stays short: ~30 us).  Returns when a call
+ * has work: now while hot stacks past the room remain, the next step while
+ * a size holds more than WEFT__STACK_HOT free stacks' memory, else
+ * UINT64_MAX.  For when the runtime goes idle (it then waits at most until
+ * that instant).  Cheap when there is nothing to trim. */
+uint64_t weft__stack_trim(weft__stack_pool *p, uint64_t now);
 /* Rounds a requested stack size (bytes; 0: WEFT_STACK_DEFAULT) up to whole
  * pages of page bytes (a power of two: the system's page), at least
  * WEFT_STACK_MIN.  0 when size is over WEFT__SIZE_LIMIT.  Needs no pool, so
