@@ -6,7 +6,9 @@
 #                              ids are <bench>[/<variant>], e.g. pingpong,
 #                              chan_throughput/4p, micro ('^micro' for it alone),
 #                              pages (what a fresh 4 KiB page costs here: its
-#                              N is pages per mapping; see bench/pages.c)
+#                              N is pages per mapping; see bench/pages.c),
+#                              stackcopy (issue 15's prototype: a stack each
+#                              against one shared stack copied out; x86-64)
 #
 # Environment:
 #   QUICK=1        every N divided by 10 (smoke test)
@@ -66,6 +68,7 @@ configs=(
     "worker_pool/mutex       worker_pool      10000     mutex"
     "pages                   pages            16384"
     "sleepers                sleepers         100000"
+    "stackcopy               stackcopy        100000"
 )
 # Scale (issue 15): minutes each and GiBs of memory, so only with SCALE=1.
 if [[ ${SCALE:-0} == 1 ]]; then
