@@ -53,13 +53,19 @@
  *    started, say).  Hand-offs go ahead too, behind what the timers
  *    woke: a task that joins a task not yet started (weft_task_join) runs
  *    it next, and a task that returns is followed by the task joining it
- *    (weft_task_join, a task future in a combinator, weft_group_join_next),
- *    as tokio's LIFO slot and Go's runnext run the task that the running
- *    one readied.  So a tree of tasks that spawn and join their children
- *    runs depth first, with few stacks in use at once.  At most 256
- *    hand-offs run in a row; the next one is queued at the tail like any
- *    wake, so a task that spawns and joins in a loop cannot starve the
- *    tasks queued before.  On one thread the order is deterministic.
+ *    (weft_task_join, a task future in a combinator, weft_group_join_next)
+ *    unless that task is queued already (woken by something else first:
+ *    it keeps its place), as tokio's LIFO slot and Go's runnext run the
+ *    task that the running one readied.  So a tree of tasks that spawn and
+ *    join their children runs depth first, with few stacks in use at once.
+ *    At most 256 hand-offs run in a row (runs of what timers woke, between
+ *    them, neither count nor end the row); the next one is queued at the
+ *    tail like any wake, so a task that spawns and joins in a loop cannot
+ *    starve the tasks queued before.  Nor can timers: a batch of 64 runs
+ *    that ran fewer than 8 tasks queued behind the timers' wakes owes them
+ *    the difference, and the next batch runs them first, so they get at
+ *    least 8 of every 64 runs however many tasks the timers wake.  On one
+ *    thread the order is deterministic.
  *    I/O operations are the exception: as tokio's coop budget, a task
  *    that completes WEFT_IO_BUDGET (128) I/O operations in a row without
  *    waiting yields before its next one (see "I/O" below).  Channel
@@ -298,10 +304,11 @@ typedef struct weft_spawn_opts {
  * weft_spawn - start fn(arg) as a new task.  As trpl::spawn_task /
  * tokio::spawn.
  *
- * The task is queued; it starts when the spawner next suspends, never inside
- * weft_spawn.  It runs concurrently whether or not its handle is joined.
- * Its stack is taken from the pool when it first runs.  You now own the
- * returned handle: join it or detach it.
+ * The task is queued; it starts no earlier than the spawner's next
+ * suspension (in run order, see "Run order"), never inside weft_spawn.  It runs
+ * concurrently whether or not its handle is joined. Its stack is taken from the
+ * pool when it first runs.  You now own the returned handle: join it or detach
+ * it.
  *
  * Returns the handle, or NULL with errno EINVAL (fn NULL, or a stack size
  * over 1 TiB), EPERM (outside a runtime) or ENOMEM.  On failure arg is not

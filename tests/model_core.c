@@ -46,16 +46,20 @@
  * The reference model is a discrete-event simulation of the documented
  * semantics: a FIFO run queue (a wake queues a task at the back unless it is
  * already queued or dead; but hand-offs, while fewer than 256 have run in a
- * row, go to the head: a join of a task not yet started moves it there, a
- * task that returns queues its joiner there; spawn queues the new task; yield
- * queues the caller after the next timer service); timers ordered by (deadline,
- * arming order); the virtual clock jumps to the next deadline when nothing is
- * runnable; when nothing is queued only the first expired timer fires, and
- * after a batch of 64 task runs every expired timer fires, then the yielded
- * tasks are queued (runtime.c, service()); channels FIFO with bounded senders
- * served first come first served and item hand-over at the moment room is made;
- * abort = cancel flag + wake; a never-started cancelled task dies (drop_arg)
- * when the scheduler reaches it; deadlock = nothing runnable and no timer armed
+ * row, go to the head, behind the tasks timers woke (whose runs neither
+ * count nor end the row): a join of a task not yet started moves it there,
+ * a task that returns queues its joiner there; loop.c's debt of a full
+ * batch to the tasks behind the timers' wakes is not modelled, as no
+ * program fills a batch (coverage: batch-end services); spawn queues the new
+ * task; yield queues the caller after the next timer service); timers ordered
+ * by (deadline, arming order); the virtual clock jumps to the next deadline
+ * when nothing is runnable; when nothing is queued only the first expired timer
+ * fires, and after a batch of 64 task runs every expired timer fires, then the
+ * yielded tasks are queued (runtime.c, service()); channels FIFO with bounded
+ * senders served first come first served and item hand-over at the moment room
+ * is made; abort = cancel flag + wake; a never-started cancelled task dies
+ * (drop_arg) when the scheduler reaches it; deadlock = nothing runnable and no
+ * timer armed
  * -> report, cancel every live task in spawn order, weft_run returns -EDEADLK;
  * root return -> every other task cancelled in spawn order.  Combinators poll
  * woken children in argument order (join fairness, race bias); a receive that
@@ -4549,9 +4553,13 @@ static int m_model_run(m_model *M)
         int n = 0;
         while (M->nq > 0 && n++ < M_BATCH) {
             int k = M->runq[0];
+            int timed = M->ntseg > 0; /* a timer woke it */
             m_runq_remove(M, 0);
             M->t[k].queued = 0;
-            M->handoff_run = M->t[k].handed ? M->handoff_run + 1 : 0;
+            if (M->t[k].handed)
+                M->handoff_run++;
+            else if (!timed)
+                M->handoff_run = 0; /* a timer's run does not end the row */
             M->t[k].handed = 0;
             m_run_task(M, k);
             if (M->error)

@@ -165,6 +165,101 @@ Test(task, hand_offs_in_a_row_are_bounded)
                  chain_seen);
 }
 
+static int ticker_stop;
+
+static void *ticker(void *arg)
+{
+    (void)arg;
+    while (!ticker_stop)
+        cr_assert_eq(weft_sleep(1000), 0); /* 1 us: expired at each check */
+    return NULL;
+}
+
+static void *chain_ticker_root(void *arg)
+{
+    (void)arg;
+    chain_joins = 0;
+    chain_seen = -1;
+    ticker_stop = 0;
+    weft_task *tk = weft_spawn(ticker, NULL);
+    cr_assert_not_null(tk);
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* the ticker is sleeping */
+    weft_task *x = weft_spawn(see_chain, NULL);
+    cr_assert_not_null(x);
+    for (int i = 0; i < 20000 && chain_seen < 0; i++) {
+        weft_task *c = weft_spawn(note_arg, "");
+        cr_assert_not_null(c);
+        cr_assert_eq(weft_task_join(c, NULL), 0);
+        chain_joins++;
+    }
+    ticker_stop = 1;
+    cr_assert_eq(weft_task_join(x, NULL), 0);
+    cr_assert_eq(weft_task_join(tk, NULL), 0);
+    return NULL;
+}
+
+/* The bound holds while a timer wakes a task between the hand-offs (the
+ * real clock: a 1 us sleep has expired at every check of the timers): a
+ * timer's run neither counts nor ends the row of hand-offs. */
+Test(task, hand_offs_in_a_row_are_bounded_while_timers_fire)
+{
+    order_log[0] = 0;
+    run_real(chain_ticker_root, NULL);
+    cr_assert_eq(chain_seen, 128, "the task queued first ran after %d joins",
+                 chain_seen);
+}
+
+enum { SLEEPERS = 100, SLEEPS = 300 };
+static int sleeper_iters, iters_when_q_ran;
+
+static void *busy_sleeper(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < SLEEPS; i++) {
+        cr_assert_eq(weft_sleep(1), 0); /* expired at every check */
+        sleeper_iters++;
+    }
+    return NULL;
+}
+
+static void *mark_q(void *arg)
+{
+    (void)arg;
+    iters_when_q_ran = sleeper_iters;
+    return NULL;
+}
+
+static void *timer_flood_root(void *arg)
+{
+    (void)arg;
+    weft_task *h[SLEEPERS];
+    sleeper_iters = 0;
+    iters_when_q_ran = -1;
+    for (int i = 0; i < SLEEPERS; i++)
+        cr_assert_not_null(h[i] = weft_spawn(busy_sleeper, NULL));
+    while (sleeper_iters < 20 * SLEEPERS) /* every sleeper under way */
+        cr_assert_eq(weft_sleep(1), 0);
+    weft_task *q = weft_spawn(mark_q, NULL);
+    cr_assert_not_null(q);
+    for (int i = 0; i < SLEEPERS; i++)
+        cr_assert_eq(weft_task_join(h[i], NULL), 0);
+    cr_assert_eq(weft_task_join(q, NULL), 0);
+    return NULL;
+}
+
+/* 100 tasks whose sleeps have always expired: the timers wake more than a
+ * batch (64 runs) at every check.  A task queued without a timer still
+ * runs, first in the batch after a full one that ran only timers' wakes;
+ * before, it waited until every sleeper had finished (30,000 sleeps). */
+Test(task, timers_waking_a_batch_every_batch_do_not_starve_the_queue)
+{
+    run_real(timer_flood_root, NULL);
+    cr_assert_geq(iters_when_q_ran, 20 * SLEEPERS);
+    cr_assert_lt(iters_when_q_ran, 30 * SLEEPERS,
+                 "the task queued behind the timers ran after %d sleeps",
+                 iters_when_q_ran);
+}
+
 static size_t tree_stacks_max;
 
 static void *tree_node(void *arg)

@@ -229,6 +229,9 @@ struct weft__rt {
     weft__link *timer_last;
     /* Runs in a row of tasks queued by a hand-off (weft__runq_hand). */
     unsigned handoff_run;
+    /* Runs in this batch of tasks that timers woke, and how many runs the
+     * batch still owes the tasks queued behind them (weft__runq_next). */
+    unsigned timer_runs, behind_owed;
     weft__link tasks; /* every task not yet freed */
     size_t live;      /* tasks not yet DEAD */
     uint64_t next_id;
@@ -365,10 +368,19 @@ static inline void weft__runq_take(weft__rt *rt, weft_task *t)
     t->queued = 0;
 }
 
-/* Takes t, the head of rt->runq, off it to run it now, and counts the
- * hand-offs run in a row. */
+/* Takes t off rt->runq to run it now (weft__runq_next's choice).  Counts
+ * the hand-offs run in a row; the run of a task that a timer woke (the head
+ * while the timers' segment is queued) neither counts nor ends the row, so
+ * frequent timers cannot lift the bound. */
 static inline void weft__runq_pop(weft__rt *rt, weft_task *t)
 {
+    if (__builtin_expect(rt->runq.next != &t->runq, 0)) {
+        rt->behind_owed--; /* weft__runq_next's choice */
+    } else if (__builtin_expect(rt->timer_last != NULL, 0)) {
+        rt->timer_runs++; /* a timer's wake */
+        weft__runq_take(rt, t);
+        return;
+    }
     if (__builtin_expect(t->handed, 0)) {
         rt->handoff_run++;
         t->handed = 0;
@@ -376,6 +388,27 @@ static inline void weft__runq_pop(weft__rt *rt, weft_task *t)
         rt->handoff_run = 0;
     }
     weft__runq_take(rt, t);
+}
+
+/*
+ * Timers cannot starve the queue: a batch that used all its runs but ran
+ * fewer than WEFT__BEHIND_MIN tasks queued behind the timers' wakes (runs,
+ * rt->stats.polls, less rt->timer_runs) owes them the difference in the
+ * next batch (loop.c): its first runs take the first task behind the
+ * timers' segment instead of the head.  So when
+ * timers wake a batch of tasks at every check, the rest of the queue still
+ * gets 8 of every 64 runs.
+ */
+#define WEFT__BEHIND_MIN 8u
+
+/* The task to run next: the head of rt->runq (not empty), or the first
+ * task behind the timers' wakes while the batch owes them runs. */
+static inline weft_task *weft__runq_next(weft__rt *rt)
+{
+    weft__link *l = rt->runq.next;
+    if (rt->behind_owed && rt->timer_last && rt->timer_last->next != &rt->runq)
+        l = rt->timer_last->next;
+    return weft__container(l, weft_task, runq);
 }
 
 /*

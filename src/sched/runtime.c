@@ -174,7 +174,7 @@ static weft__co *take_next(weft__rt *rt)
 {
     if (rt->batch_left == 0 || weft__list_empty(&rt->runq))
         return NULL;
-    weft_task *t = weft__container(rt->runq.next, weft_task, runq);
+    weft_task *t = weft__runq_next(rt);
     weft__co *co = &t->co;
     if (co->state == WEFT__FRESH) {
         if (weft__cancelled(co) || co_prepare(rt, co))
