@@ -94,9 +94,9 @@
 #include <time.h>
 
 #define ENTRIES 256 /* submission ring; the completion ring is twice this */
-/* Completions in one round of a wait from which on another round follows
- * (ur_wait): below the kernel's 20 wakeups run per io_uring_enter, since
- * a wakeup that finds no event posts none. */
+/* A round of ur_wait that brings this many completions or more is
+ * followed by another: a little below the 20 wakeups the kernel runs per
+ * io_uring_enter, since a wakeup that finds no event posts none. */
 #define MORE 16
 
 #define DIR_SHIFT 62
