@@ -1193,6 +1193,14 @@ WEFT_API weft_stream *weft_stream_timeout(weft_stream *s, uint64_t timeout_ns);
  *    and weft_join compose with it; a cancelled wait is unlinked at once.
  *  - -EBADF: the fd is not open, or it was closed with weft_close (by any
  *    task) while the call waited.
+ *  - Wake order: the tasks whose waits one poll of the reactor finds ready
+ *    (everything ready then: epoll_wait, called again without waiting while
+ *    it fills its batch, or io_uring_enter and the completions it brings)
+ *    are woken in the order their waits began, the same on both backends.
+ *    The rule is weft's own (issue 11): epoll reports fds in the order they
+ *    became ready, io_uring in the order its polls completed (at once for
+ *    one armed on a ready fd), so neither kernel order holds on the other
+ *    backend.
  *  - Cooperative budget: a task that completes WEFT_IO_BUDGET operations in
  *    a row without waiting (its sockets are always ready) yields before the
  *    next one, as tokio's coop budget, so one busy connection cannot starve

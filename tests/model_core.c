@@ -164,8 +164,10 @@
  * it), -EPIPE after the reader's close or one's own shutdown, a timed-out
  * or cancelled read taking no byte (weft.h: cancel-safe), and when each
  * call returns under the virtual clock: readiness is harvested as the
- * loop does (once a round, and before time jumps), the ends in the order
- * of their first event since the last harvest (epoll's ready list).
+ * loop does (once a round, and before time jumps), the waiters it finds
+ * ready woken in the order their waits began (weft.h, "Wake order"; the
+ * ends' ready list, in the order of their first event since the last
+ * harvest as epoll's, says only which ends a harvest finds).
  * What the kernel decides is taken from the real run and checked
  * (m_oracle): how many bytes a read returns (any of 1..min(n, unread):
  * weft.h promises no more), the prefix of a write that ended early, and
@@ -3170,12 +3172,14 @@ static int m_io_parked(m_model *M, int y, int *tk, int *fi)
     return n;
 }
 
-/* A poll of the reactor: the ends on the ready list, in its order; each
- * wakes its waiters whose direction is ready (a blocked big writer only
- * when its reader's end is closed: -EPIPE). */
+/* A poll of the reactor: the ends on the ready list; of their waiters,
+ * those whose direction is ready (a blocked big writer only when its
+ * reader's end is closed: -EPIPE) are woken in the order their waits
+ * began (weft.h, "Wake order"), whatever the ready list's order. */
 static void m_io_harvest(m_model *M)
 {
     int rl[M_MAX_ENDS], n = M->nrl;
+    int wk[2 * M_MAX_TASKS], wf[2 * M_MAX_TASKS], nw = 0;
     memcpy(rl, M->rl, sizeof rl);
     M->nrl = 0;
     for (int i = 0; i < n; i++)
@@ -3187,10 +3191,22 @@ static void m_io_harvest(m_model *M)
             m_fut *f = &M->t[tk[j]].fut[fi[j]];
             int wake = f->kind == F_IOREAD ? f->io_pump || m_io_rready(M, y)
                                            : M->closed[y ^ 1];
-            if (wake)
-                m_wake(M, tk[j], f->io_wslot);
+            if (!wake)
+                continue;
+            /* Insertion by io_seq (a future parks on one end only). */
+            int at = nw++;
+            while (at > 0 &&
+                   M->t[wk[at - 1]].fut[wf[at - 1]].io_seq > f->io_seq) {
+                wk[at] = wk[at - 1];
+                wf[at] = wf[at - 1];
+                at--;
+            }
+            wk[at] = tk[j];
+            wf[at] = fi[j];
         }
     }
+    for (int j = 0; j < nw; j++)
+        m_wake(M, wk[j], M->t[wk[j]].fut[wf[j]].io_wslot);
 }
 
 /* weft_close of end x: its waiters woken with -EBADF (in the order they

@@ -914,6 +914,57 @@ Test(io, a_wait_during_its_polls_withdrawal_is_served_at_once)
     run_io(WEFT_CLOCK_VIRTUAL, root_wait_during_withdrawal, NULL);
 }
 
+/* ---- wake order --------------------------------------------------------- */
+
+/* More sockets than epoll.c's batch of 64: one poll of the reactor takes
+ * them all (weft.h, "Wake order"). */
+#define WO_N 100
+
+static int wo_sv[WO_N][2];
+static int wo_order[WO_N], wo_n;
+
+static void *wo_reader(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    char c;
+    cr_assert_eq(weft_read(wo_sv[i][0], &c, 1), 1);
+    wo_order[wo_n++] = i;
+    return NULL;
+}
+
+static void *root_wake_order(void *arg)
+{
+    (void)arg;
+    weft_task *t[WO_N];
+    wo_n = 0;
+    for (int i = 0; i < WO_N; i++) {
+        pair(wo_sv[i]);
+        t[i] = weft_spawn(wo_reader, (void *)(intptr_t)i);
+        cr_assert_not_null(t[i]);
+    }
+    cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* all wait, 0 first */
+    /* Ready in the reverse order, all before the next poll: the kernel
+     * reports them (epoll's ready list, io_uring's completions) last
+     * first, weft wakes them in the order their waits began. */
+    for (int i = WO_N - 1; i >= 0; i--)
+        cr_assert_eq(write(wo_sv[i][1], "x", 1), 1);
+    for (int i = 0; i < WO_N; i++)
+        cr_assert_eq(weft_task_join(t[i], NULL), 0);
+    cr_assert_eq(wo_n, WO_N);
+    for (int i = 0; i < WO_N; i++)
+        cr_assert_eq(wo_order[i], i, "woken %d-th: reader %d (%s)", i,
+                     wo_order[i], weft_io_backend());
+    for (int i = 0; i < WO_N; i++)
+        for (int k = 0; k < 2; k++)
+            cr_assert_eq(weft_close(wo_sv[i][k]), 0);
+    return NULL;
+}
+
+Test(io, one_poll_wakes_its_waiters_in_the_order_their_waits_began)
+{
+    run_io(WEFT_CLOCK_VIRTUAL, root_wake_order, NULL);
+}
+
 static atomic_int interrupts;
 static void on_usr2(int sig)
 {

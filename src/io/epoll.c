@@ -7,7 +7,10 @@
  * netpoller, plus EPOLLPRI: TCP urgent data sets WEFT__TRY, see io.h).  Waits
  * take a deadline in ns: epoll_pwait2 where the kernel (and valgrind) has it,
  * else epoll_wait with the timeout rounded up to the millisecond, so a wait
- * never ends before its deadline.
+ * never ends before its deadline.  A wait that fills its batch (BATCH) is
+ * followed by another with no timeout until one does not: the reactor
+ * wakes the waiters of one wait in the order their waits began (reactor.c,
+ * "Wake order"), so one wait must take everything that is ready.
  */
 #include "io/io.h"
 #include "util/alloc.h"
@@ -18,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH 64 /* events harvested per wait */
+#define BATCH 64 /* events harvested per epoll_wait call */
 
 static int ep_init(weft__io *io, int wake_fd)
 {
@@ -90,21 +93,28 @@ static int ep_wait(weft__io *io, uint64_t deadline,
                                  unsigned done))
 {
     struct epoll_event evs[BATCH];
+    int total = 0;
     int n = wait_events(io->epfd, evs, deadline);
-    if (n < 0)
-        return 0; /* EINTR: a signal, whose handler wrote the wake fd */
-    for (int i = 0; i < n; i++) {
-        uint32_t ev = evs[i].events;
-        unsigned bits = 0;
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
-            bits |= WEFT__R;
-        if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-            bits |= WEFT__W;
-        if (ev & (EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
-            bits |= WEFT__TRY;
-        ready(io, evs[i].data.u64, bits, 0);
+    /* n < 0: EINTR, a signal, whose handler wrote the wake fd. */
+    while (n > 0) {
+        for (int i = 0; i < n; i++) {
+            uint32_t ev = evs[i].events;
+            unsigned bits = 0;
+            if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
+                bits |= WEFT__R;
+            if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+                bits |= WEFT__W;
+            if (ev & (EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
+                bits |= WEFT__TRY;
+            ready(io, evs[i].data.u64, bits, 0);
+        }
+        total += n;
+        /* A full batch may have left events on the ready list: a wait is
+         * everything ready now (the reactor's wake order, reactor.c), so
+         * take the rest without waiting. */
+        n = n == BATCH ? epoll_wait(io->epfd, evs, BATCH, 0) : 0;
     }
-    return n;
+    return total;
 }
 
 const weft__io_backend weft__io_epoll = {

@@ -123,7 +123,10 @@ typedef struct weft__io_backend {
     /* Waits at most until deadline_ns (CLOCK_MONOTONIC; 0: not at all;
      * UINT64_MAX: no limit) and calls ready() for each event with its
      * token, WEFT__R/WEFT__W bits (an error or hang-up: both) and the
-     * directions whose armed interest the event ended (0 for epoll).
+     * directions whose armed interest the event ended (0 for epoll):
+     * every event there is when it stops waiting (epoll: a full batch is
+     * followed by another, not waiting), since one wait's waiters are
+     * woken in the order their waits began (reactor.c, "Wake order").
      * Returns the number of events (0 on EINTR). */
     int (*wait)(struct weft__io *io, uint64_t deadline_ns,
                 void (*ready)(struct weft__io *io, uint64_t token,
@@ -149,6 +152,15 @@ typedef struct weft__io {
     int spare_fd;    /* reserved for accept on EMFILE, or -1 */
     unsigned budget; /* ready operations left to budget_task */
     const void *budget_task;
+    /* Wake order (reactor.c, weft__io_poll): waits are numbered as they
+     * begin; the ops one poll finds ready are collected on woken (in
+     * order of arrival, woken_sorted while that is also the order of their
+     * numbers) and woken in the order of their numbers when it ends. */
+    uint64_t wait_seq;         /* the number of the last wait begun */
+    struct io_op *woken;       /* made ready in this poll, not woken yet */
+    struct io_op **woken_tail; /* &woken, or the last one's next_woken */
+    uint64_t woken_last;       /* the number of the last one collected */
+    int woken_sorted;          /* woken is in the order of the numbers */
     /* signals (signal.c) */
     int sig_slot;            /* in the handler's table of wake fds, or -1 */
     weft__link sig_waiters;  /* weft__sig_wait of this runtime */

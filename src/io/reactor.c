@@ -15,9 +15,21 @@
  * The blocking forms (weft_read, ...) run the same future on the caller's
  * stack through weft__await_leaf: a wait allocates nothing.
  *
+ * Wake order (weft.h): an op's wait gets a number from io->wait_seq when
+ * it begins (it joins rec->waiters).  While the backend's wait runs, the
+ * events only collect the ops they make ready (fd_event, io->woken, linked
+ * through the ops themselves: nothing allocated); when it returns,
+ * weft__io_poll wakes them in the order of their numbers.  The list is
+ * sorted only when the ops came in another order (woken_sorted), so the
+ * common case costs one comparison per wake.  The kernels' own orders
+ * differ (epoll: the order the fds became ready; io_uring: the order its
+ * polls completed, a poll armed on a ready fd at once), and the model of
+ * tests/model_core.c (m_io_harvest) predicts this one on both.
+ *
  * Lists: rec->waiters holds the parked ops of that fd (any direction);
  * io->waiting counts them (and signal waits): the deadlock test's wake
- * sources.  Only the runtime's thread touches any of it.
+ * sources.  io->woken holds, during a poll only, the ops it made ready.
+ * Only the runtime's thread touches any of it.
  */
 #include "io/io.h"
 #include "time/time.h"
@@ -58,8 +70,10 @@ typedef struct io_op {
     weft_future base;
     weft__link link; /* in rec->waiters while parked */
     weft__waker *waker;
-    weft__timer timer; /* when a timeout applies */
-    uint64_t deadline; /* still relative if relative is set */
+    uint64_t seq;             /* when its wait began (io->wait_seq) */
+    struct io_op *next_woken; /* on io->woken */
+    weft__timer timer;        /* when a timeout applies */
+    uint64_t deadline;        /* still relative if relative is set */
     int fd;
     int kind;         /* OP_* */
     int events;       /* OP_FDWAIT: the mask asked for */
@@ -73,6 +87,7 @@ typedef struct io_op {
     uint8_t relative; /* deadline is still relative */
     uint8_t began;    /* polled once (gen recorded) */
     uint8_t lazy;     /* weft_read: may park untried after a short read */
+    uint8_t queued;   /* on io->woken */
     char *buf;
     size_t len, done;
     struct sockaddr_storage *addr;
@@ -203,6 +218,8 @@ weft__io *weft__io_get(weft__rt *rt)
     }
     io->spare_fd = -1;
     io->sig_slot = -1;
+    io->woken_tail = &io->woken;
+    io->woken_sorted = 1;
     weft__list_init(&io->sig_waiters);
     rt->io = io;
     return io;
@@ -311,7 +328,7 @@ static int ensure_registered(weft__io *io, int fd, weft__iofd *rec)
 
 /* ---- the poll hook ------------------------------------------------------ */
 
-static void fd_event(weft__iofd *rec, unsigned bits);
+static void fd_event(weft__io *io, weft__iofd *rec, unsigned bits);
 static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
                     int persist);
 
@@ -332,9 +349,9 @@ static void rearm_lost(weft__io *io, int fd, weft__iofd *rec, unsigned lost,
     lost &= want;
     unsigned again = lost & withdrawn, next = lost & ~withdrawn;
     if (again && arm_dirs(io, fd, rec, again, 0) != 0)
-        fd_event(rec, again);
+        fd_event(io, rec, again);
     if (next && arm_dirs(io, fd, rec, next, 1) != 0)
-        fd_event(rec, next);
+        fd_event(io, rec, next);
 }
 
 /* A backend's event: the wake fd, or an fd's readiness (done: the
@@ -363,15 +380,60 @@ static void on_event(weft__io *io, uint64_t tok, unsigned bits, unsigned done)
     rec->withdrawn &= (uint8_t)~done;
     if (!rec->registered)
         return;
-    fd_event(rec, bits);
+    fd_event(io, rec, bits);
     if (lost)
         rearm_lost(io, fd, rec, lost, withdrawn);
+}
+
+/* The ops on io->woken, merged in the order of their numbers (a and b
+ * each in that order). */
+static io_op *merge_woken(io_op *a, io_op *b)
+{
+    io_op *head = NULL, **tail = &head;
+    while (a && b) {
+        io_op **least = b->seq < a->seq ? &b : &a;
+        *tail = *least;
+        tail = &(*least)->next_woken;
+        *least = (*least)->next_woken;
+    }
+    *tail = a ? a : b;
+    return head;
+}
+
+/* Sorts a list of woken ops by their numbers (a merge sort: no memory). */
+static io_op *sort_woken(io_op *l)
+{
+    if (!l || !l->next_woken)
+        return l;
+    io_op *mid = l, *fast = l->next_woken;
+    while (fast && fast->next_woken) {
+        mid = mid->next_woken;
+        fast = fast->next_woken->next_woken;
+    }
+    io_op *b = mid->next_woken;
+    mid->next_woken = NULL;
+    return merge_woken(sort_woken(l), sort_woken(b));
 }
 
 int weft__io_poll(weft__rt *rt, uint64_t deadline_ns)
 {
     weft__io *io = rt->io;
     int n = io->be->wait(io, deadline_ns, on_event);
+    /* Wake order: the ops this poll found ready, in the order their waits
+     * began, whatever order the backend reported their fds in. */
+    io_op *op = io->woken_sorted ? io->woken : sort_woken(io->woken);
+    io->woken = NULL;
+    io->woken_tail = &io->woken;
+    io->woken_last = 0;
+    io->woken_sorted = 1;
+    while (op) {
+        io_op *next = op->next_woken;
+        op->next_woken = NULL;
+        op->queued = 0;
+        if (op->waker)
+            weft__wake(op->waker);
+        op = next;
+    }
     if (!weft__list_empty(&io->sig_waiters))
         weft__sig_dispatch(rt, io);
     return n;
@@ -428,14 +490,23 @@ void weft__io_budget_reset(weft__rt *rt)
 
 /* ---- the op future: system calls ---------------------------------------- */
 
-static void fd_event(weft__iofd *rec, unsigned bits)
+/* An event of rec: its waiters whose direction it covers are collected on
+ * io->woken, which weft__io_poll wakes when the backend's wait is over.
+ * Only during a poll: no task runs, so none of them leaves rec->waiters
+ * (or its stack) before it is woken. */
+static void fd_event(weft__io *io, weft__iofd *rec, unsigned bits)
 {
     rec->ready |= (uint8_t)bits;
-    /* Wakers only queue: nothing is unlinked while this runs. */
     for (weft__link *l = rec->waiters.next; l != &rec->waiters; l = l->next) {
         io_op *op = weft__container(l, io_op, link);
-        if ((op->dir & bits) && op->waker)
-            weft__wake(op->waker);
+        if (!(op->dir & bits) || !op->waker || op->queued)
+            continue;
+        op->queued = 1;
+        *io->woken_tail = op;
+        io->woken_tail = &op->next_woken;
+        if (op->seq < io->woken_last)
+            io->woken_sorted = 0;
+        io->woken_last = op->seq;
     }
 }
 
@@ -483,6 +554,7 @@ static void disarm_unwanted(weft__io *io, const io_op *op)
 
 static void op_unpark(weft__rt *rt, io_op *op)
 {
+    WEFT_ASSERT(!op->queued); /* io->woken lives only during a poll */
     if (op->parked) {
         weft__list_remove(&op->link);
         op->parked = 0;
@@ -762,6 +834,7 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
     if (!op->parked) {
         weft__list_push(&rec->waiters, &op->link);
         op->parked = 1;
+        op->seq = ++io->wait_seq; /* its wait begins: see weft__io_poll */
         io->waiting++;
     }
     rc = arm_dirs(io, op->fd, rec, op->dir, 0);

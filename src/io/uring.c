@@ -94,6 +94,10 @@
 #include <time.h>
 
 #define ENTRIES 256 /* submission ring; the completion ring is twice this */
+/* A round of ur_wait that brings this many completions or more is
+ * followed by another: a little below the 20 wakeups the kernel runs per
+ * io_uring_enter, since a wakeup that finds no event posts none. */
+#define MORE 16
 
 #define DIR_SHIFT 62
 #define DIR_MASK  ((uint64_t)3 << DIR_SHIFT)
@@ -236,18 +240,20 @@ static int submit_wait(struct io_uring *ring, uint64_t deadline)
 }
 
 /* Works the completions there are: ready() for each poll's (and the wake
- * fd's); *rewake set if the wake fd's poll ended.  Returns the events:
- * completions with readiness or an error. */
+ * fd's); *rewake set if the wake fd's poll ended, *cqes incremented per
+ * completion.  Returns the events: completions with readiness or an
+ * error. */
 static int harvest(weft__io *io, struct io_uring *ring,
                    void (*ready)(weft__io *io, uint64_t token, unsigned bits,
                                  unsigned done),
-                   int *rewake)
+                   int *rewake, int *cqes)
 {
     int n = 0;
     for (;;) {
         struct io_uring_cqe *cqe;
         if (io_uring_peek_cqe(ring, &cqe) != 0)
             break;
+        ++*cqes;
         uint64_t ud = io_uring_cqe_get_data64(cqe);
         int res = cqe->res;
         unsigned flags = cqe->flags;
@@ -290,23 +296,29 @@ static int ur_wait(weft__io *io, uint64_t deadline,
                                  unsigned done))
 {
     struct io_uring *ring = io->ring;
-    int n = 0, rewake = 0;
+    int n = 0, rewake = 0, rearms = 0, more = 0;
     /* Polls ready() armed again (the end of a withdrawn poll whose
      * direction has new waiters, a write's poll ended by POLLRDHUP) go out
-     * in a second round, not waiting, so that a level already true is
+     * in a further round, not waiting, so that a level already true is
      * seen in this wait, as a wait's own poll would be: under the virtual
-     * clock, time must not jump past it.  At most three rounds (a re-arm
-     * ended at once by POLLRDHUP is armed once more, multishot); what is
-     * left goes out with the next wait. */
-    for (int round = 0; round < 3; round++) {
+     * clock, time must not jump past it.  At most two such rounds (a
+     * re-arm ended at once by POLLRDHUP is armed once more, multishot);
+     * what is left goes out with the next wait.  And a round that brought
+     * MORE completions or more is followed by another, not waiting: with
+     * DEFER_TASKRUN one io_uring_enter runs only so many of the pending
+     * wakeups (20 since Linux 6.13, IO_LOCAL_TW_DEFAULT_MAX), and a wait
+     * must take everything ready now (reactor.c, "Wake order"). */
+    for (int round = 0;; round++) {
+        int cqes = 0;
         if (round == 0) /* -ETIME (the deadline), -EINTR (a signal, whose
                          * handler wrote the wake fd): harvest what is there */
             (void)submit_wait(ring, deadline);
-        else if (io_uring_sq_ready(ring) > 0)
+        else if ((io_uring_sq_ready(ring) > 0 && rearms++ < 2) || more)
             (void)io_uring_submit_and_get_events(ring);
         else
             break;
-        n += harvest(io, ring, ready, &rewake);
+        n += harvest(io, ring, ready, &rewake, &cqes);
+        more = cqes >= MORE;
     }
     if (rewake && arm_wake(ring, io->wake_fd) == 0)
         (void)io_uring_submit(ring);
