@@ -374,12 +374,13 @@ static inline void weft__runq_take(weft__rt *rt, weft_task *t)
  * frequent timers cannot lift the bound. */
 static inline void weft__runq_pop(weft__rt *rt, weft_task *t)
 {
-    if (__builtin_expect(rt->runq.next != &t->runq, 0)) {
+    if (__builtin_expect(rt->timer_last != NULL, 0)) {
+        if (rt->runq.next == &t->runq) { /* a timer's wake */
+            rt->timer_runs++;
+            weft__runq_take(rt, t);
+            return;
+        }
         rt->behind_owed--; /* weft__runq_next's choice */
-    } else if (__builtin_expect(rt->timer_last != NULL, 0)) {
-        rt->timer_runs++; /* a timer's wake */
-        weft__runq_take(rt, t);
-        return;
     }
     if (__builtin_expect(t->handed, 0)) {
         rt->handoff_run++;
@@ -406,7 +407,8 @@ static inline void weft__runq_pop(weft__rt *rt, weft_task *t)
 static inline weft_task *weft__runq_next(weft__rt *rt)
 {
     weft__link *l = rt->runq.next;
-    if (rt->behind_owed && rt->timer_last && rt->timer_last->next != &rt->runq)
+    if (__builtin_expect(rt->timer_last != NULL, 0) && rt->behind_owed &&
+        rt->timer_last->next != &rt->runq)
         l = rt->timer_last->next;
     return weft__container(l, weft_task, runq);
 }
