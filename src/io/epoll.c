@@ -23,6 +23,12 @@
 
 #define BATCH 64 /* events harvested per epoll_wait call */
 
+/* weft__io_bits reads EPOLL* masks as POLL* ones. */
+_Static_assert(EPOLLIN == POLLIN && EPOLLPRI == POLLPRI &&
+                   EPOLLOUT == POLLOUT && EPOLLERR == POLLERR &&
+                   EPOLLHUP == POLLHUP && EPOLLRDHUP == POLLRDHUP,
+               "epoll's event bits are poll's");
+
 static int ep_init(weft__io *io, int wake_fd)
 {
     io->epfd = weft__epoll_create1(EPOLL_CLOEXEC);
@@ -97,17 +103,8 @@ static int ep_wait(weft__io *io, uint64_t deadline,
     int n = wait_events(io->epfd, evs, deadline);
     /* n < 0: EINTR, a signal, whose handler wrote the wake fd. */
     while (n > 0) {
-        for (int i = 0; i < n; i++) {
-            uint32_t ev = evs[i].events;
-            unsigned bits = 0;
-            if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
-                bits |= WEFT__R;
-            if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-                bits |= WEFT__W;
-            if (ev & (EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
-                bits |= WEFT__TRY;
-            ready(io, evs[i].data.u64, bits, 0);
-        }
+        for (int i = 0; i < n; i++)
+            ready(io, evs[i].data.u64, weft__io_bits(evs[i].events), 0);
         total += n;
         /* A full batch may have left events on the ready list: a wait is
          * everything ready now (the reactor's wake order, reactor.c), so

@@ -38,6 +38,7 @@
 
 #include "sched/core.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -62,6 +63,22 @@ enum {
  * mark with data left, so weft_read must then always try its recv(2) (as
  * tokio keeps READ_CLOSED). */
 #define WEFT__TRY 0x4
+
+/* The WEFT__R / WEFT__W / WEFT__TRY bits of a readiness mask (poll(2)'s
+ * POLL* bits, which epoll's EPOLL* bits equal: epoll.c checks): readers
+ * wake on data, hang-up, error and urgent data; writers on room, hang-up
+ * and error; TRY on hang-up, error and urgent data. */
+static inline unsigned weft__io_bits(unsigned mask)
+{
+    unsigned bits = 0;
+    if (mask & (POLLIN | POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
+        bits |= WEFT__R;
+    if (mask & (POLLOUT | POLLHUP | POLLERR))
+        bits |= WEFT__W;
+    if (mask & (POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
+        bits |= WEFT__TRY;
+    return bits;
+}
 
 typedef struct weft__iofd {
     weft__link waiters; /* weft__io_op parked on this fd, any direction */
@@ -156,11 +173,10 @@ typedef struct weft__io {
      * begin; the ops one poll finds ready are collected on woken (in
      * order of arrival, woken_sorted while that is also the order of their
      * numbers) and woken in the order of their numbers when it ends. */
-    uint64_t wait_seq;         /* the number of the last wait begun */
-    struct io_op *woken;       /* made ready in this poll, not woken yet */
-    struct io_op **woken_tail; /* &woken, or the last one's next_woken */
-    uint64_t woken_last;       /* the number of the last one collected */
-    int woken_sorted;          /* woken is in the order of the numbers */
+    uint64_t wait_seq;        /* the number of the last wait begun */
+    struct io_op *woken;      /* made ready in this poll, not woken yet */
+    struct io_op *woken_last; /* the last one on woken, or NULL */
+    int woken_sorted;         /* woken is in the order of the numbers */
     /* signals (signal.c) */
     int sig_slot;            /* in the handler's table of wake fds, or -1 */
     weft__link sig_waiters;  /* weft__sig_wait of this runtime */

@@ -218,7 +218,6 @@ weft__io *weft__io_get(weft__rt *rt)
     }
     io->spare_fd = -1;
     io->sig_slot = -1;
-    io->woken_tail = &io->woken;
     io->woken_sorted = 1;
     weft__list_init(&io->sig_waiters);
     rt->io = io;
@@ -422,9 +421,7 @@ int weft__io_poll(weft__rt *rt, uint64_t deadline_ns)
     /* Wake order: the ops this poll found ready, in the order their waits
      * began, whatever order the backend reported their fds in. */
     io_op *op = io->woken_sorted ? io->woken : sort_woken(io->woken);
-    io->woken = NULL;
-    io->woken_tail = &io->woken;
-    io->woken_last = 0;
+    io->woken = io->woken_last = NULL;
     io->woken_sorted = 1;
     while (op) {
         io_op *next = op->next_woken;
@@ -502,11 +499,14 @@ static void fd_event(weft__io *io, weft__iofd *rec, unsigned bits)
         if (!(op->dir & bits) || !op->waker || op->queued)
             continue;
         op->queued = 1;
-        *io->woken_tail = op;
-        io->woken_tail = &op->next_woken;
-        if (op->seq < io->woken_last)
-            io->woken_sorted = 0;
-        io->woken_last = op->seq;
+        if (io->woken_last) {
+            io->woken_last->next_woken = op;
+            if (op->seq < io->woken_last->seq)
+                io->woken_sorted = 0;
+        } else {
+            io->woken = op;
+        }
+        io->woken_last = op;
     }
 }
 

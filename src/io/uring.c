@@ -274,15 +274,8 @@ static int harvest(weft__io *io, struct io_uring *ring,
          * withdrawn (no event), which the reactor must see all the same
          * (its done bit): see "One poll per user_data" above. */
         unsigned bits = res == -ECANCELED ? 0 : WEFT__R | WEFT__W | WEFT__TRY;
-        if (res >= 0) {
-            bits = 0;
-            if (res & (POLLIN | POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
-                bits |= WEFT__R;
-            if (res & (POLLOUT | POLLHUP | POLLERR))
-                bits |= WEFT__W;
-            if (res & (POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
-                bits |= WEFT__TRY;
-        }
+        if (res >= 0)
+            bits = weft__io_bits((unsigned)res);
         /* A multishot poll (persist) that goes on ends no interest. */
         ready(io, ud & ~DIR_MASK, bits, flags & IORING_CQE_F_MORE ? 0 : dir);
         if (bits)

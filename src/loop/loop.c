@@ -356,8 +356,8 @@ int weft_runtime_stats(weft_stats *out)
         tasks++;
     out->tasks = tasks;
     out->timers = rt->time.heap_len;
-    out->stacks_in_use = rt->stacks.pool.in_use;
-    out->stacks_pooled = rt->stacks.pool.total - rt->stacks.pool.in_use;
+    out->stacks_in_use = weft__stack_in_use(&rt->stacks.pool);
+    out->stacks_pooled = rt->stacks.pool.total - out->stacks_in_use;
     out->blocking_jobs = rt->blocking.jobs;
     out->tasks_spawned = rt->stats.spawned;
     out->tasks_finished = rt->stats.finished;

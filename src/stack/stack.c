@@ -304,7 +304,6 @@ weft__stack *weft__stack_get(weft__stack_pool *p, size_t size)
     WEFT__ASAN_UNPOISON(s->lo, s->size);
     if (!s->guard)
         memcpy(s->lo, &(uint64_t){WEFT__CANARY}, sizeof(uint64_t));
-    p->in_use++;
     if (++sp->in_use > sp->peak)
         sp->peak = sp->in_use;
     return s;
@@ -369,7 +368,6 @@ static size_t room(const weft__size_pool *sp)
 void weft__stack_put(weft__stack_pool *p, weft__stack *s)
 {
     weft__size_pool *sp = size_pool(p, s->size); /* exists: s came from it */
-    p->in_use--;
     sp->in_use--;
     if (sp->nhot < room(sp)) {
         s->next = sp->hot;
@@ -383,6 +381,14 @@ void weft__stack_put(weft__stack_pool *p, weft__stack *s)
     sp->warm = s;
     if (++sp->nwarm == WEFT__STACK_BATCH)
         trim_warm(p, sp);
+}
+
+size_t weft__stack_in_use(const weft__stack_pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nsizes; i++)
+        n += p->sizes[i].in_use;
+    return n;
 }
 
 void weft__stack_step(weft__stack_pool *p, uint64_t now)

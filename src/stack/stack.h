@@ -82,7 +82,6 @@ typedef struct weft__stack_pool {
     weft__size_pool *sizes; /* one per distinct stack size */
     size_t nsizes;
     size_t page;
-    size_t in_use;     /* stacks handed out and not yet returned */
     size_t total;      /* stacks carved */
     uint64_t decay_at; /* the next step of the marks (CLOCK_MONOTONIC ns) */
     /* Room to build one batch of system-call arguments. */
@@ -96,6 +95,8 @@ void weft__stack_pool_destroy(weft__stack_pool *p);
 /* A stack of at least size bytes, or NULL with errno (ENOMEM). */
 weft__stack *weft__stack_get(weft__stack_pool *p, size_t size);
 void weft__stack_put(weft__stack_pool *p, weft__stack *s);
+/* Stacks handed out and not yet returned (every size). */
+size_t weft__stack_in_use(const weft__stack_pool *p);
 /* At now (CLOCK_MONOTONIC ns), once WEFT__STACK_DECAY_NS have passed
  * since the last step: halves each size's high-water mark's excess over
  * the stacks in use.  No system call: for a runtime that stays busy, once
