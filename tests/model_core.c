@@ -2406,6 +2406,15 @@ static void m_wake(m_model *M, int k, int slot)
     m_task_wake(M, k);
 }
 
+/* A wake by a task that returns, of the task joining it: a hand-off while
+ * fewer than M_HANDOFF_MAX have run in a row (weft__wake_hand). */
+static void m_wake_hand(m_model *M, int k, int slot)
+{
+    M->handing = M->handoff_run < M_HANDOFF_MAX;
+    m_wake(M, k, slot);
+    M->handing = 0;
+}
+
 static void m_task_cancel(m_model *M, int k)
 {
     m_task *T = &M->t[k];
@@ -2444,11 +2453,8 @@ static void m_finished(m_model *M, int k)
             }
         T->queued = 0;
     }
-    if (T->join_waiter >= 0) { /* a hand-off, while they last */
-        M->handing = M->handoff_run < M_HANDOFF_MAX;
-        m_wake(M, T->join_waiter, -1);
-        M->handing = 0;
-    }
+    if (T->join_waiter >= 0)
+        m_wake_hand(M, T->join_waiter, -1);
     if (M->p->member[k]) { /* a group member: now in completion order */
         for (int i = 0; i < M->ngrun; i++)
             if (M->grun[i] == k) {
@@ -2461,9 +2467,7 @@ static void m_finished(m_model *M, int k)
         if (M->gjoiner >= 0) {
             int j = M->gjoiner;
             M->gjoiner = -1;
-            M->handing = M->handoff_run < M_HANDOFF_MAX; /* as a join */
-            m_wake(M, j, M->gjslot);
-            M->handing = 0;
+            m_wake_hand(M, j, M->gjslot); /* as a join */
         }
     }
     if (k == 0)
