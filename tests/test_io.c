@@ -2594,8 +2594,11 @@ Test(io, a_bogus_WEFT_IO_gives_epoll_and_one_note)
 /* A wait that ends without its event (a timeout) leaves nothing behind in
  * the kernel: a plain close(2) afterwards really closes the socket (the
  * peer sees end-of-file at once), and so does weft_close while a task
- * waits.  io_uring's poll holds a reference to the file until it is
- * removed. */
+ * waits; so does a wait that ends with its event, and a plain close(2) of
+ * that fd, no task waiting (weft.h: fine).  io_uring's poll holds a
+ * reference to the file until it is removed: a poll kept for the fd's
+ * lifetime (as epoll's registration) would keep the socket open behind
+ * close(2). */
 static void *root_no_poll_outlives_its_wait(void *arg)
 {
     (void)arg;
@@ -2620,6 +2623,18 @@ static void *root_no_poll_outlives_its_wait(void *arg)
     void *res = NULL;
     cr_assert_eq(weft_task_join(t, &res), 0);
     cr_assert_eq((ssize_t)(intptr_t)res, -EBADF);
+    cr_assert_eq(close(sv[1]), 0);
+
+    pair(sv);
+    t = weft_spawn(backend_reader, &sv[0]);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0); /* the reader parks */
+    cr_assert_eq(write(sv[1], "ping", 4), 4);
+    cr_assert_eq(weft_task_join(t, &res), 0);
+    cr_assert_eq((ssize_t)(intptr_t)res, 4);
+    cr_assert_eq(close(sv[0]), 0); /* plain: weft still knows the number */
+    p.fd = sv[1];
+    cr_assert_eq(poll(&p, 1, 0), 1, "the peer does not see the plain close");
+    cr_assert_eq(read(sv[1], &c, 1), 0);
     cr_assert_eq(close(sv[1]), 0);
     return NULL;
 }
