@@ -239,6 +239,25 @@ static int submit_wait(struct io_uring *ring, uint64_t deadline)
     return io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
 }
 
+/* The reactor's bits of a poll's result.  POLLPRI wakes readers but
+ * does not set WEFT__TRY, which would stop weft_read's lazy path (parking
+ * after a short TCP read without the recv(2) that meets EAGAIN) for the
+ * fd's lifetime: a poll woken by the socket's wait queue reports the
+ * wakeup's key, not a fresh poll of the socket (io_poll_wake keeps the
+ * key's mask, io_poll_check_events polls only without one), and every
+ * arrival of data wakes with EPOLLIN|EPOLLPRI|EPOLLRDNORM|EPOLLRDBAND
+ * (sock_def_readable), urgent or not.  That cost a recv(2) per message
+ * (2.00 per echo round trip against epoll's 1.00).  WEFT__TRY is there for
+ * epoll's edge-triggered registration: a read stopped at the urgent mark
+ * with data left sends no new edge.  Here each wait arms a poll that
+ * checks the level at once, so the lazy read's next wait finds that
+ * data. */
+static unsigned poll_bits(unsigned res)
+{
+    return weft__io_bits(res & ~(unsigned)POLLPRI) |
+           (res & POLLPRI ? WEFT__R : 0);
+}
+
 /* Works the completions there are: ready() for each poll's (and the wake
  * fd's); *rewake set if the wake fd's poll ended, *cqes incremented per
  * completion.  Returns the events: completions with readiness or an
@@ -275,7 +294,7 @@ static int harvest(weft__io *io, struct io_uring *ring,
          * (its done bit): see "One poll per user_data" above. */
         unsigned bits = res == -ECANCELED ? 0 : WEFT__R | WEFT__W | WEFT__TRY;
         if (res >= 0)
-            bits = weft__io_bits((unsigned)res);
+            bits = poll_bits((unsigned)res);
         /* A multishot poll (persist) that goes on ends no interest. */
         ready(io, ud & ~DIR_MASK, bits, flags & IORING_CQE_F_MORE ? 0 : dir);
         if (bits)
