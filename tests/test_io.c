@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -2651,6 +2652,86 @@ Test(io, no_poll_outlives_its_wait_on_io_uring)
     run_io(WEFT_CLOCK_MONOTONIC, root_no_poll_outlives_its_wait, NULL);
 }
 
+/* weft_read's lazy path (io.h): a TCP reader whose last read was short
+ * parks without the recv(2) that would meet EAGAIN, on both backends: one
+ * recv(2) per message and side once the connection is warm.  Counted by
+ * this file's own recv, which the executable's definition puts in front of
+ * libc's for every caller (weft reads sockets with recv), for the two fds
+ * under test only.  On io_uring a poll's result carried POLLPRI with every
+ * arrival of data, and that turned the lazy path off: 4 recv(2) per round
+ * trip here. */
+static int lazy_fds[2] = {-1, -1};
+static atomic_ulong lazy_recvs;
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    if (fd >= 0 && (fd == lazy_fds[0] || fd == lazy_fds[1]))
+        atomic_fetch_add_explicit(&lazy_recvs, 1, memory_order_relaxed);
+    return (ssize_t)syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
+}
+
+#define LAZY_ROUNDS 200
+
+static void *lazy_echo(void *arg)
+{
+    int fd = weft_tcp_accept(*(int *)arg, NULL);
+    cr_assert_geq(fd, 0);
+    lazy_fds[1] = fd;
+    char buf[4096];
+    ssize_t n;
+    while ((n = weft_read(fd, buf, sizeof buf)) > 0)
+        cr_assert_eq(weft_write(fd, buf, (size_t)n), n);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(weft_close(fd), 0);
+    return NULL;
+}
+
+static void *root_lazy_reads(void *arg)
+{
+    (void)arg;
+    int l = weft_tcp_listen("127.0.0.1", 0, 4);
+    cr_assert_geq(l, 0);
+    weft_task *srv = weft_spawn(lazy_echo, &l);
+    int c = weft_tcp_connect("127.0.0.1", port_of(l));
+    cr_assert_geq(c, 0);
+    lazy_fds[0] = c;
+    char msg[512] = {0}, buf[4096];
+    unsigned long before = 0;
+    for (int i = 0; i < LAZY_ROUNDS + 2; i++) {
+        if (i == 2) /* warm: both sides have parked after a short read */
+            before = atomic_load(&lazy_recvs);
+        cr_assert_eq(weft_write(c, msg, sizeof msg), (ssize_t)sizeof msg);
+        size_t got = 0;
+        while (got < sizeof msg) {
+            ssize_t n = weft_read(c, buf, sizeof buf);
+            cr_assert_gt(n, 0);
+            got += (size_t)n;
+        }
+        cr_assert_eq(got, sizeof msg);
+    }
+    unsigned long calls = atomic_load(&lazy_recvs) - before;
+    cr_assert_eq(weft_close(c), 0);
+    cr_assert_eq(weft_task_join(srv, NULL), 0);
+    cr_assert_eq(weft_close(l), 0);
+    lazy_fds[0] = lazy_fds[1] = -1;
+    cr_assert_geq(calls, 2 * LAZY_ROUNDS);
+    cr_assert_leq(calls, 2 * LAZY_ROUNDS + 4, "%lu recv(2) for %d round trips",
+                  calls, LAZY_ROUNDS);
+    return NULL;
+}
+
+Test(io, a_parked_tcp_reader_makes_one_recv_per_message)
+{
+    run_io(WEFT_CLOCK_MONOTONIC, root_lazy_reads, NULL);
+}
+
+Test(io, a_parked_tcp_reader_makes_one_recv_per_message_on_io_uring)
+{
+    skip_uring_under_valgrind();
+    setenv("WEFT_IO", "uring", 1);
+    run_io(WEFT_CLOCK_MONOTONIC, root_lazy_reads, NULL);
+}
+
 /* A sandbox that refuses io_uring (a seccomp filter answering EPERM to
  * io_uring_setup, as Docker's default profile does since 2023): WEFT_IO=
  * uring falls back to epoll with one note, and I/O works. */
@@ -2659,7 +2740,6 @@ Test(io, no_poll_outlives_its_wait_on_io_uring)
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
-#include <sys/syscall.h>
 
 #if defined(__x86_64__)
 #define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
