@@ -32,7 +32,7 @@
 #      ports (cargo --offline against /usr/share/cargo/registry).
 #   3. For each row (workload/variant), ROUNDS times: runs weft (bench/run.sh
 #      with NOBUILD=1), go1, go2, tokio-ct and tokio-mt (and, for the echo
-#      rows, weft-uring and c-epoll) one after the other, rotating the
+#      rows, weft-uring, c-epoll and c-uring) one after the other, rotating the
 #      starting runtime every round, so that every runtime sees the same
 #      machine conditions.
 #   4. Before those runs, prints what a fresh page costs on this machine
@@ -95,6 +95,12 @@
 #                          c-epoll     bench/echo_epoll.c: no runtime, one
 #                                      level-triggered epoll loop, one read
 #                                      and one write per message (the floor)
+#                          c-uring     bench/echo_uring.c multishot: no
+#                                      runtime, completion-based io_uring
+#                                      (multishot recv, provided buffers,
+#                                      sends batched into one io_uring_enter
+#                                      per loop): the io_uring floor, shown
+#                                      beside the targets, not one of them
 #                        Key metric rt_per_sec: round trips per second
 #                        (higher is better); also server_cpu_ns_per_rt: the
 #                        server process's utime + stime (/proc/PID/stat, every
@@ -103,7 +109,9 @@
 #                        Tokio (issue 11's throughput target: weft >= 1.2x
 #                        it at 50 and 500 connections); the echo table adds
 #                        weft's CPU per round trip against the lowest peer's,
-#                        c-epoll included (target: below every one).
+#                        c-epoll included (target: below every one), and
+#                        weft-uring's against c-uring's (no target: how far
+#                        from the io_uring floor).
 #                        Client and server share the machine's CPUs
 #                        (unpinned: /work/shared/docs/IO-ANCHORS.md 4.2 found
 #                        pinning them apart 5x slower here), so round trips/s
@@ -174,7 +182,7 @@ if [[ ${SCALE:-0} == 1 ]]; then
 fi
 runtimes=(weft go1 go2 tokio-ct tokio-mt)
 # Only the echo rows have these servers; other rows show n/a for them.
-echo_runtimes=(weft-uring c-epoll)
+echo_runtimes=(weft-uring c-epoll c-uring)
 benches="pingpong spawn_join chan_throughput timers skynet idle_tasks worker_pool sleepers echo"
 bench_build=${BUILD_DIR:-$root/build/bench}
 
@@ -213,7 +221,7 @@ installed() {
 # Real packages are asked of dpkg; the librust-tokio+<feature>-dev ones are
 # virtual (provided by librust-tokio-dev), so the crates they stand for are
 # looked for in the registry directory itself.
-deb_pkgs=(gcc make cmake libc6-dev golang-go time)
+deb_pkgs=(gcc make cmake libc6-dev golang-go time pkg-config liburing-dev)
 tokio_pkgs=(librust-tokio-dev librust-tokio+rt-dev librust-tokio+rt-multi-thread-dev
     librust-tokio+sync-dev librust-tokio+time-dev librust-tokio+net-dev
     librust-tokio+io-util-dev)
@@ -283,7 +291,7 @@ for b in $benches; do
     [[ -x $peers/go/bin/$b ]] || die "missing $peers/go/bin/$b (run without NOBUILD)"
     [[ -x $peers/tokio/target/release/$b ]] || die "missing $peers/tokio/target/release/$b (run without NOBUILD)"
 done
-for b in echo echo_epoll; do
+for b in echo echo_epoll echo_uring; do
     [[ -x $bench_build/$b ]] || die "missing $bench_build/$b (run without NOBUILD)"
 done
 
@@ -314,10 +322,11 @@ run_one() {
         tokio-ct | tokio-mt)
             cmd=("${client[@]}" "$rt" "$peers/tokio/target/release/echo" "${rt#tokio-}") ;;
         c-epoll) cmd=("${client[@]}" c-epoll "$bench_build/echo_epoll") ;;
+        c-uring) cmd=("${client[@]}" c-uring "$bench_build/echo_uring" multishot) ;;
         esac
     else
         case $rt in
-        weft-uring | c-epoll) return 0 ;; # echo rows only
+        weft-uring | c-epoll | c-uring) return 0 ;; # echo rows only
         weft)
             # bench/run.sh divides N itself when QUICK is set (to anything).
             if [[ $quick == 1 ]]; then
@@ -405,7 +414,7 @@ echo
 echo "Key metric per row; ratio = weft / best peer for lower-is-better metrics and"
 echo "best peer / weft for higher-is-better ones (msgs/s, round trips/s), so ratio < 1"
 echo "always means weft is better.  The best peer is the best of Go and Tokio (not"
-echo "weft-uring, not c-epoll)."
+echo "weft-uring, not c-epoll, not c-uring)."
 echo
 awk -v runtimes="${runtimes[*]}" '
     FNR == NR { metric[$1] = $2; rows[++nrows] = $1; next }
@@ -463,7 +472,7 @@ awk -v runtimes="${runtimes[*]}" '
     # runtime, then the targets of issue 11: weft >= 1.2x the best of Go and Tokio in
     # round trips/s at 50 and 500 connections; the server CPU per round
     # trip of weft below that of every other server, c-epoll included.
-    function echo_tables(nrt,    i, j, id, line, hdr, sep, w, v, bv, best, tput, cpu, ucpu) {
+    function echo_tables(nrt,    i, j, id, line, hdr, sep, w, v, bv, best, tput, cpu, ucpu, floor) {
         ne = 0
         for (i = 1; i <= nrows; i++) if (metric[rows[i]] == "rt_per_sec") erows[++ne] = rows[i]
         if (ne == 0) return
@@ -484,8 +493,8 @@ awk -v runtimes="${runtimes[*]}" '
         print ""
         print "Echo against the targets of issue 11 (weft = WEFT_IO=epoll; throughput target at c50 and c500 only):"
         print ""
-        print "| row | weft / best Go-Tokio rt/s (target >= 1.20) | weft CPU / lowest other server CPU (target < 1) | weft-uring CPU / lowest other (target < 1) |"
-        print "|---|---|---|---|"
+        print "| row | weft / best Go-Tokio rt/s (target >= 1.20) | weft CPU / lowest other server CPU (target < 1) | weft-uring CPU / lowest other (target < 1) | weft-uring CPU / c-uring (the io_uring floor, no target) |"
+        print "|---|---|---|---|---|"
         for (i = 1; i <= ne; i++) {
             id = erows[i]
             tput = "n/a"; best = ""; bv = 0
@@ -502,16 +511,20 @@ awk -v runtimes="${runtimes[*]}" '
             }
             cpu = cpu_ratio(id, "weft", nrt)
             ucpu = cpu_ratio(id, "weft-uring", nrt)
-            print "| " id " | " tput " | " cpu " | " ucpu " |"
+            floor = "n/a"
+            if (cnt[id, "weft-uring", "c"] && cnt[id, "c-uring", "c"] && median(id, "c-uring", "c") > 0)
+                floor = sprintf("%.2f", median(id, "weft-uring", "c") / median(id, "c-uring", "c"))
+            print "| " id " | " tput " | " cpu " | " ucpu " | " floor " |"
         }
     }
     # Server CPU per round trip of X / the lowest of the other servers (weft
-    # and weft-uring are not "other" to each other: only go, tokio, c-epoll).
+    # and weft-uring are not "other" to each other, and c-uring is the floor
+    # shown beside the targets: only go, tokio, c-epoll).
     function cpu_ratio(id, x, nrt,    j, lo, lr, v, r) {
         if (!cnt[id, x, "c"]) return "n/a"
         lo = -1; lr = ""
         for (j = 1; j <= nrt; j++) {
-            if (rt[j] ~ /^weft/ || !cnt[id, rt[j], "c"]) continue
+            if (rt[j] ~ /^(weft|c-uring)/ || !cnt[id, rt[j], "c"]) continue
             v = median(id, rt[j], "c")
             if (lo < 0 || v < lo) { lo = v; lr = rt[j] }
         }
