@@ -61,7 +61,9 @@ enum {
  * EPOLLPRI).  Sticky until the record is reset: a FIN queued behind data
  * already seen sends no new edge, and a read stops short at the urgent
  * mark with data left, so weft_read must then always try its recv(2) (as
- * tokio keeps READ_CLOSED). */
+ * tokio keeps READ_CLOSED).  io_uring's POLLPRI does not set it (every
+ * arrival of data reports one there, and each wait's poll checks the
+ * level: uring.c, poll_bits). */
 #define WEFT__TRY 0x4
 
 /* The WEFT__R / WEFT__W / WEFT__TRY bits of a readiness mask (poll(2)'s
