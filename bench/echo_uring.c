@@ -57,19 +57,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BUF 4096
+#define BUF   4096
 #define NBUFS 1024 /* provided buffers (power of 2) */
-#define BGID 0
-#define QLEN 16 /* chunks queued for sending per connection (multishot) */
+#define BGID  0
+#define QLEN  16 /* chunks queued for sending per connection (multishot) */
 
 enum { OP_ACCEPT = 0, OP_RECV = 1, OP_SEND = 2 };
 
 typedef struct conn {
     int fd;
-    int inflight;       /* SQEs of this connection not yet completed */
-    int closing;        /* EOF or error seen: free when inflight is 0 */
-    int recv_armed;     /* multishot: the multishot recv is live */
-    int starved;        /* multishot: recv ended on -ENOBUFS */
+    int inflight;   /* SQEs of this connection not yet completed */
+    int closing;    /* EOF or error seen: free when inflight is 0 */
+    int recv_armed; /* multishot: the multishot recv is live */
+    int starved;    /* multishot: recv ended on -ENOBUFS */
     struct conn *next_starved;
     /* single: buf[off, len) still to send.  multishot: the queue of
      * received chunks (buffer ids and lengths), q[qh] being sent from
@@ -248,7 +248,8 @@ static void ms_recv(conn *c, struct io_uring_cqe *cqe)
         c->recv_armed = 0;
     }
     if (res > 0) {
-        unsigned short bid = (unsigned short)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        unsigned short bid =
+            (unsigned short)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         if (c->closing || c->qn == QLEN) {
             buf_return(bid);
             start_close(c); /* queue overflow: give up on the peer */
@@ -310,8 +311,8 @@ static int setup_buf_ring(void)
     if (mem == MAP_FAILED)
         return -errno;
     br = mem;
-    struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem,
-                                   .ring_entries = NBUFS, .bgid = BGID};
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (uintptr_t)mem, .ring_entries = NBUFS, .bgid = BGID};
     int r = io_uring_register_buf_ring(&ring, &reg, 0);
     if (r != 0)
         return r;
@@ -350,7 +351,8 @@ static const char *setup_ring(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "single") && strcmp(argv[1], "multishot"))) {
+    if (argc < 2 ||
+        (strcmp(argv[1], "single") && strcmp(argv[1], "multishot"))) {
         fprintf(stderr, "usage: echo_uring single|multishot\n");
         return 2;
     }
@@ -372,15 +374,16 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    fprintf(stderr, "echo_uring: mode=%s setup=%s pollfirst=%d\n", argv[1],
-            how, recv_ioprio != 0);
+    fprintf(stderr, "echo_uring: mode=%s setup=%s pollfirst=%d\n", argv[1], how,
+            recv_ioprio != 0);
 
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
     int one = 1;
-    if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+    if (l < 0 ||
+        setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1024) != 0 ||
         getsockname(l, (struct sockaddr *)&a, &len) != 0) {
         perror("echo_uring");
