@@ -2559,6 +2559,15 @@ static void skip_uring_under_valgrind(void)
         cr_skip_test("io_uring is not tested under valgrind");
 }
 
+/* Runs fn as run_io does, on the io_uring backend (skipped under
+ * valgrind). */
+static void run_io_uring(weft_fn *fn)
+{
+    skip_uring_under_valgrind();
+    setenv("WEFT_IO", "uring", 1);
+    run_io(WEFT_CLOCK_MONOTONIC, fn, NULL);
+}
+
 Test(io, WEFT_IO_uring_selects_io_uring)
 {
     skip_uring_under_valgrind();
@@ -2647,9 +2656,7 @@ Test(io, no_poll_outlives_its_wait)
 
 Test(io, no_poll_outlives_its_wait_on_io_uring)
 {
-    skip_uring_under_valgrind();
-    setenv("WEFT_IO", "uring", 1);
-    run_io(WEFT_CLOCK_MONOTONIC, root_no_poll_outlives_its_wait, NULL);
+    run_io_uring(root_no_poll_outlives_its_wait);
 }
 
 /* weft_read's lazy path (io.h): a TCP reader whose last read was short
@@ -2677,13 +2684,7 @@ static void *lazy_echo(void *arg)
     int fd = weft_tcp_accept(*(int *)arg, NULL);
     cr_assert_geq(fd, 0);
     lazy_fds[1] = fd;
-    char buf[4096];
-    ssize_t n;
-    while ((n = weft_read(fd, buf, sizeof buf)) > 0)
-        cr_assert_eq(weft_write(fd, buf, (size_t)n), n);
-    cr_assert_eq(n, 0);
-    cr_assert_eq(weft_close(fd), 0);
-    return NULL;
+    return echo_conn((void *)(intptr_t)fd);
 }
 
 static void *root_lazy_reads(void *arg)
@@ -2727,9 +2728,7 @@ Test(io, a_parked_tcp_reader_makes_one_recv_per_message)
 
 Test(io, a_parked_tcp_reader_makes_one_recv_per_message_on_io_uring)
 {
-    skip_uring_under_valgrind();
-    setenv("WEFT_IO", "uring", 1);
-    run_io(WEFT_CLOCK_MONOTONIC, root_lazy_reads, NULL);
+    run_io_uring(root_lazy_reads);
 }
 
 /* A sandbox that refuses io_uring (a seccomp filter answering EPERM to
