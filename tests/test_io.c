@@ -1233,6 +1233,96 @@ Test(io, short_tcp_reads_miss_no_data_after_urgent_mark)
     run_io(WEFT_CLOCK_MONOTONIC, root_short_reads, (void *)1);
 }
 
+static void run_io_uring(weft_fn *fn);
+
+/* The same two cases on io_uring, where a poll's POLLPRI does not make
+ * reads try first (uring.c, poll_bits): the lazy read's own poll must find
+ * what is left behind the urgent mark, and the FIN. */
+static void *root_short_reads_fin(void *arg)
+{
+    (void)arg;
+    return root_short_reads((void *)0);
+}
+
+static void *root_short_reads_urgent(void *arg)
+{
+    (void)arg;
+    return root_short_reads((void *)1);
+}
+
+Test(io, short_tcp_reads_miss_no_queued_fin_on_io_uring)
+{
+    run_io_uring(root_short_reads_fin);
+}
+
+Test(io, short_tcp_reads_miss_no_data_after_urgent_mark_on_io_uring)
+{
+    run_io_uring(root_short_reads_urgent);
+}
+
+/* Two tasks wait to read one TCP socket, and data and the FIN behind it
+ * arrive before the next wait (one event: EPOLLIN|EPOLLRDHUP).  Both are
+ * woken; the first reads the data (a short read: WEFT__R cleared) and then
+ * the end (WEFT__TRY).  The second must see the end as well, not wait for an
+ * edge that never comes. */
+static void *fin_first_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[64];
+    ssize_t n, total = 0;
+    while ((n = weft_read(fd, buf, sizeof buf)) > 0)
+        total += n;
+    return (void *)(intptr_t)(n < 0 ? n : total);
+}
+
+static void *fin_second_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[64];
+    void *res = NULL;
+    int rc = weft_timeout(weft_read_future(fd, buf, sizeof buf), WEFT_MS(1000),
+                          &res);
+    return (void *)(intptr_t)rc;
+}
+
+static void *root_second_reader_fin(void *arg)
+{
+    (void)arg;
+    int l = weft_tcp_listen("127.0.0.1", 0, 4);
+    cr_assert_geq(l, 0);
+    int c = weft_tcp_connect("127.0.0.1", port_of(l));
+    cr_assert_geq(c, 0);
+    int s = weft_tcp_accept(l, NULL);
+    cr_assert_geq(s, 0);
+    weft_task *a = weft_spawn(fin_first_reader, &s);
+    weft_task *b = weft_spawn(fin_second_reader, &s);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0); /* both park */
+    /* Plain calls, no wait between: on loopback both are queued at once. */
+    cr_assert_eq(send(c, "abc", 3, 0), 3);
+    cr_assert_eq(shutdown(c, SHUT_WR), 0);
+    void *ra = NULL, *rb = NULL;
+    cr_assert_eq(weft_task_join(a, &ra), 0);
+    cr_assert_eq(weft_task_join(b, &rb), 0);
+    ssize_t na = (ssize_t)(intptr_t)ra, nb = (ssize_t)(intptr_t)rb;
+    cr_assert_geq(nb, 0, "the second reader: %zd (%s)", nb,
+                  weft_strerror((int)nb));
+    cr_assert_eq(na + nb, 3);
+    cr_assert_eq(weft_close(c), 0);
+    cr_assert_eq(weft_close(s), 0);
+    cr_assert_eq(weft_close(l), 0);
+    return NULL;
+}
+
+Test(io, a_second_reader_sees_a_fin_queued_behind_data)
+{
+    run_io(WEFT_CLOCK_MONOTONIC, root_second_reader_fin, NULL);
+}
+
+Test(io, a_second_reader_sees_a_fin_queued_behind_data_on_io_uring)
+{
+    run_io_uring(root_second_reader_fin);
+}
+
 static void *root_connect_errors(void *arg)
 {
     (void)arg;
