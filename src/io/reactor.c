@@ -819,8 +819,13 @@ static int op_poll(weft_future *f, weft__rt *rt, weft__waker *w)
         if (op->kind == OP_ACCEPT && r == 0)
             r = accepted(io, op);
         else if (op->kind == OP_READ && r > 0 && (size_t)r < op->len &&
-                 is_tcp(rec, op->fd))
-            rec->ready &= (uint8_t)~WEFT__R; /* the queue is empty now */
+                 !(rec->ready & WEFT__TRY) && is_tcp(rec, op->fd))
+            /* The queue is empty now.  Not once the fd reported a hang-up,
+             * an error or urgent data (TRY): the end, an error or data past
+             * the mark is still there for the next read, and other waiters
+             * woken by the same event must find it too (their wait goes on
+             * only while the bit is clear, and no new edge comes). */
+            rec->ready &= (uint8_t)~WEFT__R;
         return op_finish(rt, op, r);
     }
     rec->ready &= (uint8_t)~op->dir;
