@@ -292,7 +292,7 @@ for b in $benches; do
     [[ -x $peers/tokio/target/release/$b ]] || die "missing $peers/tokio/target/release/$b (run without NOBUILD)"
 done
 for b in echo echo_epoll echo_uring; do
-    [[ -x $bench_build/$b ]] || die "missing $bench_build/$b (run without NOBUILD)"
+    [[ -x $bench_build/$b ]] || die "missing $bench_build/$b (run without NOBUILD; echo_uring also needs pkg-config and liburing-dev)"
 done
 
 # ------------------------------------------------------------------ run

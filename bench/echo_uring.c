@@ -2,8 +2,9 @@
  * echo_uring.c - the io_uring floor of the echo benchmark: a plain C echo
  * server on completion-based io_uring I/O, one thread, no weft (liburing).
  *
- *   echo_uring single      (bench/echo runs it: echo N connsC uring-single
- *   echo_uring multishot    build/bench/echo_uring single)
+ *   echo_uring single      (bench/echo runs it: echo N connsC LABEL
+ *   echo_uring multishot    build/bench/echo_uring MODE; bench/compare.sh's
+ *                           c-uring column is multishot)
  *
  * Same contract as bench/echo_epoll.c: listens on 127.0.0.1 (a free port),
  * prints the port as a decimal line on stdout, then echoes every connection
@@ -138,6 +139,9 @@ static void arm_send(conn *c, const char *p, size_t n)
     c->inflight++;
 }
 
+static void ms_drop_queue(conn *c);
+static void maybe_free(conn *c);
+
 static void buf_return(unsigned short bid)
 {
     io_uring_buf_ring_add(br, bufs + (size_t)bid * BUF, BUF, bid,
@@ -148,8 +152,13 @@ static void buf_return(unsigned short bid)
         conn *c = starved_list;
         starved_list = c->next_starved;
         c->starved = 0;
-        if (!c->closing)
+        if (!c->closing) {
             arm_recv(c);
+        } else { /* closed while it waited for buffers: free it now */
+            if (c->inflight == 0)
+                ms_drop_queue(c);
+            maybe_free(c);
+        }
     }
 }
 
