@@ -512,9 +512,12 @@ static void fd_event(weft__io *io, weft__iofd *rec, unsigned bits)
 
 /* Backends with one-shot interest (io_uring): one outstanding for each
  * direction of dirs; persist: one that reports changes until disarmed (see
- * weft__io_backend.arm), also taken for writing once the fd has reported
- * a hang-up (WEFT__TRY, sticky): every io_uring poll would end at once on
- * the peer's shutdown (POLLRDHUP).  0 or -errno. */
+ * weft__io_backend.arm), also taken, in both directions, once the fd has
+ * reported a hang-up or an error (WEFT__TRY, sticky): a level that stays
+ * true would end every one-shot poll at once, and the call meets EAGAIN
+ * all the same, again and again: the peer's shutdown (POLLRDHUP) for a
+ * writer, a queued ICMP error (POLLERR, IP_RECVERR) or the socket's own
+ * shutdown(SHUT_RD) for a UDP receiver.  0 or -errno. */
 static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
                     int persist)
 {
@@ -523,7 +526,7 @@ static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
     for (unsigned d = WEFT__R; d <= WEFT__W; d <<= 1) {
         if (!(dirs & d) || (rec->armed & d))
             continue;
-        int p = persist || (d == WEFT__W && (rec->ready & WEFT__TRY));
+        int p = persist || (rec->ready & WEFT__TRY);
         int rc = io->be->arm(io, fd, make_token(fd, rec->gen), d, p);
         if (rc)
             return rc;

@@ -69,7 +69,13 @@
  * without it ends the poll (liburing's io_uring_prep_poll_multishot(3)).
  * It stays until the waiter leaves (disarm: the cancel above), as an
  * edge-triggered epoll registration would; epoll itself never needs this,
- * since EPOLLOUT|EPOLLHUP arrive with the close.
+ * since EPOLLOUT|EPOLLHUP arrive with the close.  Readers get the same
+ * once the fd has reported a hang-up or an error (WEFT__TRY): a level that
+ * stays true while the call meets EAGAIN would otherwise end each wait's
+ * poll at once, a busy loop (a UDP socket's queued ICMP error, POLLERR
+ * until read with MSG_ERRQUEUE under IP_RECVERR; its own shutdown(SHUT_RD),
+ * POLLIN|POLLRDHUP; test_io.c, a_receiver_*_without_spinning, found by
+ * helper-37).
  *
  * Polls are queued in the submission ring and go to the kernel with the
  * next wait: one io_uring_enter both submits and waits (with a timeout for
