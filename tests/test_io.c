@@ -2957,6 +2957,81 @@ Test(io, a_receiver_shut_down_for_reading_waits_without_spinning_on_io_uring)
     run_io_uring(root_shut_rd_no_spin);
 }
 
+/* weft_close of a socket a receiver waits on must release the socket at
+ * once (weft.h: "releases the file"; its port can be bound again), also
+ * when many other polls were woken just before, on the runtime's thread,
+ * with no reactor pass since.  On io_uring (DEFER_TASKRUN) each of those
+ * wakeups is a deferred task work item, and the one io_uring_enter of
+ * ur_disarm runs only so many of them (IO_LOCAL_TW_DEFAULT_MAX, FIFO): the
+ * cancelled poll's own item, queued last, is left for the next wait, and
+ * the poll keeps its reference to the file meanwhile (found by eyes3:
+ * EADDRINUSE with 40 woken polls, every time; 38 or fewer passed on 6.18).
+ * The same holds for the receiver's own TRY socket (a persistent poll) and
+ * for a plain one: this one is plain. */
+#define CROWD 64
+static void *crowd_receiver(void *arg)
+{
+    char buf[8];
+    return (void *)(intptr_t)weft_recvfrom(*(int *)arg, buf, sizeof buf, NULL);
+}
+
+static void *root_close_with_polls_woken(void *arg)
+{
+    (void)arg;
+    int us[CROWD];
+    weft_task *ts[CROWD];
+    for (int i = 0; i < CROWD; i++) {
+        us[i] = weft_udp_bind("127.0.0.1", 0);
+        cr_assert_geq(us[i], 0);
+        ts[i] = weft_spawn(crowd_receiver, &us[i]);
+    }
+    int u = weft_udp_bind("127.0.0.1", 0);
+    cr_assert_geq(u, 0);
+    uint16_t port = port_of(u);
+    weft_task *tu = weft_spawn(crowd_receiver, &u);
+    cr_assert_eq(weft_sleep(WEFT_MS(5)), 0); /* every receiver's poll armed */
+    int tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(tx, 0);
+    for (int i = 0; i < CROWD; i++) { /* wakes CROWD polls, no reactor pass */
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons(port_of(us[i]))};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        cr_assert_eq(sendto(tx, "c", 1, 0, (struct sockaddr *)&a, sizeof a), 1);
+    }
+    close(tx);
+    cr_assert_eq(weft_close(u), 0);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(s, 0);
+    struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = htons(port)};
+    b.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int br = bind(s, (struct sockaddr *)&b, sizeof b);
+    int err = errno;
+    close(s);
+    void *res = NULL;
+    cr_assert_eq(weft_task_join(tu, &res), 0);
+    cr_assert_eq((intptr_t)res, -EBADF);
+    for (int i = 0; i < CROWD; i++) {
+        cr_assert_eq(weft_task_join(ts[i], &res), 0);
+        cr_assert_eq((intptr_t)res, 1);
+        cr_assert_eq(weft_close(us[i]), 0);
+    }
+    cr_assert_eq(br, 0,
+                 "port %u still bound right after weft_close (%s): a poll "
+                 "kept the socket open",
+                 port, strerror(err));
+    return NULL;
+}
+
+Test(io, weft_close_releases_the_socket_with_many_polls_woken)
+{
+    run_io(WEFT_CLOCK_MONOTONIC, root_close_with_polls_woken, NULL);
+}
+
+Test(io, weft_close_releases_the_socket_with_many_polls_woken_on_io_uring)
+{
+    run_io_uring(root_close_with_polls_woken);
+}
+
 /* A sandbox that refuses io_uring (a seccomp filter answering EPERM to
  * io_uring_setup, as Docker's default profile does since 2023): WEFT_IO=
  * uring falls back to epoll with one note, and I/O works. */

@@ -104,6 +104,10 @@
  * followed by another: a little below the 20 wakeups the kernel runs per
  * io_uring_enter, since a wakeup that finds no event posts none. */
 #define MORE 16
+/* io_uring_enter calls a withdrawal makes at most to see its polls end
+ * (each runs about 20 pending wakeups; a full completion ring, whose
+ * overflow the kernel keeps, stops the search short). */
+#define DISARM_ROUNDS 64
 
 #define DIR_SHIFT 62
 #define DIR_MASK  ((uint64_t)3 << DIR_SHIFT)
@@ -211,6 +215,21 @@ static int ur_arm(weft__io *io, int fd, uint64_t token, unsigned dir,
     return 0;
 }
 
+/* 1 if the completion ring holds the last completion (no
+ * IORING_CQE_F_MORE) of the poll with user_data ud; nothing is consumed
+ * (harvest works them). */
+static int ended(struct io_uring *ring, uint64_t ud)
+{
+    unsigned head;
+    struct io_uring_cqe *cqe;
+    io_uring_for_each_cqe(ring, head, cqe)
+    {
+        if (cqe->user_data == ud && !(cqe->flags & IORING_CQE_F_MORE))
+            return 1;
+    }
+    return 0;
+}
+
 static void ur_disarm(weft__io *io, uint64_t token, unsigned dirs)
 {
     struct io_uring *ring = io->ring;
@@ -225,8 +244,23 @@ static void ur_disarm(weft__io *io, uint64_t token, unsigned dirs)
         io_uring_sqe_set_data64(sqe, user_data(token, 0));
     }
     /* Now, with the deferred completions run: the cancelled poll lets go
-     * of the file before the caller may close it. */
+     * of the file before the caller may close it.  One io_uring_enter runs
+     * only so many of the pending wakeups (about 20: see MORE), and the
+     * cancelled poll's end may be queued behind the wakeups of many other
+     * polls: enter again until each withdrawn poll's last completion is
+     * posted (test_io.c, weft_close_releases_the_socket_with_many_polls_
+     * woken_on_io_uring, found by helper-38: 40 woken polls kept the
+     * closed socket bound). */
     (void)io_uring_submit_and_get_events(ring);
+    for (int round = 0; round < DISARM_ROUNDS; round++) {
+        unsigned left = 0;
+        for (unsigned d = WEFT__R; d <= WEFT__W; d <<= 1)
+            if ((dirs & d) && !ended(ring, user_data(token, d)))
+                left++;
+        if (!left)
+            break;
+        (void)io_uring_get_events(ring);
+    }
 }
 
 static int submit_wait(struct io_uring *ring, uint64_t deadline)
