@@ -93,6 +93,8 @@ typedef struct weft__iofd {
                          * last completion is harvested (withdrawn or not) */
     uint8_t withdrawn;  /* io_uring: of armed, those disarm withdrew */
     uint8_t tcp;        /* 0 not asked yet, 1 a TCP socket, 2 not one */
+    uint8_t hup;        /* io_uring: the last event with readiness reported
+                         * a hang-up or an error (its WEFT__TRY bit) */
 } weft__iofd;
 
 /* The generation bits a token carries. */

@@ -248,6 +248,7 @@ static void reset(weft__io *io, int fd, weft__iofd *rec)
     rec->registered = 0;
     rec->owned = 0;
     rec->tcp = 0;
+    rec->hup = 0;
 }
 
 weft__iofd *weft__io_fd(weft__io *io, int fd)
@@ -274,6 +275,7 @@ weft__iofd *weft__io_fd(weft__io *io, int fd)
     }
     rec->kind = (uint8_t)kind;
     rec->ready = 0;
+    rec->hup = 0;
     rec->tcp = 0;
     return rec;
 }
@@ -379,6 +381,8 @@ static void on_event(weft__io *io, uint64_t tok, unsigned bits, unsigned done)
     rec->withdrawn &= (uint8_t)~done;
     if (!rec->registered)
         return;
+    if (bits) /* a withdrawn poll's end (no event) tells nothing */
+        rec->hup = (bits & WEFT__TRY) != 0;
     fd_event(io, rec, bits);
     if (lost)
         rearm_lost(io, fd, rec, lost, withdrawn);
@@ -512,12 +516,15 @@ static void fd_event(weft__io *io, weft__iofd *rec, unsigned bits)
 
 /* Backends with one-shot interest (io_uring): one outstanding for each
  * direction of dirs; persist: one that reports changes until disarmed (see
- * weft__io_backend.arm), also taken, in both directions, once the fd has
- * reported a hang-up or an error (WEFT__TRY, sticky): a level that stays
- * true would end every one-shot poll at once, and the call meets EAGAIN
- * all the same, again and again: the peer's shutdown (POLLRDHUP) for a
- * writer, a queued ICMP error (POLLERR, IP_RECVERR) or the socket's own
- * shutdown(SHUT_RD) for a UDP receiver.  0 or -errno. */
+ * weft__io_backend.arm).  Also taken where a level that stays true would
+ * end every one-shot poll at once while the call meets EAGAIN all the
+ * same, again and again: for writing once the fd has reported a hang-up
+ * (WEFT__TRY, sticky: the peer's shutdown, POLLRDHUP, stays); for reading
+ * while its last event reported a hang-up or an error (rec->hup: a UDP
+ * socket's queued ICMP error, POLLERR under IP_RECVERR, or its own
+ * shutdown(SHUT_RD)), not for good: an error reported once and gone
+ * (sk_err) leaves later waits on one-shot polls, which end with their
+ * event where a persistent one costs a withdrawal.  0 or -errno. */
 static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
                     int persist)
 {
@@ -526,7 +533,8 @@ static int arm_dirs(weft__io *io, int fd, weft__iofd *rec, unsigned dirs,
     for (unsigned d = WEFT__R; d <= WEFT__W; d <<= 1) {
         if (!(dirs & d) || (rec->armed & d))
             continue;
-        int p = persist || (rec->ready & WEFT__TRY);
+        int p = persist ||
+                (d == WEFT__W ? (rec->ready & WEFT__TRY) != 0 : rec->hup != 0);
         int rc = io->be->arm(io, fd, make_token(fd, rec->gen), d, p);
         if (rc)
             return rc;
