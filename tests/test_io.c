@@ -1236,6 +1236,12 @@ Test(io, short_tcp_reads_miss_no_data_after_urgent_mark)
 
 static void run_io_uring(weft_fn *fn);
 
+/* Test NAME runs fn on the default backend (epoll), NAME_on_io_uring on
+ * io_uring. */
+#define ON_BOTH_BACKENDS(name, fn)                                             \
+    Test(io, name) { run_io(WEFT_CLOCK_MONOTONIC, fn, NULL); }                 \
+    Test(io, name##_on_io_uring) { run_io_uring(fn); }
+
 /* The same two cases on io_uring, where a poll's POLLPRI does not make
  * reads try first (uring.c, poll_bits): the lazy read's own poll must find
  * what is left behind the urgent mark, and the FIN. */
@@ -1314,15 +1320,8 @@ static void *root_second_reader_fin(void *arg)
     return NULL;
 }
 
-Test(io, a_second_reader_sees_a_fin_queued_behind_data)
-{
-    run_io(WEFT_CLOCK_MONOTONIC, root_second_reader_fin, NULL);
-}
-
-Test(io, a_second_reader_sees_a_fin_queued_behind_data_on_io_uring)
-{
-    run_io_uring(root_second_reader_fin);
-}
+ON_BOTH_BACKENDS(a_second_reader_sees_a_fin_queued_behind_data,
+                 root_second_reader_fin)
 
 static void *root_connect_errors(void *arg)
 {
@@ -2740,15 +2739,7 @@ static void *root_no_poll_outlives_its_wait(void *arg)
     return NULL;
 }
 
-Test(io, no_poll_outlives_its_wait)
-{
-    run_io(WEFT_CLOCK_MONOTONIC, root_no_poll_outlives_its_wait, NULL);
-}
-
-Test(io, no_poll_outlives_its_wait_on_io_uring)
-{
-    run_io_uring(root_no_poll_outlives_its_wait);
-}
+ON_BOTH_BACKENDS(no_poll_outlives_its_wait, root_no_poll_outlives_its_wait)
 
 /* weft_read's lazy path (io.h): a TCP reader whose last read was short
  * parks without the recv(2) that would meet EAGAIN, on both backends: one
@@ -2821,15 +2812,8 @@ static void *root_lazy_reads(void *arg)
     return NULL;
 }
 
-Test(io, a_parked_tcp_reader_makes_one_recv_per_message)
-{
-    run_io(WEFT_CLOCK_MONOTONIC, root_lazy_reads, NULL);
-}
-
-Test(io, a_parked_tcp_reader_makes_one_recv_per_message_on_io_uring)
-{
-    run_io_uring(root_lazy_reads);
-}
+ON_BOTH_BACKENDS(a_parked_tcp_reader_makes_one_recv_per_message,
+                 root_lazy_reads)
 
 /* A UDP socket with IP_RECVERR keeps an ICMP error on its error queue until
  * it is read with MSG_ERRQUEUE: POLLERR stays a level (datagram_poll), and
@@ -2909,15 +2893,8 @@ static void *root_recverr_no_spin(void *arg)
     return NULL;
 }
 
-Test(io, a_receiver_waits_without_spinning_on_a_queued_icmp_error)
-{
-    run_io(WEFT_CLOCK_MONOTONIC, root_recverr_no_spin, NULL);
-}
-
-Test(io, a_receiver_waits_without_spinning_on_a_queued_icmp_error_on_io_uring)
-{
-    run_io_uring(root_recverr_no_spin);
-}
+ON_BOTH_BACKENDS(a_receiver_waits_without_spinning_on_a_queued_icmp_error,
+                 root_recverr_no_spin)
 
 /* The same with the receiver's own socket shut down for reading: POLLIN
  * and POLLRDHUP stay levels, recvfrom(2) meets EAGAIN; the wait ends with
@@ -2947,15 +2924,8 @@ static void *root_shut_rd_no_spin(void *arg)
     return NULL;
 }
 
-Test(io, a_receiver_shut_down_for_reading_waits_without_spinning)
-{
-    run_io(WEFT_CLOCK_MONOTONIC, root_shut_rd_no_spin, NULL);
-}
-
-Test(io, a_receiver_shut_down_for_reading_waits_without_spinning_on_io_uring)
-{
-    run_io_uring(root_shut_rd_no_spin);
-}
+ON_BOTH_BACKENDS(a_receiver_shut_down_for_reading_waits_without_spinning,
+                 root_shut_rd_no_spin)
 
 /* weft_close of a socket a receiver waits on must release the socket at
  * once (weft.h: "releases the file"; its port can be bound again), also
@@ -3022,15 +2992,8 @@ static void *root_close_with_polls_woken(void *arg)
     return NULL;
 }
 
-Test(io, weft_close_releases_the_socket_with_many_polls_woken)
-{
-    run_io(WEFT_CLOCK_MONOTONIC, root_close_with_polls_woken, NULL);
-}
-
-Test(io, weft_close_releases_the_socket_with_many_polls_woken_on_io_uring)
-{
-    run_io_uring(root_close_with_polls_woken);
-}
+ON_BOTH_BACKENDS(weft_close_releases_the_socket_with_many_polls_woken,
+                 root_close_with_polls_woken)
 
 /* A sandbox that refuses io_uring (a seccomp filter answering EPERM to
  * io_uring_setup, as Docker's default profile does since 2023): WEFT_IO=
