@@ -79,6 +79,17 @@ static uint16_t port_of(int fd)
     return ntohs(a.sin_port);
 }
 
+/* A listener on 127.0.0.1 (*l, with backlog) and a connection to it, not
+ * yet accepted: the connected fd. */
+static int tcp_client(int backlog, int *l)
+{
+    *l = weft_tcp_listen("127.0.0.1", 0, backlog);
+    cr_assert_geq(*l, 0);
+    int c = weft_tcp_connect("127.0.0.1", port_of(*l));
+    cr_assert_geq(c, 0);
+    return c;
+}
+
 /* ---- read and write ----------------------------------------------------- */
 
 typedef struct rw {
@@ -1295,10 +1306,8 @@ static void *fin_second_reader(void *arg)
 static void *root_second_reader_fin(void *arg)
 {
     (void)arg;
-    int l = weft_tcp_listen("127.0.0.1", 0, 4);
-    cr_assert_geq(l, 0);
-    int c = weft_tcp_connect("127.0.0.1", port_of(l));
-    cr_assert_geq(c, 0);
+    int l;
+    int c = tcp_client(4, &l);
     int s = weft_tcp_accept(l, NULL);
     cr_assert_geq(s, 0);
     weft_task *a = weft_spawn(fin_first_reader, &s);
@@ -1372,10 +1381,8 @@ Test(io, strerror_describes_resolver_errors)
 static void *root_emfile(void *arg)
 {
     (void)arg;
-    int l = weft_tcp_listen("127.0.0.1", 0, 8);
-    cr_assert_geq(l, 0);
-    int c = weft_tcp_connect("127.0.0.1", port_of(l));
-    cr_assert_geq(c, 0);
+    int l;
+    int c = tcp_client(8, &l);
     int fill[64], nfill = 0;
     for (;;) {
         int d = dup(0);
@@ -2752,17 +2759,24 @@ ON_BOTH_BACKENDS(no_poll_outlives_its_wait, root_no_poll_outlives_its_wait)
 static int lazy_fds[2] = {-1, -1};
 static atomic_ulong lazy_recvs;
 
+/* The definition of name after this file's (a sanitizer's interceptor,
+ * else libc's), looked up once into *cache; any thread may call. */
+static void *next_definition(void **cache, const char *name)
+{
+    void *p = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+    if (!p) {
+        p = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(cache, p, __ATOMIC_RELEASE);
+    }
+    return p;
+}
+
 ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
     if (fd >= 0 && (fd == lazy_fds[0] || fd == lazy_fds[1]))
         atomic_fetch_add_explicit(&lazy_recvs, 1, memory_order_relaxed);
-    /* The next definition: a sanitizer's interceptor, else libc's. */
-    static void *next_recv; /* any thread may call recv */
-    void *p = __atomic_load_n(&next_recv, __ATOMIC_ACQUIRE);
-    if (!p) {
-        p = dlsym(RTLD_NEXT, "recv");
-        __atomic_store_n(&next_recv, p, __ATOMIC_RELEASE);
-    }
+    static void *next_recv;
+    void *p = next_definition(&next_recv, "recv");
     ssize_t (*next)(int, void *, size_t, int);
     memcpy(&next, &p, sizeof next);
     return next(fd, buf, len, flags);
@@ -2832,11 +2846,7 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
     if (fd >= 0 && fd == recverr_fd)
         atomic_fetch_add_explicit(&recverr_calls, 1, memory_order_relaxed);
     static void *next_recvfrom;
-    void *p = __atomic_load_n(&next_recvfrom, __ATOMIC_ACQUIRE);
-    if (!p) {
-        p = dlsym(RTLD_NEXT, "recvfrom");
-        __atomic_store_n(&next_recvfrom, p, __ATOMIC_RELEASE);
-    }
+    void *p = next_definition(&next_recvfrom, "recvfrom");
     ssize_t (*next)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
     memcpy(&next, &p, sizeof next);
     return next(fd, buf, len, flags, addr, alen);
@@ -2846,6 +2856,20 @@ static void *recverr_receiver(void *arg)
 {
     char buf[64];
     return (void *)(intptr_t)weft_recvfrom(*(int *)arg, buf, sizeof buf, NULL);
+}
+
+/* Spawns a receiver on u (*t) and counts its recvfrom(2) calls over a
+ * 300 ms wait. */
+static unsigned long recvfrom_calls_while_waiting(int *u, weft_task **t)
+{
+    recverr_fd = *u;
+    unsigned long before = atomic_load(&recverr_calls);
+    *t = weft_spawn(recverr_receiver, u);
+    cr_assert_not_null(*t);
+    cr_assert_eq(weft_sleep(WEFT_MS(300)), 0);
+    unsigned long calls = atomic_load(&recverr_calls) - before;
+    recverr_fd = -1;
+    return calls;
 }
 
 static void *root_recverr_no_spin(void *arg)
@@ -2871,12 +2895,8 @@ static void *root_recverr_no_spin(void *arg)
     char buf[64];
     cr_assert_eq(weft_recvfrom(u, buf, sizeof buf, NULL), -ECONNREFUSED);
     /* The error is reported; its queue entry stays (POLLERR). */
-    recverr_fd = u;
-    unsigned long before = atomic_load(&recverr_calls);
-    weft_task *t = weft_spawn(recverr_receiver, &u);
-    cr_assert_eq(weft_sleep(WEFT_MS(300)), 0);
-    unsigned long calls = atomic_load(&recverr_calls) - before;
-    recverr_fd = -1;
+    weft_task *t;
+    unsigned long calls = recvfrom_calls_while_waiting(&u, &t);
     int tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(tx, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
@@ -2909,12 +2929,8 @@ static void *root_shut_rd_no_spin(void *arg)
     self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     cr_assert_eq(connect(u, (struct sockaddr *)&self, sizeof self), 0);
     cr_assert_eq(shutdown(u, SHUT_RD), 0); /* connected: no ENOTCONN */
-    recverr_fd = u;
-    unsigned long before = atomic_load(&recverr_calls);
-    weft_task *t = weft_spawn(recverr_receiver, &u);
-    cr_assert_eq(weft_sleep(WEFT_MS(300)), 0);
-    unsigned long calls = atomic_load(&recverr_calls) - before;
-    recverr_fd = -1;
+    weft_task *t;
+    unsigned long calls = recvfrom_calls_while_waiting(&u, &t);
     cr_assert_eq(weft_close(u), 0);
     void *res = NULL;
     cr_assert_eq(weft_task_join(t, &res), 0);

@@ -137,6 +137,18 @@ static void *see_chain(void *arg)
     return NULL;
 }
 
+/* Spawns and joins n children one at a time (fewer once see_chain has run,
+ * with until_seen), counting them in chain_joins. */
+static void join_children(int n, int until_seen)
+{
+    for (int i = 0; i < n && !(until_seen && chain_seen >= 0); i++) {
+        weft_task *c = weft_spawn(note_arg, "");
+        cr_assert_not_null(c);
+        cr_assert_eq(weft_task_join(c, NULL), 0);
+        chain_joins++;
+    }
+}
+
 static void *chain_root(void *arg)
 {
     (void)arg;
@@ -144,12 +156,7 @@ static void *chain_root(void *arg)
     chain_seen = -1;
     weft_task *x = weft_spawn(see_chain, NULL);
     cr_assert_not_null(x);
-    for (int i = 0; i < 1000; i++) {
-        weft_task *c = weft_spawn(note_arg, "");
-        cr_assert_not_null(c);
-        cr_assert_eq(weft_task_join(c, NULL), 0);
-        chain_joins++;
-    }
+    join_children(1000, 0);
     cr_assert_eq(weft_task_join(x, NULL), 0);
     return NULL;
 }
@@ -186,12 +193,7 @@ static void *chain_ticker_root(void *arg)
     cr_assert_eq(weft_sleep(WEFT_MS(1)), 0); /* the ticker is sleeping */
     weft_task *x = weft_spawn(see_chain, NULL);
     cr_assert_not_null(x);
-    for (int i = 0; i < 20000 && chain_seen < 0; i++) {
-        weft_task *c = weft_spawn(note_arg, "");
-        cr_assert_not_null(c);
-        cr_assert_eq(weft_task_join(c, NULL), 0);
-        chain_joins++;
-    }
+    join_children(20000, 1);
     ticker_stop = 1;
     cr_assert_eq(weft_task_join(x, NULL), 0);
     cr_assert_eq(weft_task_join(tk, NULL), 0);
